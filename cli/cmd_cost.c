@@ -1,0 +1,208 @@
+/* classlab cost estimate | report */
+#include "cli.h"
+#include "classlab/cl_cost.h"
+#include "classlab/banned.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+json_t *cli_estimate_json(const cl_estimate *e)
+{
+	char *price = cl_format_decimal((uint64_t)e->in.price_micro, 6, 2);
+	char *total = cl_format_cents(e->total_cents);
+	json_t *o = json_object();
+
+	json_object_set_new(o, "students", json_integer(e->in.students));
+	json_object_set_new(o, "scheduled_hours", cli_hours_json(e->in.scheduled_seconds));
+	if (e->in.quota_seconds_each >= 0)
+		json_object_set_new(o, "quota_hours", cli_hours_json(e->in.quota_seconds_each));
+	else
+		json_object_set_new(o, "quota_hours", json_null());
+	json_object_set_new(o, "quota_hours_total", cli_hours_json(e->in.quota_seconds_sum));
+	json_object_set_new(o, "student_hours", cli_hours_json(e->student_seconds));
+	json_object_set_new(o, "lab_units", json_integer(e->in.lab_units));
+	json_object_set_new(o, "lab_unit_hours", cli_hours_json(e->lab_unit_seconds));
+	json_object_set_new(o, "price_per_unit_hour", json_string(price));
+	json_object_set_new(o, "total_cents", json_integer(e->total_cents));
+	json_object_set_new(o, "total", json_string(total));
+	free(price);
+	free(total);
+	return o;
+}
+
+/* The table form: the inputs, then the seed's breakdown line. */
+static char *estimate_text(const char *lab, const char *size, const cl_estimate *e,
+			   bool from_schedule)
+{
+	cl_buf b = CL_BUF_INIT;
+	char *h, *line = cl_cost_breakdown(e);
+
+	if (lab)
+		cl_buf_printf(&b, "lab             %s\n", lab);
+	if (size)
+		cl_buf_printf(&b, "size            %s\n", size);
+	cl_buf_printf(&b, "students        %lld\n", (long long)e->in.students);
+	h = cl_format_hours(e->in.scheduled_seconds);
+	cl_buf_printf(&b, "scheduled hours %s%s\n", h, from_schedule ? " (from the schedule)" : "");
+	free(h);
+	if (e->in.quota_seconds_each >= 0) {
+		h = cl_format_hours(e->in.quota_seconds_each);
+		cl_buf_printf(&b, "quota hours     %s per student\n", h);
+	} else {
+		h = cl_format_hours(e->in.quota_seconds_sum);
+		cl_buf_printf(&b, "quota hours     %s in all (students' own quotas differ)\n", h);
+	}
+	free(h);
+	cl_buf_printf(&b, "lab units       %lld per hour\n", (long long)e->in.lab_units);
+	h = cl_format_hours(e->lab_unit_seconds);
+	cl_buf_printf(&b, "lab-unit-hours  %s\n", h);
+	free(h);
+	h = cl_format_price(e->in.price_micro);
+	cl_buf_printf(&b, "price           %s per lab-unit-hour\n", h);
+	free(h);
+	cl_buf_printf(&b, "estimate        %s\n", line);
+	free(line);
+	return cl_buf_detach(&b);
+}
+
+static int estimate_lab(cli_ctx *ctx, const char *lab)
+{
+	cl_lab_estimate le = {0};
+	int rc = cl_name_check("lab name", lab);
+
+	if (rc == 0)
+		rc = cl_cost_lab_estimate(ctx->st, lab, &le);
+	if (rc)
+		return rc;
+	char *text = estimate_text(le.lab, le.size, &le.est, le.from_schedule);
+	json_t *o = json_object();
+	json_object_set_new(o, "lab", json_string(le.lab));
+	json_object_set_new(o, "size", json_string(le.size));
+	json_object_update_new(o, cli_estimate_json(&le.est));
+	cli_out_text(ctx, text, o);
+	free(text);
+	cl_lab_estimate_clear(&le);
+	return 0;
+}
+
+int cmd_cost_estimate(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"students", required_argument, NULL, 'n'},
+		{"scheduled-hours", required_argument, NULL, 's'},
+		{"quota-hours", required_argument, NULL, 'q'},
+		{"size", required_argument, NULL, 'z'},
+		{"lab-units", required_argument, NULL, 'u'},
+		{"price-per-unit-hour", required_argument, NULL, 'p'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *students = NULL, *sched = NULL, *quota = NULL, *size = NULL, *units = NULL,
+		   *price = NULL;
+	cl_cost_input in = {0};
+	cl_estimate e;
+	uint64_t v;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': students = optarg; break;
+		case 's': sched = optarg; break;
+		case 'q': quota = optarg; break;
+		case 'z': size = optarg; break;
+		case 'u': units = optarg; break;
+		case 'p': price = optarg; break;
+		default: return cli_bad_option(ctx, argv);
+		}
+	}
+	if (optind < argc) {
+		if (students || sched || quota || size || units || price)
+			return cli_usage_error(ctx, "give a LAB or the numbers, not both");
+		if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
+			return rc;
+		return estimate_lab(ctx, argv[optind]);
+	}
+	if (!students || !sched || !quota)
+		return cli_usage_error(ctx, "--students, --scheduled-hours and --quota-hours are "
+					    "required without a LAB");
+	if (!size == !units)
+		return cli_usage_error(ctx, "give exactly one of --size and --lab-units");
+	if ((rc = cl_parse_u64("--students", students, CL_STUDENTS_MAX, &v)))
+		return rc;
+	in.students = (int64_t)v;
+	if ((rc = cl_parse_hours("--scheduled-hours", sched, &in.scheduled_seconds)) ||
+	    (rc = cl_parse_hours("--quota-hours", quota, &in.quota_seconds_each)) ||
+	    (rc = cl_parse_price("--price-per-unit-hour", price ? price : "0.01",
+				 &in.price_micro)))
+		return rc;
+	in.quota_seconds_sum = in.students * in.quota_seconds_each;
+	if (units) {
+		if ((rc = cl_parse_u64("--lab-units", units, CL_LAB_UNITS_MAX, &v)))
+			return rc;
+		in.lab_units = (int64_t)v;
+	} else {
+		cl_size sz = {0};
+		if ((rc = cl_name_check("size name", size)) ||
+		    (rc = cl_store_size_get(ctx->st, size, &sz)))
+			return rc;
+		in.lab_units = sz.lab_units;
+		cl_size_clear(&sz);
+	}
+	if ((rc = cl_cost_compute(&in, &e)))
+		return rc;
+	char *text = estimate_text(NULL, size, &e, false);
+	json_t *o = cli_estimate_json(&e);
+	if (size)
+		json_object_set_new(o, "size", json_string(size));
+	cli_out_text(ctx, text, o);
+	free(text);
+	return 0;
+}
+
+int cmd_cost_report(cli_ctx *ctx, int argc, char **argv)
+{
+	cl_lab_estimate *rows = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	int rc;
+
+	if ((rc = cli_positionals(ctx, argc, argv, 0, 0)) ||
+	    (rc = cl_cost_report(ctx->st, &rows, &n, &total)))
+		return rc;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "lab", json_string(rows[i].lab));
+		json_object_set_new(o, "size", json_string(rows[i].size));
+		json_object_update_new(o, cli_estimate_json(&rows[i].est));
+		json_array_append_new(arr, o);
+		cl_lab_estimate_clear(&rows[i]);
+	}
+	free(rows);
+	char *t = cl_format_cents(total);
+	if (ctx->output == OUT_JSON) {
+		json_t *o = json_object();
+		json_object_set_new(o, "labs", arr);
+		json_object_set_new(o, "total_cents", json_integer(total));
+		json_object_set_new(o, "total", json_string(t));
+		cli_out_object(ctx, o);
+	} else {
+		static const cli_col cols[] = {
+			{"lab", "LAB"},
+			{"size", "SIZE"},
+			{"students", "STUDENTS"},
+			{"student_hours", "STUDENT-HOURS"},
+			{"lab_units", "UNITS"},
+			{"price_per_unit_hour", "PRICE"},
+			{"total", "ESTIMATE"},
+		};
+		json_t *tot = json_object();
+		json_object_set_new(tot, "lab", json_string("TOTAL"));
+		json_object_set_new(tot, "total", json_string(t));
+		json_array_append_new(arr, tot);
+		cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+	}
+	free(t);
+	return 0;
+}

@@ -1,0 +1,276 @@
+/* classlab sizes list | size set | lab create/list/show/delete */
+#include "cli.h"
+#include "classlab/cl_cost.h"
+#include "classlab/cl_students.h"
+#include "classlab/banned.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *size_json(const cl_size *s)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(s->name));
+	json_object_set_new(o, "lab_units", json_integer(s->lab_units));
+	json_object_set_new(o, "vcpus", json_integer(s->vcpus));
+	json_object_set_new(o, "memory_mib", json_integer(s->memory_mib));
+	json_object_set_new(o, "gpus", json_integer(s->gpus));
+	json_object_set_new(o, "builtin", json_boolean(s->builtin));
+	return o;
+}
+
+int cmd_sizes_list(cli_ctx *ctx, int argc, char **argv)
+{
+	static const cli_col cols[] = {
+		{"name", "NAME"}, {"lab_units", "LAB-UNITS/H"}, {"vcpus", "VCPUS"},
+		{"memory_mib", "MEMORY-MIB"}, {"gpus", "GPUS"}, {"builtin", "BUILT-IN"},
+	};
+	cl_size *sizes = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cli_positionals(ctx, argc, argv, 0, 0)) ||
+	    (rc = cl_store_size_list(ctx->st, &sizes, &n)))
+		return rc;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, size_json(&sizes[i]));
+	cl_size_list_free(sizes, n);
+	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+	return 0;
+}
+
+int cmd_size_set(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"lab-units", required_argument, NULL, 'u'}, {"vcpus", required_argument, NULL, 'c'},
+		{"memory-mib", required_argument, NULL, 'm'}, {"gpus", required_argument, NULL, 'g'},
+		{NULL, 0, NULL, 0},
+	};
+	cl_size s = {0}, old = {0};
+	const char *units = NULL, *vcpus = NULL, *mem = NULL, *gpus = NULL;
+	uint64_t v;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': units = optarg; break;
+		case 'c': vcpus = optarg; break;
+		case 'm': mem = optarg; break;
+		case 'g': gpus = optarg; break;
+		default: return cli_bad_option(ctx, argv);
+		}
+	}
+	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
+		return rc;
+	s.name = argv[optind];
+	if ((rc = cl_name_check("size name", s.name)))
+		return rc;
+	rc = cl_store_size_get(ctx->st, s.name, &old);
+	if (rc && rc != CL_ENOTFOUND)
+		return rc;
+	if (rc == CL_ENOTFOUND && !units)
+		return cli_usage_error(ctx, "a new size needs --lab-units");
+	s.lab_units = old.lab_units;
+	s.vcpus = old.name ? old.vcpus : 2;
+	s.memory_mib = old.name ? old.memory_mib : 2048;
+	s.gpus = old.gpus;
+	cl_size_clear(&old);
+	if (units && (rc = cl_parse_u64("--lab-units", units, CL_LAB_UNITS_MAX, &v)) == 0)
+		s.lab_units = (int64_t)v;
+	if (rc == 0 && vcpus && (rc = cl_parse_u64("--vcpus", vcpus, 1024, &v)) == 0)
+		s.vcpus = (int64_t)v;
+	if (rc == 0 && mem && (rc = cl_parse_u64("--memory-mib", mem, 16u << 20, &v)) == 0)
+		s.memory_mib = (int64_t)v;
+	if (rc == 0 && gpus && (rc = cl_parse_u64("--gpus", gpus, 16, &v)) == 0)
+		s.gpus = (int64_t)v;
+	if (rc == 0 && (s.vcpus == 0 || s.memory_mib < 64))
+		rc = cl_error_set(CL_EINVAL, "a size needs at least 1 vCPU and 64 MiB");
+	if (rc)
+		return rc;
+	if ((rc = cl_store_size_put(ctx->st, &s)))
+		return rc;
+	cli_out_object(ctx, size_json(&s));
+	return 0;
+}
+
+int cmd_lab_create(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"size", required_argument, NULL, 'z'},
+		{"image", required_argument, NULL, 'i'},
+		{"scheduled-hours", required_argument, NULL, 's'},
+		{"quota-hours", required_argument, NULL, 'q'},
+		{"price-per-unit-hour", required_argument, NULL, 'p'},
+		{"username", required_argument, NULL, 'u'},
+		{NULL, 0, NULL, 0},
+	};
+	cl_lab lab = {0};
+	const char *sched = "0", *quota = "0", *price = "0.01";
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'z': lab.size = optarg; break;
+		case 'i': lab.image = optarg; break;
+		case 's': sched = optarg; break;
+		case 'q': quota = optarg; break;
+		case 'p': price = optarg; break;
+		case 'u': lab.username = optarg; break;
+		default: return cli_bad_option(ctx, argv);
+		}
+	}
+	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
+		return rc;
+	if (!lab.size)
+		return cli_usage_error(ctx, "--size is required (see classlab sizes list)");
+	lab.name = argv[optind];
+	if ((rc = cl_parse_hours("--scheduled-hours", sched, &lab.scheduled_seconds)) ||
+	    (rc = cl_parse_hours("--quota-hours", quota, &lab.quota_seconds)) ||
+	    (rc = cl_parse_price("--price-per-unit-hour", price, &lab.price_micro)))
+		return rc;
+	if (lab.image && (rc = cl_text_check("--image", lab.image, 4096)))
+		return rc;
+	if ((rc = cl_labs_create(ctx->st, &lab)))
+		return rc;
+	cli_note(ctx, "created lab '%s'\n", lab.name);
+	return 0;
+}
+
+static json_t *lab_json(const cl_lab *l)
+{
+	char *price = cl_format_decimal((uint64_t)l->price_micro, 6, 2);
+	char *created = cl_format_time(l->created_at);
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_string(l->name));
+	json_object_set_new(o, "size", json_string(l->size));
+	json_object_set_new(o, "image", json_string(l->image));
+	json_object_set_new(o, "username", json_string(l->username));
+	json_object_set_new(o, "scheduled_hours", cli_hours_json(l->scheduled_seconds));
+	json_object_set_new(o, "quota_hours", cli_hours_json(l->quota_seconds));
+	json_object_set_new(o, "price_per_unit_hour", json_string(price));
+	json_object_set_new(o, "listen", json_string(l->listen));
+	json_object_set_new(o, "public_host", json_string(l->public_host));
+	json_object_set_new(o, "port_range", json_pack("[I,I]", (json_int_t)l->port_min,
+							(json_int_t)l->port_max));
+	json_object_set_new(o, "template_state", json_string(l->template_state));
+	json_object_set_new(o, "template_version", json_integer(l->template_version));
+	json_object_set_new(o, "created", json_string(created));
+	free(price);
+	free(created);
+	return o;
+}
+
+int cmd_lab_list(cli_ctx *ctx, int argc, char **argv)
+{
+	static const cli_col cols[] = {
+		{"name", "NAME"},	{"size", "SIZE"},	   {"image", "IMAGE"},
+		{"students", "STUDENTS"}, {"template_state", "TEMPLATE"}, {"estimate", "ESTIMATE"},
+	};
+	cl_lab_estimate *est = NULL;
+	cl_lab *labs = NULL;
+	size_t n = 0, ne = 0;
+	int64_t total;
+	int rc;
+
+	if ((rc = cli_positionals(ctx, argc, argv, 0, 0)) ||
+	    (rc = cl_store_lab_list(ctx->st, &labs, &n)) ||
+	    (rc = cl_cost_report(ctx->st, &est, &ne, &total)))
+		goto out;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = lab_json(&labs[i]);
+		for (size_t j = 0; j < ne; j++)
+			if (strcmp(est[j].lab, labs[i].name) == 0) {
+				char *t = cl_format_cents(est[j].est.total_cents);
+				json_object_set_new(o, "students", json_integer(est[j].est.in.students));
+				json_object_set_new(o, "estimate", json_string(t));
+				json_object_set_new(o, "estimate_cents",
+						    json_integer(est[j].est.total_cents));
+				free(t);
+			}
+		json_array_append_new(arr, o);
+	}
+	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+out:
+	for (size_t j = 0; j < ne; j++)
+		cl_lab_estimate_clear(&est[j]);
+	free(est);
+	cl_lab_list_free(labs, n);
+	return rc;
+}
+
+int cmd_lab_show(cli_ctx *ctx, int argc, char **argv)
+{
+	cl_lab lab = {0};
+	cl_lab_estimate est = {0};
+	int rc;
+
+	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
+	    (rc = cl_name_check("lab name", argv[optind])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
+	    (rc = cl_cost_lab_estimate(ctx->st, argv[optind], &est)))
+		goto out;
+	json_t *o = lab_json(&lab);
+	char *t = cl_format_cents(est.est.total_cents);
+	json_object_set_new(o, "students", json_integer(est.est.in.students));
+	json_object_set_new(o, "estimate", json_string(t));
+	json_object_set_new(o, "estimate_cents", json_integer(est.est.total_cents));
+	free(t);
+	cli_out_object(ctx, o);
+out:
+	cl_lab_estimate_clear(&est);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+/* Shared by every destructive command: nothing happens without --yes. */
+int cli_parse_yes(cli_ctx *ctx, int argc, char **argv, bool *yes)
+{
+	static const struct option opts[] = {{"yes", no_argument, NULL, 'y'}, {NULL, 0, NULL, 0}};
+	int c;
+
+	*yes = false;
+	while ((c = getopt_long(argc, argv, "y", opts, NULL)) != -1) {
+		if (c != 'y')
+			return cli_bad_option(ctx, argv);
+		*yes = true;
+	}
+	return 0;
+}
+
+int cmd_lab_delete(cli_ctx *ctx, int argc, char **argv)
+{
+	cl_vm *vms = NULL;
+	cl_lab lab = {0};
+	size_t n = 0;
+	bool yes;
+	int rc;
+
+	if ((rc = cli_parse_yes(ctx, argc, argv, &yes)) ||
+	    (rc = cli_positionals(ctx, argc, argv, 1, 1)))
+		return rc;
+	if (!yes)
+		return cli_usage_error(ctx, "deleting lab '%s' needs --yes", argv[optind]);
+	if ((rc = cl_name_check("lab name", argv[optind])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
+	    (rc = cl_store_vm_list(ctx->st, lab.id, &vms, &n)))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(vms[i].kind, "attached") != 0) {
+			rc = cl_error_set(CL_EEXIST,
+					  "lab '%s' still has VMs (%s, ...): run 'classlab down %s "
+					  "--yes' first",
+					  lab.name, vms[i].name, lab.name);
+			goto out;
+		}
+	if ((rc = cl_labs_delete(ctx->st, argv[optind])) == 0)
+		cli_note(ctx, "deleted lab '%s'\n", argv[optind]);
+out:
+	cl_vm_list_free(vms, n);
+	cl_lab_clear(&lab);
+	return rc;
+}

@@ -1,0 +1,235 @@
+/* classlab students add/import/list/remove | quota set | schedule add/list */
+#include "cli.h"
+#include "classlab/cl_students.h"
+#include "classlab/banned.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reads a public key file: one line, trailing newline dropped. */
+static int read_key_file(const char *path, char **key)
+{
+	cl_buf b = CL_BUF_INIT;
+	int rc = cl_read_file(path, 16384, &b);
+
+	if (rc) {
+		cl_buf_free(&b);
+		return rc;
+	}
+	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+		b.data[--b.len] = '\0';
+	*key = cl_buf_detach(&b);
+	return 0;
+}
+
+int cmd_students_add(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"email", required_argument, NULL, 'e'},
+		{"quota-hours", required_argument, NULL, 'q'},
+		{"ssh-public-key", required_argument, NULL, 'k'},
+		{NULL, 0, NULL, 0},
+	};
+	cl_student s = {.quota_seconds = CL_QUOTA_DEFAULT};
+	const char *quota = NULL, *keyfile = NULL;
+	char *key = NULL;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e': s.email = optarg; break;
+		case 'q': quota = optarg; break;
+		case 'k': keyfile = optarg; break;
+		default: return cli_bad_option(ctx, argv);
+		}
+	}
+	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)))
+		return rc;
+	s.name = argv[optind + 1];
+	if (quota && (rc = cl_parse_hours("--quota-hours", quota, &s.quota_seconds)))
+		return rc;
+	if (keyfile && (rc = read_key_file(keyfile, &key)))
+		return rc;
+	s.ssh_public_key = key;
+	rc = cl_students_add(ctx->st, argv[optind], &s);
+	if (rc == 0)
+		cli_note(ctx, "added student '%s' to lab '%s'\n", s.name, argv[optind]);
+	free(key);
+	return rc;
+}
+
+int cmd_students_import(cli_ctx *ctx, int argc, char **argv)
+{
+	cl_buf data = CL_BUF_INIT, errors = CL_BUF_INIT;
+	cl_roster_row *rows = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)) ||
+	    (rc = cl_name_check("lab name", argv[optind])))
+		return rc;
+	if ((rc = cl_read_file(argv[optind + 1], CL_ROSTER_MAX_BYTES, &data)))
+		goto out;
+	rc = cl_roster_parse(data.data, data.len, &rows, &n, &errors);
+	if (rc == 0)
+		rc = cl_students_import(ctx->st, argv[optind], rows, n, &errors);
+	/* Every bad row in the contract's form, then the summary that main prints. */
+	for (const char *p = cl_buf_str(&errors); *p;) {
+		size_t len = strcspn(p, "\n");
+		fprintf(stderr, "classlab: students import: %s: %.*s\n", argv[optind + 1], (int)len,
+			p);
+		p += len + (p[len] == '\n');
+	}
+	if (rc == 0) {
+		json_t *o = json_pack("{s:s, s:I}", "lab", argv[optind], "imported", (json_int_t)n);
+		char *text = cl_aprintf("imported %zu student%s into lab '%s'\n", n,
+					n == 1 ? "" : "s", argv[optind]);
+		cli_out_text(ctx, text, o);
+		free(text);
+	}
+out:
+	cl_roster_free(rows, n);
+	cl_buf_free(&data);
+	cl_buf_free(&errors);
+	return rc;
+}
+
+int cmd_students_list(cli_ctx *ctx, int argc, char **argv)
+{
+	static const cli_col cols[] = {
+		{"name", "NAME"}, {"email", "EMAIL"}, {"quota_hours", "QUOTA-HOURS"}, {"key", "KEY"},
+	};
+	cl_lab lab = {0};
+	cl_student *s = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
+	    (rc = cl_name_check("lab name", argv[optind])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
+	    (rc = cl_store_student_list(ctx->st, lab.id, &s, &n)))
+		goto out;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+		bool own = s[i].quota_seconds != CL_QUOTA_DEFAULT;
+		json_object_set_new(o, "name", json_string(s[i].name));
+		json_object_set_new(o, "email", s[i].email ? json_string(s[i].email) : json_null());
+		json_object_set_new(o, "quota_hours",
+				    cli_hours_json(own ? s[i].quota_seconds : lab.quota_seconds));
+		json_object_set_new(o, "quota_override", json_boolean(own));
+		json_object_set_new(o, "key", json_string(s[i].ssh_public_key ? "supplied"
+									       : "generated"));
+		json_array_append_new(arr, o);
+	}
+	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+out:
+	cl_student_list_free(s, n);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+int cmd_students_remove(cli_ctx *ctx, int argc, char **argv)
+{
+	int rc = cli_positionals(ctx, argc, argv, 2, 2);
+	if (rc == 0)
+		rc = cl_students_remove(ctx->st, argv[optind], argv[optind + 1]);
+	if (rc == 0)
+		cli_note(ctx, "removed student '%s' from lab '%s'\n", argv[optind + 1], argv[optind]);
+	return rc;
+}
+
+int cmd_quota_set(cli_ctx *ctx, int argc, char **argv)
+{
+	const char *student = NULL, *hours;
+	int64_t seconds = CL_QUOTA_DEFAULT;
+	int rc = cli_positionals(ctx, argc, argv, 2, 3);
+
+	if (rc)
+		return rc;
+	if (argc - optind == 3)
+		student = argv[optind + 1];
+	hours = argv[argc - 1];
+	if (!(student && strcmp(hours, "default") == 0) &&
+	    (rc = cl_parse_hours("quota hours", hours, &seconds)))
+		return rc;
+	return cl_quota_set(ctx->st, argv[optind], student, seconds);
+}
+
+int cmd_schedule_add(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"start", required_argument, NULL, 's'},
+		{"end", required_argument, NULL, 'e'},
+		{"weekly-until", required_argument, NULL, 'w'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *start = NULL, *end = NULL, *until = NULL;
+	cl_schedule s = {0};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': start = optarg; break;
+		case 'e': end = optarg; break;
+		case 'w': until = optarg; break;
+		default: return cli_bad_option(ctx, argv);
+		}
+	}
+	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
+		return rc;
+	if (!start || !end)
+		return cli_usage_error(ctx, "--start and --end are required");
+	if ((rc = cl_parse_time("--start", start, &s.start)) ||
+	    (rc = cl_parse_time("--end", end, &s.end)))
+		return rc;
+	if (until) {
+		if ((rc = cl_parse_time("--weekly-until", until, &s.weekly_until)))
+			return rc;
+		if (strlen(until) == 10) /* a date: the whole day counts */
+			s.weekly_until += 24 * 3600;
+	}
+	return cl_schedule_add(ctx->st, argv[optind], &s);
+}
+
+int cmd_schedule_list(cli_ctx *ctx, int argc, char **argv)
+{
+	static const cli_col cols[] = {
+		{"start", "START"}, {"end", "END"}, {"hours", "HOURS"}, {"weekly_until", "WEEKLY-UNTIL"},
+	};
+	cl_lab lab = {0};
+	cl_schedule *ev = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
+	    (rc = cl_name_check("lab name", argv[optind])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
+	    (rc = cl_store_schedule_list(ctx->st, lab.id, &ev, &n)))
+		goto out;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char *a = cl_format_time(ev[i].start), *b = cl_format_time(ev[i].end);
+		json_t *o = json_object();
+		json_object_set_new(o, "start", json_string(a));
+		json_object_set_new(o, "end", json_string(b));
+		json_object_set_new(o, "hours", cli_hours_json(ev[i].end - ev[i].start));
+		free(a);
+		free(b);
+		if (ev[i].weekly_until) {
+			char *w = cl_format_time(ev[i].weekly_until);
+			json_object_set_new(o, "weekly_until", json_string(w));
+			free(w);
+		} else {
+			json_object_set_new(o, "weekly_until", json_null());
+		}
+		json_array_append_new(arr, o);
+	}
+	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+out:
+	free(ev);
+	cl_lab_clear(&lab);
+	return rc;
+}

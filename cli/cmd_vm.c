@@ -1,0 +1,270 @@
+/* classlab up | down | template build/publish | vm list/start/stop */
+#include "cli.h"
+#include "classlab/cl_cost.h"
+#include "classlab/cl_students.h"
+#include "classlab/cl_templates.h"
+#include "classlab/banned.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * Steps of a long job become one redrawn bar on a terminal, lines elsewhere.
+ * Warnings (something the user must know, such as a VM's new port) show even
+ * with --quiet.
+ */
+static void progress(void *p, const char *msg, size_t done, size_t total)
+{
+	cli_ctx *ctx = p;
+	enum { WIDTH = 30 };
+
+	if (strncmp(msg, "warning: ", 9) == 0) {
+		fprintf(stderr, "classlab: %s\n", msg);
+		return;
+	}
+	if (total == 0 || !isatty(STDERR_FILENO)) {
+		if (total)
+			cli_note(ctx, "%s (%zu/%zu)\n", msg, done, total);
+		else
+			cli_note(ctx, "%s\n", msg);
+		return;
+	}
+	size_t fill = done * WIDTH / total;
+	char bar[WIDTH + 1];
+	memset(bar, '#', fill);
+	memset(bar + fill, '.', WIDTH - fill);
+	bar[WIDTH] = '\0';
+	cli_note(ctx, "\r\033[K[%s] %zu/%zu %s%s", bar, done, total, msg, done == total ? "\n" : "");
+}
+
+void cli_ops_init(cli_ctx *ctx, cl_ops *ops)
+{
+	struct stat sb;
+
+	memset(ops, 0, sizeof(*ops));
+	/* libvirt logs warnings (e.g. "tainted: custom-argv") itself: keep them in a file. */
+	if (!getenv("LIBVIRT_LOG_OUTPUTS") && cl_mkdir_p(ctx->data_dir, 0700) == 0) {
+		char *outputs = cl_aprintf("3:file:%s/libvirt.log", ctx->data_dir);
+		setenv("LIBVIRT_LOG_OUTPUTS", outputs, 0);
+		free(outputs);
+	}
+	ops->st = ctx->st;
+	ops->uri = ctx->uri;
+	ops->data_dir = ctx->data_dir;
+	ops->cache_dir = ctx->cache_dir;
+	/* Running from the build tree uses the source's recipes; an install uses its own. */
+	ops->images_dir = stat(CL_IMAGES_SOURCE_DIR, &sb) == 0 ? CL_IMAGES_SOURCE_DIR
+							       : CL_IMAGES_INSTALL_DIR;
+	ops->progress = progress;
+	ops->progress_ctx = ctx;
+	ops->verify = cli_verify_hook;
+	const char *t = getenv("CLASSLAB_BOOT_TIMEOUT");
+	ops->boot_timeout_s = t ? atoi(t) : 0;
+}
+
+/* Every student's connection line, then the estimate: what `up` and publish print. */
+static int print_lab_access(cli_ctx *ctx, const char *lab)
+{
+	cl_lab l = {0};
+	cl_student *s = NULL;
+	cl_lab_estimate est = {0};
+	size_t n = 0;
+	cl_buf text = CL_BUF_INIT;
+	json_t *arr = json_array(), *o;
+	int rc;
+
+	if ((rc = cl_store_lab_get(ctx->st, lab, &l)) ||
+	    (rc = cl_store_student_list(ctx->st, l.id, &s, &n)) ||
+	    (rc = cl_cost_lab_estimate(ctx->st, lab, &est)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		cl_access a = {0};
+		if (cl_access_get(ctx->st, ctx->data_dir, lab, s[i].name, &a) != 0)
+			continue;
+		char *cmd = cl_access_ssh_command(&a, 0, 0);
+		cl_buf_printf(&text, "%-12s %s\n", s[i].name, cmd);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "student",
+						     s[i].name, "vm", a.vm, "host", a.host, "port",
+						     a.port, "user", a.user, "ssh", cmd));
+		free(cmd);
+		cl_access_clear(&a);
+	}
+	char *line = cl_cost_breakdown(&est.est);
+	cl_buf_printf(&text, "estimate     %s\n", line);
+	free(line);
+	o = json_object();
+	json_object_set_new(o, "lab", json_string(lab));
+	json_object_set_new(o, "students", arr);
+	arr = NULL;
+	json_object_set_new(o, "estimate", cli_estimate_json(&est.est));
+	cli_out_text(ctx, cl_buf_str(&text), o);
+out:
+	json_decref(arr);
+	cl_buf_free(&text);
+	cl_lab_estimate_clear(&est);
+	cl_student_list_free(s, n);
+	cl_lab_clear(&l);
+	return rc;
+}
+
+int cmd_up(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"no-publish", no_argument, NULL, 'n'}, {"no-start", no_argument, NULL, 's'},
+		{"yes", no_argument, NULL, 'y'},	{"force", no_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
+	};
+	cl_publish_opts po = {.start = true};
+	bool publish = true;
+	cl_labfile lf = {0};
+	cl_ops ops;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "y", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': publish = false; break;
+		case 's': po.start = false; break;
+		case 'y': po.recreate_ok = true; break;
+		case 'f': po.force = true; break;
+		default: return cli_bad_option(ctx, argv);
+		}
+	}
+	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
+	    (rc = cl_labfile_parse(argv[optind], &lf)))
+		return rc;
+	cli_ops_init(ctx, &ops);
+	rc = cl_up(&ops, &lf, publish, &po);
+	cl_ops_disconnect(&ops);
+	if (rc == 0)
+		rc = print_lab_access(ctx, lf.lab.name);
+	cl_labfile_clear(&lf);
+	return rc;
+}
+
+int cmd_down(cli_ctx *ctx, int argc, char **argv)
+{
+	cl_ops ops;
+	bool yes;
+	int rc;
+
+	if ((rc = cli_parse_yes(ctx, argc, argv, &yes)) ||
+	    (rc = cli_positionals(ctx, argc, argv, 1, 1)))
+		return rc;
+	if (!yes)
+		return cli_usage_error(ctx, "taking lab '%s' down deletes its VMs and disks: add --yes",
+				       argv[optind]);
+	cli_ops_init(ctx, &ops);
+	rc = cl_lab_down(&ops, argv[optind]);
+	cl_ops_disconnect(&ops);
+	return rc;
+}
+
+int cmd_template_build(cli_ctx *ctx, int argc, char **argv)
+{
+	cl_ops ops;
+	int rc = cli_positionals(ctx, argc, argv, 1, 1);
+
+	if (rc)
+		return rc;
+	cli_ops_init(ctx, &ops);
+	rc = cl_template_build(&ops, argv[optind]);
+	cl_ops_disconnect(&ops);
+	return rc;
+}
+
+int cmd_template_publish(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"no-start", no_argument, NULL, 's'},
+		{"yes", no_argument, NULL, 'y'},
+		{"force", no_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
+	};
+	cl_publish_opts po = {.start = true};
+	cl_ops ops;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "y", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': po.start = false; break;
+		case 'y': po.recreate_ok = true; break;
+		case 'f': po.force = true; break;
+		default: return cli_bad_option(ctx, argv);
+		}
+	}
+	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
+		return rc;
+	cli_ops_init(ctx, &ops);
+	rc = cl_template_publish(&ops, argv[optind], &po);
+	cl_ops_disconnect(&ops);
+	if (rc == 0)
+		rc = print_lab_access(ctx, argv[optind]);
+	return rc;
+}
+
+int cmd_vm_list(cli_ctx *ctx, int argc, char **argv)
+{
+	static const cli_col cols[] = {
+		{"name", "NAME"}, {"student", "STUDENT"}, {"state", "STATE"},
+		{"ssh_port", "SSH-PORT"}, {"host", "HOST"},
+	};
+	cl_vm_status *v = NULL;
+	size_t n = 0;
+	cl_ops ops;
+	int rc = cli_positionals(ctx, argc, argv, 1, 1);
+
+	if (rc)
+		return rc;
+	cli_ops_init(ctx, &ops);
+	rc = cl_vm_status_list(&ops, argv[optind], &v, &n);
+	cl_ops_disconnect(&ops);
+	if (rc)
+		return rc;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+			arr, json_pack("{s:s, s:o, s:s, s:s, s:i, s:s}", "name", v[i].name, "student",
+				       v[i].student ? json_string(v[i].student) : json_null(), "kind",
+				       v[i].kind, "state", v[i].state, "ssh_port", v[i].ssh_port,
+				       "host", v[i].host));
+	cl_vm_status_free(v, n);
+	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+	return 0;
+}
+
+static int vm_power(cli_ctx *ctx, int argc, char **argv, bool start)
+{
+	static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+	bool all = false;
+	cl_ops ops;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'a')
+			return cli_bad_option(ctx, argv);
+		all = true;
+	}
+	if ((rc = cli_positionals(ctx, argc, argv, 1, 2)))
+		return rc;
+	if (all == (argc - optind == 2))
+		return cli_usage_error(ctx, "give a STUDENT or --all");
+	cli_ops_init(ctx, &ops);
+	const char *student = all ? NULL : argv[optind + 1];
+	rc = start ? cl_vm_start(&ops, argv[optind], student) : cl_vm_stop(&ops, argv[optind], student);
+	cl_ops_disconnect(&ops);
+	return rc;
+}
+
+int cmd_vm_start(cli_ctx *ctx, int argc, char **argv)
+{
+	return vm_power(ctx, argc, argv, true);
+}
+
+int cmd_vm_stop(cli_ctx *ctx, int argc, char **argv)
+{
+	return vm_power(ctx, argc, argv, false);
+}

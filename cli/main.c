@@ -1,0 +1,297 @@
+/* classlab's front end: global options, the command lookup, help and exit codes. */
+#include "cli.h"
+#include "classlab/banned.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char exit_codes_help[] =
+	"Exit status:\n"
+	"  0  success\n"
+	"  1  the operation failed\n"
+	"  2  usage error or invalid input (nothing was changed)\n"
+	"  3  not found (lab, student, size, VM)\n"
+	"  4  conflict: already exists, or the lab is busy\n"
+	"  5  hypervisor or remote machine unavailable\n";
+
+static void print_main_help(FILE *f)
+{
+	const char *last = NULL;
+
+	fprintf(f, "usage: classlab [--db PATH] [--connect URI] [-o table|json] [-q|-v] NOUN VERB "
+		   "[ARGS]\n\n"
+		   "Runs a data-science classroom on virtual machines: one template VM per lab,\n"
+		   "published as one VM per student, with SSH, Jupyter tunnels and cost in lab "
+		   "units.\n\nCommands:\n");
+	for (const cli_cmd *c = cli_commands; c->noun; c++) {
+		if (!last || strcmp(last, c->noun) != 0)
+			fprintf(f, "  %s\n", c->noun);
+		fprintf(f, "      %-10s %s\n", c->verb ? c->verb : "", c->help);
+		last = c->noun;
+	}
+	fprintf(f, "\nGlobal options:\n"
+		   "  --db PATH        database file (default $CLASSLAB_DB, else\n"
+		   "                   $XDG_DATA_HOME/classlab/classlab.db)\n"
+		   "  --connect URI    libvirt URI (default $CLASSLAB_URI, $LIBVIRT_DEFAULT_URI,\n"
+		   "                   else the embedded qemu:///embed under the data directory)\n"
+		   "  -o, --output F   table (default) or json\n"
+		   "  -q, --quiet      no progress or notices on stderr (warnings still show)\n"
+		   "  -v, --verbose    more detail on stderr\n"
+		   "  --version        print the version\n\n"
+		   "'classlab NOUN --help' and 'classlab NOUN VERB --help' say more.\n\n%s",
+		exit_codes_help);
+}
+
+static void print_noun_help(const char *noun)
+{
+	printf("usage: classlab %s VERB [ARGS]\n\n", noun);
+	for (const cli_cmd *c = cli_commands; c->noun; c++)
+		if (strcmp(c->noun, noun) == 0)
+			printf("  classlab %s %s %s\n      %s\n", c->noun, c->verb ? c->verb : "",
+			       c->usage, c->help);
+	printf("\n%s", exit_codes_help);
+}
+
+static void print_cmd_help(const cli_cmd *c)
+{
+	printf("usage: classlab %s%s%s %s\n\n%s\n\n%s", c->noun, c->verb ? " " : "",
+	       c->verb ? c->verb : "", c->usage, c->help, exit_codes_help);
+}
+
+static void cmd_name(const cli_cmd *c, cl_buf *b)
+{
+	cl_buf_printf(b, "%s%s%s", c->noun, c->verb ? " " : "", c->verb ? c->verb : "");
+}
+
+int cli_usage_error(cli_ctx *ctx, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cl_error_set(CL_EINVAL, "%s (usage: classlab %s%s%s %s)", msg, ctx->cmd->noun,
+		     ctx->cmd->verb ? " " : "", ctx->cmd->verb ? ctx->cmd->verb : "",
+		     ctx->cmd->usage);
+	return CL_EINVAL;
+}
+
+int cli_bad_option(cli_ctx *ctx, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+	/* Inside a cluster of short options argv[optind - 1] is not the culprit: optopt is. */
+	if (strncmp(arg, "--", 2) != 0 && optopt > ' ' && optopt < 0x7f)
+		return cli_usage_error(ctx, "unknown option or missing value: '-%c'", optopt);
+	return cli_usage_error(ctx, "unknown option or missing value: '%s'", arg);
+}
+
+int cli_positionals(cli_ctx *ctx, int argc, char **argv, int min, int max)
+{
+	static const struct option none[] = {{NULL, 0, NULL, 0}};
+	int n;
+
+	if (optind == 0) /* a command without options: still refuse stray ones */
+		while (getopt_long(argc, argv, "", none, NULL) != -1)
+			return cli_bad_option(ctx, argv);
+	n = argc - optind;
+	if (n < min)
+		return cli_usage_error(ctx, "missing argument");
+	if (n > max)
+		return cli_usage_error(ctx, "unexpected argument '%s'", argv[optind + max]);
+	return 0;
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : fallback;
+}
+
+static bool has_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return false;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	}
+	return false;
+}
+
+static const cli_cmd *find_cmd(const char *noun, const char *verb, bool *noun_known)
+{
+	*noun_known = false;
+	for (const cli_cmd *c = cli_commands; c->noun; c++) {
+		if (strcmp(c->noun, noun) != 0)
+			continue;
+		*noun_known = true;
+		if (!c->verb || (verb && strcmp(c->verb, verb) == 0))
+			return c;
+	}
+	return NULL;
+}
+
+/*
+ * A command without a handler here runs in classlab-vm: next to this binary
+ * (a build tree), else where it is installed. exec keeps the process id, the
+ * environment and the standard streams, so the command cannot tell.
+ */
+static int run_vm_binary(const cli_cmd *cmd, char **argv)
+{
+	char self[4096], *slash, *sibling = NULL;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	cl_buf name = CL_BUF_INIT;
+	int err;
+
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			sibling = cl_path_join(self, "classlab-vm");
+			if (access(sibling, X_OK) == 0)
+				execv(sibling, argv);
+		}
+	}
+	execv(CL_VM_BINARY, argv);
+	err = errno;
+	cmd_name(cmd, &name);
+	fprintf(stderr, "classlab: %s: cannot run %s: %s\n", cl_buf_str(&name), CL_VM_BINARY,
+		strerror(err));
+	cl_buf_free(&name);
+	free(sibling);
+	return -CL_EFAIL;
+}
+
+static int open_store(cli_ctx *ctx)
+{
+	if (!ctx->db_path) {
+		if (cl_mkdir_p(ctx->data_dir, 0700))
+			return cl_error_code();
+		chmod(ctx->data_dir, 0700);
+		ctx->db_owned = cl_path_join(ctx->data_dir, "classlab.db");
+		ctx->db_path = ctx->db_owned;
+	}
+	return cl_store_open(&ctx->st, ctx->db_path);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"db", required_argument, NULL, 'd'},	  {"connect", required_argument, NULL, 'c'},
+		{"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},	  {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
+	};
+	cli_ctx ctx = {0};
+	const cli_cmd *cmd;
+	bool noun_known;
+	cl_buf name = CL_BUF_INIT;
+	char **all_argv = argv;
+	int c, rc = 0, skip;
+
+	ctx.env.classlab_home = getenv("CLASSLAB_HOME");
+	ctx.env.xdg_data_home = getenv("XDG_DATA_HOME");
+	ctx.env.xdg_cache_home = getenv("XDG_CACHE_HOME");
+	ctx.env.home = getenv("HOME");
+	ctx.db_path = env_or("CLASSLAB_DB", NULL);
+	ctx.uri = env_or("CLASSLAB_URI", env_or("LIBVIRT_DEFAULT_URI", NULL));
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+o:qvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			ctx.db_path = optarg;
+			break;
+		case 'c':
+			ctx.uri = optarg;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") == 0)
+				ctx.output = OUT_JSON;
+			else if (strcmp(optarg, "table") == 0)
+				ctx.output = OUT_TABLE;
+			else {
+				fprintf(stderr, "classlab: invalid output format '%s': use table or "
+						"json\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'q':
+			ctx.verbosity = -1;
+			break;
+		case 'v':
+			ctx.verbosity = 1;
+			break;
+		case 'h':
+			print_main_help(stdout);
+			return 0;
+		case 'V':
+			printf("classlab %s\n", CL_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "classlab: unknown option or missing value '%s' (see classlab "
+					"--help)\n",
+				argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		print_main_help(stderr);
+		return 2;
+	}
+	cmd = find_cmd(argv[optind], optind + 1 < argc ? argv[optind + 1] : NULL, &noun_known);
+	if (!cmd) {
+		if (!noun_known) {
+			fprintf(stderr, "classlab: unknown command '%s' (see classlab --help)\n",
+				argv[optind]);
+			return 2;
+		}
+		if (optind + 1 < argc && (!strcmp(argv[optind + 1], "--help") ||
+					  !strcmp(argv[optind + 1], "-h"))) {
+			print_noun_help(argv[optind]);
+			return 0;
+		}
+		fprintf(stderr, "classlab: %s: unknown or missing verb%s%s%s (see classlab %s --help)\n",
+			argv[optind], optind + 1 < argc ? " '" : "",
+			optind + 1 < argc ? argv[optind + 1] : "", optind + 1 < argc ? "'" : "",
+			argv[optind]);
+		return 2;
+	}
+	skip = cmd->verb ? 1 : 0; /* the handler's argv[0] is the verb (or the noun) */
+	argc -= optind + skip;
+	argv += optind + skip;
+	if (has_help(argc, argv)) {
+		print_cmd_help(cmd);
+		return 0;
+	}
+	if (!cmd->fn)
+		return run_vm_binary(cmd, all_argv);
+	ctx.cmd = cmd;
+	ctx.data_dir = cl_paths_data_dir(&ctx.env);
+	ctx.cache_dir = cl_paths_cache_dir(&ctx.env);
+	if (cmd->flags & NEED_STORE)
+		rc = open_store(&ctx);
+	if (rc == 0) {
+		optind = 0; /* GNU getopt: start afresh for the command's own options */
+		rc = cmd->fn(&ctx, argc, argv);
+	}
+	if (rc) {
+		cmd_name(cmd, &name);
+		fprintf(stderr, "classlab: %s: %s\n", cl_buf_str(&name), cl_error_msg());
+	}
+	fflush(stdout);
+	cl_buf_free(&name);
+	cl_store_close(ctx.st);
+	free(ctx.db_owned);
+	free(ctx.data_dir);
+	free(ctx.cache_dir);
+	return rc < 0 ? -rc : rc;
+}

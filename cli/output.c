@@ -1,0 +1,150 @@
+/* The one output formatter: aligned tables for people, JSON for programs. */
+#include "cli.h"
+#include "classlab/banned.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+					JSON_REAL_PRECISION(15));
+	if (s) {
+		fputs(s, stdout);
+		fputc('\n', stdout);
+		free(s);
+	}
+}
+
+/* A cell as text: strings as they are, numbers in decimal, null as "-". */
+static char *cell(json_t *v)
+{
+	if (!v || json_is_null(v))
+		return cl_strdup("-");
+	if (json_is_string(v))
+		return cl_strdup(json_string_value(v));
+	if (json_is_integer(v))
+		return cl_aprintf("%lld", (long long)json_integer_value(v));
+	if (json_is_true(v))
+		return cl_strdup("yes");
+	if (json_is_false(v))
+		return cl_strdup("no");
+	if (json_is_array(v)) {
+		cl_buf b = CL_BUF_INIT;
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e)
+		{
+			char *c = cell(e);
+			cl_buf_printf(&b, "%s%s", i ? "," : "", c);
+			free(c);
+		}
+		return cl_buf_detach(&b);
+	}
+	return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
+}
+
+/* Display width of UTF-8 text: code points, which is right for the scripts we print. */
+static size_t width(const char *s)
+{
+	size_t w = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+void cli_out_rows(cli_ctx *ctx, json_t *rows, const cli_col *cols, size_t ncols)
+{
+	size_t nrows = json_array_size(rows);
+	size_t *w = cl_calloc(ncols, sizeof(size_t));
+	char **cells = cl_calloc(nrows * ncols + 1, sizeof(char *));
+
+	if (ctx->output == OUT_JSON) {
+		print_json(rows);
+		goto out;
+	}
+	for (size_t c = 0; c < ncols; c++)
+		w[c] = width(cols[c].header);
+	for (size_t r = 0; r < nrows; r++)
+		for (size_t c = 0; c < ncols; c++) {
+			char *s = cell(json_object_get(json_array_get(rows, r), cols[c].key));
+			cells[r * ncols + c] = s;
+			if (width(s) > w[c])
+				w[c] = width(s);
+		}
+	for (size_t c = 0; c < ncols; c++)
+		printf("%s%-*s", c ? "  " : "", c + 1 < ncols ? (int)w[c] : 0, cols[c].header);
+	putchar('\n');
+	for (size_t r = 0; r < nrows; r++) {
+		for (size_t c = 0; c < ncols; c++) {
+			const char *s = cells[r * ncols + c];
+			int pad = c + 1 < ncols ? (int)(w[c] - width(s)) : 0;
+			printf("%s%s%*s", c ? "  " : "", s, pad, "");
+		}
+		putchar('\n');
+	}
+out:
+	for (size_t i = 0; i < nrows * ncols; i++)
+		free(cells[i]);
+	free(cells);
+	free(w);
+	json_decref(rows);
+}
+
+void cli_out_object(cli_ctx *ctx, json_t *obj)
+{
+	const char *key;
+	json_t *v;
+	size_t kw = 0;
+
+	if (ctx->output == OUT_JSON) {
+		print_json(obj);
+		json_decref(obj);
+		return;
+	}
+	json_object_foreach(obj, key, v) if (width(key) > kw) kw = width(key);
+	json_object_foreach(obj, key, v)
+	{
+		char *s = cell(v);
+		printf("%-*s  %s\n", (int)kw, key, s);
+		free(s);
+	}
+	json_decref(obj);
+}
+
+void cli_out_text(cli_ctx *ctx, const char *text, json_t *obj)
+{
+	if (ctx->output == OUT_JSON)
+		print_json(obj);
+	else
+		fputs(text, stdout);
+	json_decref(obj);
+}
+
+void cli_note(cli_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	if (ctx->verbosity < 0)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+json_t *cli_hours_json(int64_t seconds)
+{
+	if (seconds % 3600 == 0)
+		return json_integer(seconds / 3600);
+	char *h = cl_format_hours(seconds);
+	json_t *v = json_string(h);
+	free(h);
+	return v;
+}
+
+int cli_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
+{
+	return cl_parse_u64(opt, s, max, out);
+}

@@ -1,0 +1,200 @@
+/* Estimates in exact integer arithmetic, from arguments or from a lab in the store. */
+#include "classlab/cl_cost.h"
+#include "classlab/cl_util.h"
+#include "classlab/banned.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WEEK (7 * 24 * 3600)
+
+static int too_large(void)
+{
+	return cl_error_set(CL_EINVAL, "estimate is too large to compute exactly");
+}
+
+int cl_cost_compute(const cl_cost_input *in, cl_estimate *out)
+{
+	int64_t sched_total, student_seconds, unit_seconds;
+	unsigned __int128 micro_cents; /* lab-unit-seconds x micro-dollars */
+
+	memset(out, 0, sizeof(*out));
+	out->in = *in;
+	if (in->students < 0 || in->scheduled_seconds < 0 || in->quota_seconds_sum < 0 ||
+	    in->lab_units < 0 || in->price_micro < 0)
+		return cl_error_set(CL_EINVAL, "negative input to an estimate");
+	if (__builtin_mul_overflow(in->students, in->scheduled_seconds, &sched_total) ||
+	    __builtin_add_overflow(sched_total, in->quota_seconds_sum, &student_seconds) ||
+	    __builtin_mul_overflow(student_seconds, in->lab_units, &unit_seconds))
+		return too_large();
+	micro_cents = (unsigned __int128)unit_seconds * (unsigned __int128)in->price_micro;
+	/* cents = unit_seconds / 3600 h x price_micro / 1e6 $ x 100 = micro_cents / 3.6e7 */
+	const unsigned __int128 div = 36000000;
+	unsigned __int128 cents = (micro_cents + div / 2) / div;
+	if (cents > (unsigned __int128)INT64_MAX)
+		return too_large();
+	out->student_seconds = student_seconds;
+	out->lab_unit_seconds = unit_seconds;
+	out->total_cents = (int64_t)cents;
+	return 0;
+}
+
+int cl_cost_schedule_seconds(const cl_schedule *events, size_t n, int64_t *seconds)
+{
+	int64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int64_t len = events[i].end - events[i].start, count = 1, add;
+		if (events[i].weekly_until > events[i].start)
+			count = (events[i].weekly_until - events[i].start - 1) / WEEK + 1;
+		if (__builtin_mul_overflow(len, count, &add) || __builtin_add_overflow(sum, add, &sum))
+			return too_large();
+	}
+	*seconds = sum;
+	return 0;
+}
+
+void cl_lab_estimate_clear(cl_lab_estimate *e)
+{
+	if (!e)
+		return;
+	free(e->lab);
+	free(e->size);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Fills an estimate from a lab, its summed quotas and size, and its schedule. */
+static int lab_estimate(const cl_lab *lab, const cl_lab_totals *t, const cl_schedule *events,
+			size_t nevents, cl_lab_estimate *out)
+{
+	cl_cost_input in = {0};
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	in.students = t->students;
+	in.scheduled_seconds = lab->scheduled_seconds;
+	if (nevents > 0)
+		rc = cl_cost_schedule_seconds(events, nevents, &in.scheduled_seconds);
+	in.quota_seconds_sum = t->quota_seconds_sum;
+	in.quota_seconds_each = t->overrides == 0 ? lab->quota_seconds : -1;
+	in.lab_units = t->lab_units;
+	in.price_micro = lab->price_micro;
+	if (rc == 0)
+		rc = cl_cost_compute(&in, &out->est);
+	if (rc)
+		return cl_error_wrap("cannot estimate lab '%s'", lab->name);
+	out->lab = cl_strdup(lab->name);
+	out->size = cl_strdup(lab->size);
+	out->overrides = t->overrides;
+	out->from_schedule = nevents > 0;
+	return 0;
+}
+
+int cl_cost_lab_estimate(cl_store *st, const char *name, cl_lab_estimate *out)
+{
+	cl_lab lab = {0};
+	cl_lab_totals t = {0};
+	cl_schedule *events = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cl_store_lab_get(st, name, &lab)))
+		return rc;
+	if ((rc = cl_store_lab_totals(st, lab.id, &t)) == 0 &&
+	    (rc = cl_store_schedule_list(st, lab.id, &events, &n)) == 0)
+		rc = lab_estimate(&lab, &t, events, n, out);
+	free(events);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+/* The run of events (sorted by lab id) that belongs to lab_id. */
+static const cl_schedule *events_of(const cl_schedule *ev, size_t n, int64_t lab_id, size_t *count)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ev[mid].lab_id < lab_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t end = lo;
+	while (end < n && ev[end].lab_id == lab_id)
+		end++;
+	*count = end - lo;
+	return ev + lo;
+}
+
+int cl_cost_report(cl_store *st, cl_lab_estimate **out, size_t *n, int64_t *total_cents)
+{
+	cl_lab *labs = NULL;
+	cl_lab_totals *totals = NULL;
+	cl_schedule *events = NULL;
+	size_t nlabs = 0, ntotals = 0, nevents = 0;
+	cl_lab_estimate *rows = NULL;
+	int64_t total = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	/* Three queries, one snapshot: no lab can come or go between them. */
+	if ((rc = cl_store_begin_read(st)))
+		return rc;
+	if ((rc = cl_store_lab_list(st, &labs, &nlabs)) ||
+	    (rc = cl_store_lab_totals_all(st, &totals, &ntotals)) ||
+	    (rc = cl_store_schedule_list_all(st, &events, &nevents)))
+		goto out;
+	if (ntotals != nlabs) { /* a lab whose size row is gone: the store is damaged */
+		rc = cl_error_set(CL_EFAIL, "%zu labs but %zu with a known size", nlabs, ntotals);
+		goto out;
+	}
+	rows = cl_calloc(nlabs + 1, sizeof(*rows));
+	for (size_t i = 0; i < nlabs; i++) {
+		size_t nev;
+		const cl_schedule *ev = events_of(events, nevents, labs[i].id, &nev);
+		if ((rc = lab_estimate(&labs[i], &totals[i], ev, nev, &rows[i])))
+			goto out;
+		if (__builtin_add_overflow(total, rows[i].est.total_cents, &total)) {
+			rc = too_large();
+			goto out;
+		}
+	}
+	*out = rows;
+	*n = nlabs;
+	*total_cents = total;
+	rows = NULL;
+out:
+	cl_store_rollback(st);
+	for (size_t i = 0; rows && i < nlabs; i++)
+		cl_lab_estimate_clear(&rows[i]);
+	free(rows);
+	free(events);
+	free(totals);
+	cl_lab_list_free(labs, nlabs);
+	return rc;
+}
+
+char *cl_cost_breakdown(const cl_estimate *e)
+{
+	char *sched = cl_format_hours(e->in.scheduled_seconds);
+	char *price = cl_format_price(e->in.price_micro);
+	char *total = cl_format_cents(e->total_cents);
+	char *r;
+
+	if (e->in.quota_seconds_each >= 0) {
+		char *quota = cl_format_hours(e->in.quota_seconds_each);
+		r = cl_aprintf("%lld × (%s + %s) × %lld × %s = %s", (long long)e->in.students, sched,
+			       quota, (long long)e->in.lab_units, price, total);
+		free(quota);
+	} else {
+		char *quota = cl_format_hours(e->in.quota_seconds_sum);
+		r = cl_aprintf("(%lld × %s + %s) × %lld × %s = %s", (long long)e->in.students, sched,
+			       quota, (long long)e->in.lab_units, price, total);
+		free(quota);
+	}
+	free(sched);
+	free(price);
+	free(total);
+	return r;
+}

@@ -1,0 +1,55 @@
+/*
+ * Lab units, schedules, quotas and cost: estimate = sum over students of
+ * (scheduled hours + that student's quota hours) x lab units x price per
+ * lab-unit-hour. Integer arithmetic only; rounded half up to cents once.
+ */
+#ifndef CL_COST_H
+#define CL_COST_H
+
+#include "classlab/cl_store.h"
+
+#include <stdint.h>
+
+/* Bounds for input (documented in classlab(1)). */
+#define CL_STUDENTS_MAX 100000
+#define CL_LAB_UNITS_MAX 100000
+
+typedef struct cl_cost_input {
+	int64_t students;
+	int64_t scheduled_seconds;  /* per student */
+	int64_t quota_seconds_sum;  /* sum of every student's quota */
+	int64_t lab_units;	    /* per hour */
+	int64_t price_micro;	    /* per lab-unit-hour, 1e-6 dollars */
+	int64_t quota_seconds_each; /* -1 when students' quotas differ */
+} cl_cost_input;
+
+typedef struct cl_estimate {
+	cl_cost_input in;
+	int64_t student_seconds;   /* students x scheduled + quota sum */
+	int64_t lab_unit_seconds;  /* student_seconds x lab_units */
+	int64_t total_cents;
+} cl_estimate;
+
+/* CL_EINVAL when the total does not fit (every multiplication is checked). */
+int cl_cost_compute(const cl_cost_input *in, cl_estimate *out);
+
+/* Hours the lab's schedule covers (weekly events expanded); 0 when none. */
+int cl_cost_schedule_seconds(const cl_schedule *events, size_t n, int64_t *seconds);
+
+/* The lab's estimate from the store: its size, schedule or scheduled hours, and quotas. */
+typedef struct cl_lab_estimate {
+	char *lab;
+	char *size;
+	int64_t overrides; /* students with their own quota */
+	bool from_schedule;
+	cl_estimate est;
+} cl_lab_estimate;
+void cl_lab_estimate_clear(cl_lab_estimate *e);
+int cl_cost_lab_estimate(cl_store *st, const char *lab, cl_lab_estimate *out);
+/* Every lab, in name order, and the grand total in cents. */
+int cl_cost_report(cl_store *st, cl_lab_estimate **out, size_t *n, int64_t *total_cents);
+
+/* "25 × (20 + 10) × 139 × $0.01 = $1042.50" (or the summed form when quotas differ). */
+char *cl_cost_breakdown(const cl_estimate *e);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * Hypervisor backend (libvirt): connection, storage pool and volumes, base
+ * images, cloud-init seeds and domains. The library never prints: libvirt's
+ * own error printing is swallowed and its messages come back through
+ * cl_error_msg() with context.
+ */
+#ifndef CL_PROVISION_H
+#define CL_PROVISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libvirt/libvirt.h>
+
+#include "classlab/cl_util.h"
+
+/* ------------------------------------------------------------------ connection */
+
+typedef struct cl_hv cl_hv;
+
+/*
+ * Opens a hypervisor connection. uri NULL means the embedded QEMU driver
+ * qemu:///embed?root=<data_dir>/hv (the caller resolves --connect,
+ * CLASSLAB_URI and LIBVIRT_DEFAULT_URI first). For qemu:///embed the root's
+ * etc/qemu.conf is written (only when it changed) and directories are created
+ * 0700. Running guests are reattached before this returns. A connection is
+ * used by one thread at a time. Failure: CL_EUNAVAIL
+ * "cannot connect to hypervisor 'URI': <why>"; a too-long embed root is CL_EINVAL.
+ */
+int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir);
+void cl_hv_close(cl_hv *hv); /* accepts NULL */
+
+const char *cl_hv_uri(const cl_hv *hv); /* borrowed */
+bool cl_hv_is_embed(const cl_hv *hv);
+/* "kvm", "qemu" or "test": the <domain type> this connection's guests use. Borrowed. */
+const char *cl_hv_domain_type(cl_hv *hv);
+/* The libvirt connection, borrowed (for nodedev/GPU discovery). */
+virConnectPtr cl_hv_conn(cl_hv *hv);
+
+/* ------------------------------------------------------------------ storage */
+
+/*
+ * Makes sure a directory pool `pool_name` at `dir` exists, is active and
+ * autostarted, and refreshes it. Call it once per connection before the
+ * volume functions: the test driver keeps pools only per connection, and the
+ * embedded driver has no storage driver at all, so for qemu:///embed
+ * classlab manages the directory itself (volumes are files in dir, overlays
+ * are made with qemu-img) behind the same functions.
+ */
+int cl_hv_pool_ensure(cl_hv *hv, const char *pool_name, const char *dir);
+
+/* Path of volume `name`; CL_ENOTFOUND if it does not exist. *path is the caller's. */
+int cl_hv_vol_path(cl_hv *hv, const char *pool, const char *name, char **path);
+/* Capacity (virtual size) and allocation in bytes. CL_ENOTFOUND if absent. */
+int cl_hv_vol_info(cl_hv *hv, const char *pool, const char *name, uint64_t *capacity,
+		   uint64_t *allocation);
+
+/*
+ * Uploads local_file as volume `name` (format "raw" or "qcow2"; capacity =
+ * file size) through a virStream, so it works against a remote libvirtd.
+ * Idempotent: an existing volume of the same size is kept unless replace is
+ * true. A failed upload deletes the half-made volume. Drivers without
+ * upload support (the test driver) give CL_EUNAVAIL.
+ */
+int cl_hv_vol_upload(cl_hv *hv, const char *pool, const char *name, const char *local_file,
+		     const char *format, bool replace);
+/* The same from memory (a seed ISO), as a raw volume; always replaces the contents. */
+int cl_hv_vol_upload_buf(cl_hv *hv, const char *pool, const char *name, const void *data,
+			 size_t len);
+/*
+ * Creates a qcow2 (compat 1.1) overlay `name` on backing_path/backing_format,
+ * capacity_bytes (0 = the backing volume's capacity). Idempotent: an existing
+ * volume with the same backing is fine; one with another backing is CL_EEXIST.
+ */
+int cl_hv_vol_overlay(cl_hv *hv, const char *pool, const char *name, const char *backing_path,
+		      const char *backing_format, uint64_t capacity_bytes);
+/* Deletes volume `name`; an absent volume is fine. */
+int cl_hv_vol_delete(cl_hv *hv, const char *pool, const char *name);
+/* Names of volumes starting with prefix ("" or NULL: all), sorted; free with cl_strv_free. */
+int cl_hv_vol_list(cl_hv *hv, const char *pool, const char *prefix, char ***names, size_t *n);
+void cl_strv_free(char **v, size_t n);
+
+/* ------------------------------------------------------------------ base images */
+
+typedef struct cl_image {
+	char *disk_vol;	   /* volume name in the pool */
+	char *disk_path;   /* its path */
+	char *disk_format; /* "qcow2" or "raw" */
+	char *kernel_path; /* direct kernel boot; NULL for images with their own bootloader */
+	char *initrd_path;
+	char *cmdline;
+	bool nocloud; /* the guest reads a NoCloud (cidata) seed: always true */
+} cl_image;
+
+/*
+ * image is the built-in "tiny" or a path to a qcow2/raw cloud image. "tiny"
+ * is (re)built with <images_dir>/tiny/build.sh into <cache_dir>/images/tiny
+ * when its recipe hash changed, then imported once as volumes
+ * base-tiny-<hash12>.qcow2, -vmlinuz and -initrd. A path is imported once as
+ * base-<name>-<hash12 of size, mtime, path>.<fmt>. The pool must have been
+ * ensured. *out is the caller's (cl_image_free).
+ */
+int cl_image_resolve(cl_hv *hv, const char *pool, const char *image, const char *cache_dir,
+		     const char *images_dir, cl_image **out);
+void cl_image_free(cl_image *img);
+
+/* ------------------------------------------------------------------ cloud-init seed */
+
+typedef struct cl_cloudconfig {
+	const char *hostname;
+	const char *instance_id;
+	const char *username;
+	const char *gecos; /* may be NULL */
+	const char *const *authorized_keys;
+	size_t n_authorized_keys;
+	const char *host_key_private; /* OpenSSH PEM text; with host_key_public, or both NULL */
+	const char *host_key_public;  /* "ssh-ed25519 AAAA... comment" */
+	const char *const *packages;
+	size_t n_packages;
+	const char *const *pip; /* one runcmd ["python3","-m","pip","install",...] */
+	size_t n_pip;
+	const char *const *runcmd; /* shell strings */
+	size_t n_runcmd;
+	const char *const *const *runcmd_argv; /* NULL-terminated argv lists */
+	size_t n_runcmd_argv;
+} cl_cloudconfig;
+
+/*
+ * #cloud-config user-data: every string double-quoted, the private host key
+ * a literal block. runcmd order: runcmd strings, the pip install, runcmd_argv.
+ */
+int cl_cloudconfig_user_data(const cl_cloudconfig *cc, cl_buf *out);
+int cl_cloudconfig_meta_data(const cl_cloudconfig *cc, cl_buf *out);
+/* network-config v2: DHCPv4 on any NIC named e*. */
+int cl_cloudconfig_network_config(const cl_cloudconfig *cc, cl_buf *out);
+/* A NoCloud ISO (volume id cidata, Rock Ridge + Joliet) with the three files, in memory. */
+int cl_seed_iso(const cl_cloudconfig *cc, cl_buf *iso);
+
+/* ------------------------------------------------------------------ domain XML */
+
+typedef struct cl_port_forward {
+	const char *listen; /* IPv4 address; NULL = the spec's listen */
+	int host_port;
+	int guest_port;
+} cl_port_forward;
+
+typedef struct cl_domain_spec {
+	const char *name;
+	const char *uuid; /* NULL or "" = a new random one */
+	const char *type; /* "qemu", "kvm" or "test" */
+	unsigned memory_mib;
+	unsigned vcpus;
+	const char *disk_path;
+	const char *disk_format; /* "qcow2" (default) or "raw" */
+	const char *seed_path;	 /* read-only raw virtio disk vdb; NULL = none */
+	const char *kernel;	 /* direct kernel boot; NULL = the disk's bootloader */
+	const char *initrd;
+	const char *cmdline;
+	const char *console_log; /* serial console to this file; NULL = a pty */
+	const char *mac;	 /* "02:xx:xx:xx:xx:xx"; see cl_mac_from_seed */
+	const char *listen;	 /* host address of the forwards; NULL = 127.0.0.1 */
+	int ssh_port;		 /* host port forwarded to guest 22; 0 = no network */
+	const cl_port_forward *forwards;
+	size_t n_forwards;
+	bool allow_outbound; /* false: -netdev user,restrict=on (only the forwards work) */
+	const char *const *hostdevs; /* PCI addresses "0000:65:00.0" */
+	size_t n_hostdevs;
+} cl_domain_spec;
+
+/* The PCI slot the user-mode NIC takes on bus pci.0 (libvirt fills slots from 1 up). */
+#define CL_NIC_PCI_ADDR "0x1f"
+
+int cl_domain_xml(const cl_domain_spec *spec, cl_buf *out);
+/* A random UUID, lowercase "8-4-4-4-12". */
+void cl_uuid_new(char out[37]);
+/* A locally administered unicast MAC 02:xx:xx:xx:xx:xx derived from seed (SHA-256). */
+void cl_mac_from_seed(const char *seed, char out[18]);
+
+/* ------------------------------------------------------------------ domains */
+
+typedef enum cl_dom_state {
+	CL_DOM_ABSENT,
+	CL_DOM_SHUTOFF,
+	CL_DOM_RUNNING,
+	CL_DOM_PAUSED,
+	CL_DOM_OTHER,
+} cl_dom_state;
+const char *cl_dom_state_name(cl_dom_state s); /* "absent", "shut off", ... */
+
+/* Defines or updates a domain; the same name with another UUID is CL_EEXIST. */
+int cl_hv_domain_define(cl_hv *hv, const char *xml);
+/* Starts it; already running is fine. CL_ENOTFOUND if not defined. */
+int cl_hv_domain_start(cl_hv *hv, const char *name);
+/* ACPI shutdown, waiting up to timeout_s, then destroy. Not running or absent is fine. */
+int cl_hv_domain_shutdown(cl_hv *hv, const char *name, int timeout_s);
+/* Hard power-off; not running or absent is fine. */
+int cl_hv_domain_destroy(cl_hv *hv, const char *name);
+/* Destroys if running, then undefines with its metadata; absent is fine. */
+int cl_hv_domain_undefine(cl_hv *hv, const char *name);
+int cl_hv_domain_state(cl_hv *hv, const char *name, cl_dom_state *state);
+/* Domains whose name starts with prefix, sorted; names with cl_strv_free, states with free. */
+int cl_hv_domain_list(cl_hv *hv, const char *prefix, char ***names, cl_dom_state **states,
+		      size_t *n);
+/* CL_ENOTFOUND if absent. */
+int cl_hv_domain_uuid(cl_hv *hv, const char *name, char out[37]);
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * The store: one SQLite file holding sizes, labs, students, schedules, VMs,
+ * usage and operations. The only module with SQL in it; every statement is
+ * prepared with bound parameters. Strings in returned structs are owned by
+ * the struct and released by its *_clear function.
+ */
+#ifndef CL_STORE_H
+#define CL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cl_store cl_store;
+
+/* The newest schema version; older files are migrated on open. */
+#define CL_STORE_SCHEMA_VERSION 2
+
+/*
+ * Opens (creating if needed) the database at path: parent directory 0700,
+ * file 0600, WAL, foreign keys, busy timeout, migrations. Built-in sizes
+ * are inserted on creation.
+ */
+int cl_store_open(cl_store **out, const char *path);
+void cl_store_close(cl_store *st);
+int cl_store_schema_version(cl_store *st, int *version);
+
+/* Write transactions: BEGIN IMMEDIATE, so two writers queue instead of failing late. */
+int cl_store_begin(cl_store *st);
+/* A read snapshot: several queries see one state of the database. End it with commit. */
+int cl_store_begin_read(cl_store *st);
+int cl_store_commit(cl_store *st);
+void cl_store_rollback(cl_store *st);
+/* Ends the transaction: commits when rc is 0, else rolls back. Returns rc, or the commit's error. */
+int cl_store_end(cl_store *st, int rc);
+/* PRAGMA integrity_check == "ok". */
+int cl_store_check(cl_store *st);
+
+typedef struct cl_size {
+	char *name;
+	int64_t lab_units; /* per hour */
+	int64_t vcpus;
+	int64_t memory_mib;
+	int64_t gpus;
+	bool builtin;
+} cl_size;
+void cl_size_clear(cl_size *s);
+void cl_size_list_free(cl_size *s, size_t n);
+int cl_store_size_get(cl_store *st, const char *name, cl_size *out);
+int cl_store_size_list(cl_store *st, cl_size **out, size_t *n);
+/* Inserts or replaces a size (builtin flag is cleared: it is the admin's now). */
+int cl_store_size_put(cl_store *st, const cl_size *s);
+
+/*
+ * Host ports for the VMs' SSH forwards unless a lab file says otherwise: above
+ * Linux's ephemeral range (32768-60999), so that no outgoing connection of the
+ * host takes a port a stopped VM needs.
+ */
+#define CL_PORT_MIN_DEFAULT 61000
+#define CL_PORT_MAX_DEFAULT 65535
+
+typedef struct cl_lab {
+	int64_t id;
+	char *name;
+	char *size;
+	char *image;	/* "tiny" or a path to a cloud image */
+	char *username; /* guest login, default "student" */
+	int64_t scheduled_seconds;
+	int64_t quota_seconds; /* default per-student quota */
+	int64_t price_micro;   /* per lab-unit-hour, in 1e-6 dollars */
+	char *listen;	       /* host address SSH forwards bind to */
+	char *public_host;     /* host name students connect to */
+	int64_t port_min, port_max; /* 0: CL_PORT_MIN/MAX_DEFAULT */
+	int64_t memory_mib; /* 0: from the size */
+	int64_t vcpus;	    /* 0: from the size */
+	char *spec_json;    /* lab-file extras (customize, gpu) as JSON, or NULL */
+	int64_t template_version;
+	char *template_state; /* none | built | verified | published */
+	int64_t verified_version;
+	int64_t created_at;
+	char *boot_kernel; /* the built template's direct kernel boot, or NULL */
+	char *boot_initrd;
+	char *boot_cmdline;
+} cl_lab;
+void cl_lab_clear(cl_lab *lab);
+void cl_lab_list_free(cl_lab *labs, size_t n);
+/* Fills lab->id. CL_EEXIST if the name is taken, CL_ENOTFOUND for an unknown size. */
+int cl_store_lab_create(cl_store *st, cl_lab *lab);
+int cl_store_lab_update(cl_store *st, const cl_lab *lab);
+int cl_store_lab_get(cl_store *st, const char *name, cl_lab *out);
+int cl_store_lab_list(cl_store *st, cl_lab **out, size_t *n);
+/* Removes the lab and (by cascade) its students, schedules and VM records. */
+int cl_store_lab_delete(cl_store *st, const char *name);
+
+#define CL_QUOTA_DEFAULT (-1)
+typedef struct cl_student {
+	int64_t id;
+	int64_t lab_id;
+	char *name;
+	char *email;	      /* may be NULL */
+	int64_t quota_seconds; /* CL_QUOTA_DEFAULT: the lab's */
+	char *ssh_public_key; /* supplied by the roster, or NULL */
+} cl_student;
+void cl_student_clear(cl_student *s);
+void cl_student_list_free(cl_student *s, size_t n);
+/* CL_EEXIST if the lab has a student of that name. */
+int cl_store_student_add(cl_store *st, cl_student *s);
+int cl_store_student_get(cl_store *st, int64_t lab_id, const char *name, cl_student *out);
+int cl_store_student_list(cl_store *st, int64_t lab_id, cl_student **out, size_t *n);
+int cl_store_student_remove(cl_store *st, int64_t lab_id, const char *name);
+int cl_store_student_set_quota(cl_store *st, int64_t lab_id, const char *name, int64_t seconds);
+int cl_store_student_set_key(cl_store *st, int64_t lab_id, const char *name, const char *key);
+
+typedef struct cl_schedule {
+	int64_t id;
+	int64_t lab_id;
+	int64_t start, end;   /* Unix seconds */
+	int64_t weekly_until; /* 0: once; else repeat weekly while start < this */
+} cl_schedule;
+int cl_store_schedule_add(cl_store *st, cl_schedule *s);
+int cl_store_schedule_list(cl_store *st, int64_t lab_id, cl_schedule **out, size_t *n);
+/* Every lab's events, ordered by lab id then start. */
+int cl_store_schedule_list_all(cl_store *st, cl_schedule **out, size_t *n);
+
+/* Per-lab aggregates for estimates: students and the sum of their effective quotas. */
+typedef struct cl_lab_totals {
+	int64_t lab_id;
+	int64_t students;
+	int64_t quota_seconds_sum; /* sum over students of own-or-lab quota */
+	int64_t overrides;	   /* students with their own quota */
+	int64_t lab_units;	   /* of the lab's size, per hour */
+} cl_lab_totals;
+int cl_store_lab_totals(cl_store *st, int64_t lab_id, cl_lab_totals *out);
+/* One row per lab in name order, from a single grouped query (the admin report). */
+int cl_store_lab_totals_all(cl_store *st, cl_lab_totals **out, size_t *n);
+
+/* --- VMs: one row per domain classlab made (template, students) or attached --- */
+typedef struct cl_vm {
+	int64_t id;
+	int64_t lab_id;
+	int64_t student_id; /* 0 for the template */
+	char *name;	    /* <lab>-template or <lab>-<student> */
+	char *kind;	    /* template | student | attached */
+	char *uuid;
+	char *mac;
+	int64_t ssh_port;
+	char *instance_id;
+	char *host_key_pub; /* pinned host key (public line) */
+	char *address;	    /* host students use, or the attached machine */
+	char *username;
+	char *auth_secret; /* attached: private key path or password crypt hash, or NULL */
+	int64_t template_version;
+	char *state; /* planned | defined | running | stopped */
+	int64_t created_at;
+} cl_vm;
+void cl_vm_clear(cl_vm *vm);
+void cl_vm_list_free(cl_vm *vms, size_t n);
+/* Inserts or updates by name (UNIQUE name, uuid, mac, ssh_port, instance_id). */
+int cl_store_vm_put(cl_store *st, cl_vm *vm);
+int cl_store_vm_get(cl_store *st, const char *name, cl_vm *out);
+int cl_store_vm_list(cl_store *st, int64_t lab_id, cl_vm **out, size_t *n);
+int cl_store_vm_delete(cl_store *st, const char *name);
+/* Every SSH port any VM holds, sorted, for allocation. */
+int cl_store_ports_used(cl_store *st, int64_t **ports, size_t *n);
+/* GPU PCI addresses already assigned to some VM (free each, then the array). */
+int cl_store_gpus_used(cl_store *st, char ***addrs, size_t *n);
+/* The GPUs assigned to one VM. */
+int cl_store_vm_gpus(cl_store *st, int64_t vm_id, char ***addrs, size_t *n);
+/* Gives a GPU to a VM; CL_EEXIST when another VM has it. Inside a transaction. */
+int cl_store_gpu_assign(cl_store *st, int64_t vm_id, const char *address);
+
+/* --- operations: progress and the per-lab busy lock --- */
+/*
+ * Takes the lab's lock for `kind` (publish, up, down, ...) for this pid.
+ * CL_EEXIST "lab 'X' is busy (pid N, since T)" while a live process holds it;
+ * a lock whose pid is gone is taken over.
+ */
+int cl_store_lab_lock(cl_store *st, const char *lab, const char *kind, long pid);
+int cl_store_lab_unlock(cl_store *st, const char *lab, long pid);
+
+/* Usage: seconds a VM ran, for reports. */
+int cl_store_usage_add(cl_store *st, int64_t vm_id, int64_t start, int64_t end);
+
+/* The audit log: forced actions and warnings worth keeping. */
+int cl_store_event_add(cl_store *st, const char *lab, const char *kind, const char *detail);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * The template lifecycle and the lab as a whole: build a template VM from a
+ * base image, verify it, publish one linked clone per student, converge a lab
+ * from one file (up) and take it down. Every step checks real state (store,
+ * libvirt, pool) and does only what is missing, so a rerun after a crash
+ * converges.
+ */
+#ifndef CL_TEMPLATES_H
+#define CL_TEMPLATES_H
+
+#include "classlab/cl_provision.h"
+#include "classlab/cl_store.h"
+
+#include <stdbool.h>
+
+/* Where things are and how to report progress; owned by the caller. */
+typedef struct cl_ops cl_ops;
+struct cl_ops {
+	cl_store *st;
+	cl_hv *hv; /* NULL until cl_ops_connect */
+	const char *uri;
+	const char *data_dir;
+	const char *cache_dir;
+	const char *images_dir; /* templates/images of the source tree or the install */
+	int boot_timeout_s;	/* wait for SSH; 0 = 300 */
+	/*
+	 * Progress for people (stderr). total > 0 marks step done of total of a
+	 * longer job (a front end may draw a bar); else a plain message. May be NULL.
+	 */
+	void (*progress)(void *ctx, const char *msg, size_t done, size_t total);
+	void *progress_ctx;
+	/* Run between build and publish by up (the GPU/health verification); may be NULL. */
+	int (*verify)(struct cl_ops *ops, const char *lab);
+	int lock_depth; /* internal: nested operations share the lab lock */
+};
+
+#define CL_POOL_NAME "classlab"
+
+/* Opens the hypervisor and makes sure the pool exists (<data>/pool). */
+int cl_ops_connect(cl_ops *ops);
+void cl_ops_disconnect(cl_ops *ops);
+
+/* The lab file (`classlab up FILE`), parsed strictly: unknown keys, wrong types -> CL_EINVAL. */
+typedef struct cl_labfile_student {
+	char *name, *email, *ssh_public_key;
+	int64_t quota_seconds; /* CL_QUOTA_DEFAULT when absent */
+} cl_labfile_student;
+
+typedef struct cl_labfile {
+	cl_lab lab; /* name, size, image, username, hours, price, listen, ports, ... */
+	cl_labfile_student *students;
+	size_t n_students;
+	char *roster_path; /* "roster": a CSV, resolved against the file's directory */
+} cl_labfile;
+void cl_labfile_clear(cl_labfile *lf);
+int cl_labfile_parse(const char *path, cl_labfile *out);
+int cl_labfile_parse_buf(const char *json, size_t len, const char *base_dir, cl_labfile *out);
+
+/* The customisation a lab file carries (stored as spec_json on the lab). */
+typedef struct cl_lab_spec {
+	char **packages;
+	size_t n_packages;
+	char **pip;
+	size_t n_pip;
+	char **run;
+	size_t n_run;
+	bool gpu_install_drivers;
+	char *gpu_driver, *gpu_cuda;
+	char **frameworks;
+	size_t n_frameworks;
+} cl_lab_spec;
+void cl_lab_spec_clear(cl_lab_spec *s);
+int cl_lab_spec_parse(const char *spec_json, cl_lab_spec *out);
+
+/* template build: define, boot and wait for the template VM; runs the customisation. */
+int cl_template_build(cl_ops *ops, const char *lab);
+
+typedef struct cl_publish_opts {
+	bool start;	   /* start the student VMs (default in the CLI) */
+	bool recreate_ok;  /* --yes: students' disks may be recreated for a new template */
+	bool force;	   /* --force: skip the GPU verification gate (recorded) */
+} cl_publish_opts;
+/* template publish: template shut down, then one overlay + seed + domain per student. */
+int cl_template_publish(cl_ops *ops, const char *lab, const cl_publish_opts *opts);
+
+/* down: destroys and undefines the lab's domains, deletes volumes, seeds and VM records. */
+int cl_lab_down(cl_ops *ops, const char *lab);
+
+/* vm start/stop for one student ("template" for the template VM) or all (student NULL). */
+int cl_vm_start(cl_ops *ops, const char *lab, const char *student);
+int cl_vm_stop(cl_ops *ops, const char *lab, const char *student);
+
+typedef struct cl_vm_status {
+	char *name, *student, *kind, *state, *host;
+	int ssh_port;
+} cl_vm_status;
+void cl_vm_status_free(cl_vm_status *v, size_t n);
+/* The lab's VMs with their live state (from libvirt when connected, else the record). */
+int cl_vm_status_list(cl_ops *ops, const char *lab, cl_vm_status **out, size_t *n);
+
+struct cl_gpu_report;
+/*
+ * template verify (student NULL) / vm verify: GPU, driver, CUDA and framework
+ * checks over SSH. A passing template is marked verified for the publish gate.
+ * *report is the caller's (cl_gpu_report_free); its pass says the verdict.
+ */
+int cl_verify(cl_ops *ops, const char *lab, const char *student, struct cl_gpu_report **report);
+
+/* up: creates or converges the lab from a parsed file; publish unless no_publish. */
+int cl_up(cl_ops *ops, const cl_labfile *lf, bool publish, const cl_publish_opts *opts);
+
+#endif

@@ -1,0 +1,136 @@
+/* Errors, growable buffers, input validation and paths shared by every module. */
+#ifndef CL_UTIL_H
+#define CL_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Error codes. Functions return 0 on success or one of these (negative) on
+ * failure; the negated code is the process exit status the CLI uses.
+ */
+enum {
+	CL_OK = 0,
+	CL_EFAIL = -1,     /* the operation failed */
+	CL_EINVAL = -2,    /* usage or invalid input */
+	CL_ENOTFOUND = -3, /* no such lab, student, size, ... */
+	CL_EEXIST = -4,    /* conflict or already exists */
+	CL_EUNAVAIL = -5,  /* hypervisor or remote unavailable */
+};
+
+/*
+ * Sets the calling thread's error (code + message) and returns code, so a
+ * failure is raised once where it happens: return cl_error_set(CL_EINVAL, ...).
+ */
+int cl_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the current message with context: "cannot X: <old message>". Returns the code. */
+int cl_error_wrap(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last error's message (borrowed, valid until the next cl_error_* call) and code. */
+const char *cl_error_msg(void);
+int cl_error_code(void);
+void cl_error_clear(void);
+
+/* Growable string buffer. data is always NUL-terminated once anything was added. */
+typedef struct cl_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+} cl_buf;
+#define CL_BUF_INIT {NULL, 0, 0}
+
+/* Allocation failure aborts: there is nothing sane a caller could do instead. */
+void *cl_malloc(size_t n);
+void *cl_calloc(size_t n, size_t size);
+void *cl_realloc(void *p, size_t n);
+char *cl_strdup(const char *s);
+char *cl_strndup(const char *s, size_t n);
+char *cl_aprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+void cl_buf_grow(cl_buf *b, size_t extra);
+void cl_buf_add(cl_buf *b, const void *data, size_t len);
+void cl_buf_puts(cl_buf *b, const char *s);
+void cl_buf_putc(cl_buf *b, char c);
+void cl_buf_printf(cl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cl_buf_vprintf(cl_buf *b, const char *fmt, va_list ap);
+void cl_buf_reset(cl_buf *b);
+/* Returns the string (never NULL; "" for an empty buffer), caller frees; b is emptied. */
+char *cl_buf_detach(cl_buf *b);
+/* The contents as a C string: "" for an empty buffer. Borrowed. */
+const char *cl_buf_str(const cl_buf *b);
+void cl_buf_free(cl_buf *b);
+
+/* Reads a whole file (at most max bytes, else CL_EINVAL). */
+int cl_read_file(const char *path, size_t max, cl_buf *out);
+/* Writes a file atomically (temp file + rename) with the given mode. */
+int cl_write_file(const char *path, const void *data, size_t len, unsigned mode);
+/* mkdir -p with mode for the directories it creates. */
+int cl_mkdir_p(const char *path, unsigned mode);
+
+/* --- validation and parsing: every failure sets a message naming the value --- */
+
+#define CL_NAME_MAX 32
+/* Names of labs, students and sizes: [a-z0-9][a-z0-9-]{1,31}. */
+bool cl_name_valid(const char *s);
+/* what: "lab name", "student name", ... for the message. */
+int cl_name_check(const char *what, const char *s);
+
+/* A non-negative decimal integer with no sign, spaces or junk, <= max. */
+int cl_parse_u64(const char *what, const char *s, uint64_t max, uint64_t *out);
+
+/*
+ * A non-negative decimal with at most `decimals` fractional digits, returned
+ * scaled by 10^decimals ("1.5" with decimals 2 -> 150). Exact: no floating
+ * point. The scaled value must be <= max_scaled.
+ */
+int cl_parse_decimal(const char *what, const char *s, unsigned decimals, uint64_t max_scaled,
+		     uint64_t *out);
+/* Formats value/10^decimals, trimming trailing fractional zeros ("150",2 -> "1.5"). */
+char *cl_format_decimal(uint64_t value, unsigned decimals, unsigned min_decimals);
+
+/* Hours are kept as whole seconds; input accepts up to 2 decimals and <= 87600 h. */
+#define CL_HOURS_MAX 87600
+int cl_parse_hours(const char *what, const char *s, int64_t *seconds);
+char *cl_format_hours(int64_t seconds);
+
+/* Money is kept in micro-dollars (1e-6); input accepts up to 6 decimals, <= $1000. */
+#define CL_PRICE_MAX_MICRO 1000000000ULL
+int cl_parse_price(const char *what, const char *s, int64_t *micro);
+char *cl_format_price(int64_t micro); /* "$0.01" */
+char *cl_format_cents(int64_t cents); /* "$1042.50" */
+
+/* ISO 8601 "2026-01-31T09:00[:00][Z|+hh:mm]" or a date "2026-01-31" (UTC), to Unix seconds. */
+int cl_parse_time(const char *what, const char *s, int64_t *out);
+char *cl_format_time(int64_t t); /* "2026-01-31T09:00:00Z" */
+
+/* A string for display (email, gecos): UTF-8, no control bytes, <= max bytes. */
+int cl_text_check(const char *what, const char *s, size_t max);
+/* len bytes of text that must be valid UTF-8 (any line breaks); the message names the line. */
+int cl_text_check_multiline(const char *s, size_t len);
+
+/*
+ * Crash-safety tests: in a build with CLASSLAB_TEST_HOOKS, the process kills
+ * itself with SIGKILL at the named step when $CLASSLAB_KILL_AT is "step" or
+ * "step:N" (the Nth time the step is reached). A no-op in normal builds.
+ */
+void cl_killpoint(const char *step);
+
+/* --- paths: where classlab keeps its data (see cl_paths_*) --- */
+
+/*
+ * The data directory: $CLASSLAB_HOME if the caller passes it, else
+ * $XDG_DATA_HOME/classlab, else $HOME/.local/share/classlab. The library
+ * never reads the environment itself: the front end passes what it read.
+ */
+typedef struct cl_env {
+	const char *classlab_home; /* CLASSLAB_HOME */
+	const char *xdg_data_home;
+	const char *xdg_cache_home;
+	const char *home;
+} cl_env;
+char *cl_paths_data_dir(const cl_env *env);
+char *cl_paths_cache_dir(const cl_env *env);
+char *cl_path_join(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,62 @@
+/* Shared between the provision .c files; not part of the public API. */
+#ifndef CL_PROVISION_INTERNAL_H
+#define CL_PROVISION_INTERNAL_H
+
+#include "classlab/cl_provision.h"
+
+#include <libxml/xmlwriter.h>
+
+struct cl_hv {
+	virConnectPtr conn;
+	char *uri;
+	bool embed;
+	bool test;
+	char *domtype;
+	char *root; /* qemu:///embed root, else NULL */
+};
+
+/* Sets code with "<context>: <libvirt's last error message>". */
+int cl_virt_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* libvirt's last error code (VIR_ERR_*) on this thread, 0 if none. */
+int cl_virt_last_code(void);
+
+typedef struct cl_sha256 {
+	uint32_t h[8];
+	uint64_t len;
+	unsigned char block[64];
+	size_t used;
+} cl_sha256;
+void cl_sha256_init(cl_sha256 *c);
+void cl_sha256_update(cl_sha256 *c, const void *data, size_t len);
+void cl_sha256_final(cl_sha256 *c, unsigned char out[32]);
+/* Lowercase hex of the SHA-256 of data: 65 bytes with the NUL. */
+void cl_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* libxml2 writer into memory; each returns 0 or CL_EFAIL with a message. */
+typedef struct cl_xw {
+	xmlBufferPtr buf;
+	xmlTextWriterPtr w;
+	int failed;
+} cl_xw;
+int cl_xw_begin(cl_xw *x);
+void cl_xw_start(cl_xw *x, const char *name);
+void cl_xw_attr(cl_xw *x, const char *name, const char *value);
+void cl_xw_attrf(cl_xw *x, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cl_xw_text(cl_xw *x, const char *text);
+void cl_xw_elem(cl_xw *x, const char *name, const char *text);
+void cl_xw_end(cl_xw *x);
+/* Ends the document and appends it to out; frees the writer either way. */
+int cl_xw_finish(cl_xw *x, cl_buf *out, const char *what);
+void cl_xw_abort(cl_xw *x);
+
+/* The string value of an XPath expression over an XML document; NULL if empty or unparsable. */
+char *cl_xml_xpath_str(const char *xml, const char *expr);
+
+/* Local (embed) storage: a pool is a directory the hv remembers by name. */
+int cl_local_pool_dir(cl_hv *hv, const char *pool, char **dir);
+
+/* Writes an empty qcow2 v3 overlay of size bytes on backing (format backing_fmt) at path. */
+int cl_qcow2_write_overlay(const char *path, uint64_t size, const char *backing,
+			   const char *backing_fmt);
+
+#endif

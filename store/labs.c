@@ -1,0 +1,520 @@
+/* Typed queries for sizes, labs, students, schedules and the cost aggregates. */
+#include "store_impl.h"
+#include "classlab/banned.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Runs a list query: calls row() for each row into a growing array of elem_size. */
+int st_list(cl_store *st, sqlite3_stmt *stmt, size_t elem_size, void (*row)(sqlite3_stmt *, void *),
+	    void (*clear)(void *), void **out, size_t *n, const char *what)
+{
+	char *arr = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			arr = cl_realloc(arr, cap * elem_size);
+		}
+		memset(arr + len * elem_size, 0, elem_size);
+		row(stmt, arr + len * elem_size);
+		len++;
+	}
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; clear && i < len; i++)
+			clear(arr + i * elem_size);
+		free(arr);
+		return st_fail(st, what);
+	}
+	*out = arr;
+	*n = len;
+	return 0;
+}
+
+/* ---- sizes ---- */
+
+void cl_size_clear(cl_size *s)
+{
+	if (!s)
+		return;
+	free(s->name);
+	memset(s, 0, sizeof(*s));
+}
+
+void cl_size_list_free(cl_size *s, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		cl_size_clear(&s[i]);
+	free(s);
+}
+
+#define SIZE_COLS "name, lab_units, vcpus, memory_mib, gpus, builtin"
+
+static void size_row(sqlite3_stmt *stmt, void *p)
+{
+	cl_size *s = p;
+	s->name = st_col_text(stmt, 0);
+	s->lab_units = sqlite3_column_int64(stmt, 1);
+	s->vcpus = sqlite3_column_int64(stmt, 2);
+	s->memory_mib = sqlite3_column_int64(stmt, 3);
+	s->gpus = sqlite3_column_int64(stmt, 4);
+	s->builtin = sqlite3_column_int(stmt, 5) != 0;
+}
+
+int cl_store_size_get(cl_store *st, const char *name, cl_size *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "SELECT " SIZE_COLS " FROM sizes WHERE name = ?");
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, name);
+	rc = st_one(st, stmt, size_row, out, sizeof(*out), "cannot read sizes");
+	if (rc == CL_ENOTFOUND)
+		rc = cl_error_set(CL_ENOTFOUND, "size '%s' not found (see 'classlab sizes list')",
+				  name);
+	return rc;
+}
+
+int cl_store_size_list(cl_store *st, cl_size **out, size_t *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "SELECT " SIZE_COLS " FROM sizes ORDER BY lab_units, name");
+	if (rc == 0)
+		rc = st_list(st, stmt, sizeof(cl_size), size_row, (void (*)(void *))cl_size_clear, (void **)out, n,
+			     "cannot list sizes");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_size_put(cl_store *st, const cl_size *s)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "INSERT INTO sizes (name, lab_units, vcpus, memory_mib, gpus, builtin) "
+			    "VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT (name) DO UPDATE SET "
+			    "lab_units = ?2, vcpus = ?3, memory_mib = ?4, gpus = ?5, builtin = 0");
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, s->name);
+	sqlite3_bind_int64(stmt, 2, s->lab_units);
+	sqlite3_bind_int64(stmt, 3, s->vcpus);
+	sqlite3_bind_int64(stmt, 4, s->memory_mib);
+	sqlite3_bind_int64(stmt, 5, s->gpus);
+	rc = st_exec_stmt(st, stmt, "cannot save size");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* ---- labs ---- */
+
+void cl_lab_clear(cl_lab *lab)
+{
+	if (!lab)
+		return;
+	free(lab->name);
+	free(lab->size);
+	free(lab->image);
+	free(lab->username);
+	free(lab->listen);
+	free(lab->public_host);
+	free(lab->spec_json);
+	free(lab->template_state);
+	free(lab->boot_kernel);
+	free(lab->boot_initrd);
+	free(lab->boot_cmdline);
+	memset(lab, 0, sizeof(*lab));
+}
+
+void cl_lab_list_free(cl_lab *labs, size_t n)
+{
+	for (size_t i = 0; labs && i < n; i++)
+		cl_lab_clear(&labs[i]);
+	free(labs);
+}
+
+#define LAB_COLS                                                                                   \
+	"id, name, size, image, username, scheduled_seconds, quota_seconds, price_micro, listen, " \
+	"public_host, port_min, port_max, memory_mib, vcpus, spec_json, template_version, "        \
+	"template_state, verified_version, created_at, boot_kernel, boot_initrd, boot_cmdline"
+
+static void lab_row(sqlite3_stmt *stmt, void *p)
+{
+	cl_lab *l = p;
+	l->id = sqlite3_column_int64(stmt, 0);
+	l->name = st_col_text(stmt, 1);
+	l->size = st_col_text(stmt, 2);
+	l->image = st_col_text(stmt, 3);
+	l->username = st_col_text(stmt, 4);
+	l->scheduled_seconds = sqlite3_column_int64(stmt, 5);
+	l->quota_seconds = sqlite3_column_int64(stmt, 6);
+	l->price_micro = sqlite3_column_int64(stmt, 7);
+	l->listen = st_col_text(stmt, 8);
+	l->public_host = st_col_text(stmt, 9);
+	l->port_min = sqlite3_column_int64(stmt, 10);
+	l->port_max = sqlite3_column_int64(stmt, 11);
+	l->memory_mib = sqlite3_column_int64(stmt, 12);
+	l->vcpus = sqlite3_column_int64(stmt, 13);
+	l->spec_json = st_col_text(stmt, 14);
+	l->template_version = sqlite3_column_int64(stmt, 15);
+	l->template_state = st_col_text(stmt, 16);
+	l->verified_version = sqlite3_column_int64(stmt, 17);
+	l->created_at = sqlite3_column_int64(stmt, 18);
+	l->boot_kernel = st_col_text(stmt, 19);
+	l->boot_initrd = st_col_text(stmt, 20);
+	l->boot_cmdline = st_col_text(stmt, 21);
+}
+
+/* Binds every column after id (?2..?22) in LAB_COLS order. */
+static void lab_bind(sqlite3_stmt *stmt, const cl_lab *l)
+{
+	st_bind_text(stmt, 2, l->name);
+	st_bind_text(stmt, 3, l->size);
+	st_bind_text(stmt, 4, l->image ? l->image : "tiny");
+	st_bind_text(stmt, 5, l->username ? l->username : "student");
+	sqlite3_bind_int64(stmt, 6, l->scheduled_seconds);
+	sqlite3_bind_int64(stmt, 7, l->quota_seconds);
+	sqlite3_bind_int64(stmt, 8, l->price_micro);
+	st_bind_text(stmt, 9, l->listen ? l->listen : "127.0.0.1");
+	st_bind_text(stmt, 10, l->public_host ? l->public_host : "127.0.0.1");
+	sqlite3_bind_int64(stmt, 11, l->port_min ? l->port_min : CL_PORT_MIN_DEFAULT);
+	sqlite3_bind_int64(stmt, 12, l->port_max ? l->port_max : CL_PORT_MAX_DEFAULT);
+	sqlite3_bind_int64(stmt, 13, l->memory_mib);
+	sqlite3_bind_int64(stmt, 14, l->vcpus);
+	st_bind_text(stmt, 15, l->spec_json);
+	sqlite3_bind_int64(stmt, 16, l->template_version);
+	st_bind_text(stmt, 17, l->template_state ? l->template_state : "none");
+	sqlite3_bind_int64(stmt, 18, l->verified_version);
+	sqlite3_bind_int64(stmt, 19, l->created_at);
+	st_bind_text(stmt, 20, l->boot_kernel);
+	st_bind_text(stmt, 21, l->boot_initrd);
+	st_bind_text(stmt, 22, l->boot_cmdline);
+}
+
+int cl_store_lab_create(cl_store *st, cl_lab *lab)
+{
+	sqlite3_stmt *stmt = NULL;
+	cl_size size = {0};
+	int rc;
+
+	if ((rc = cl_store_size_get(st, lab->size, &size)))
+		return rc;
+	cl_size_clear(&size);
+	if (!lab->created_at)
+		lab->created_at = (int64_t)time(NULL);
+	rc = st_prepare(st, &stmt,
+			"INSERT INTO labs (" LAB_COLS ") VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+			"?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
+	if (rc)
+		return rc;
+	lab_bind(stmt, lab);
+	rc = st_exec_stmt(st, stmt, "cannot create lab");
+	if (rc == CL_EEXIST)
+		rc = cl_error_set(CL_EEXIST, "lab '%s' already exists", lab->name);
+	else if (rc == 0)
+		lab->id = sqlite3_last_insert_rowid(st->db);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_lab_update(cl_store *st, const cl_lab *lab)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "UPDATE labs SET name = ?2, size = ?3, image = ?4, username = ?5, "
+			    "scheduled_seconds = ?6, quota_seconds = ?7, price_micro = ?8, "
+			    "listen = ?9, public_host = ?10, port_min = ?11, port_max = ?12, "
+			    "memory_mib = ?13, vcpus = ?14, spec_json = ?15, template_version = ?16, "
+			    "template_state = ?17, verified_version = ?18, created_at = ?19, "
+			    "boot_kernel = ?20, boot_initrd = ?21, boot_cmdline = ?22 "
+			    "WHERE id = ?1");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, lab->id);
+	lab_bind(stmt, lab);
+	rc = st_exec_stmt(st, stmt, "cannot update lab");
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = cl_error_set(CL_ENOTFOUND, "lab '%s' not found", lab->name);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_lab_get(cl_store *st, const char *name, cl_lab *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "SELECT " LAB_COLS " FROM labs WHERE name = ?");
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, name);
+	rc = st_one(st, stmt, lab_row, out, sizeof(*out), "cannot read labs");
+	if (rc == CL_ENOTFOUND)
+		rc = cl_error_set(CL_ENOTFOUND, "lab '%s' not found", name);
+	return rc;
+}
+
+int cl_store_lab_list(cl_store *st, cl_lab **out, size_t *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "SELECT " LAB_COLS " FROM labs ORDER BY name");
+	if (rc == 0)
+		rc = st_list(st, stmt, sizeof(cl_lab), lab_row, (void (*)(void *))cl_lab_clear, (void **)out, n, "cannot list labs");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_lab_delete(cl_store *st, const char *name)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "DELETE FROM labs WHERE name = ?");
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, name);
+	rc = st_exec_stmt(st, stmt, "cannot delete lab");
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = cl_error_set(CL_ENOTFOUND, "lab '%s' not found", name);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* ---- students ---- */
+
+void cl_student_clear(cl_student *s)
+{
+	if (!s)
+		return;
+	free(s->name);
+	free(s->email);
+	free(s->ssh_public_key);
+	memset(s, 0, sizeof(*s));
+}
+
+void cl_student_list_free(cl_student *s, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		cl_student_clear(&s[i]);
+	free(s);
+}
+
+#define STUDENT_COLS "id, lab_id, name, email, quota_seconds, ssh_public_key"
+
+static void student_row(sqlite3_stmt *stmt, void *p)
+{
+	cl_student *s = p;
+	s->id = sqlite3_column_int64(stmt, 0);
+	s->lab_id = sqlite3_column_int64(stmt, 1);
+	s->name = st_col_text(stmt, 2);
+	s->email = st_col_text(stmt, 3);
+	s->quota_seconds = sqlite3_column_type(stmt, 4) == SQLITE_NULL
+				   ? CL_QUOTA_DEFAULT
+				   : sqlite3_column_int64(stmt, 4);
+	s->ssh_public_key = st_col_text(stmt, 5);
+}
+
+int cl_store_student_add(cl_store *st, cl_student *s)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "INSERT INTO students (lab_id, name, email, quota_seconds, ssh_public_key) "
+			    "VALUES (?, ?, ?, ?, ?)");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, s->lab_id);
+	st_bind_text(stmt, 2, s->name);
+	st_bind_text(stmt, 3, s->email);
+	st_bind_int_or_null(stmt, 4, s->quota_seconds, CL_QUOTA_DEFAULT);
+	st_bind_text(stmt, 5, s->ssh_public_key);
+	rc = st_exec_stmt(st, stmt, "cannot add student");
+	if (rc == CL_EEXIST)
+		rc = cl_error_set(CL_EEXIST, "student '%s' already exists in this lab", s->name);
+	else if (rc == 0)
+		s->id = sqlite3_last_insert_rowid(st->db);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_student_get(cl_store *st, int64_t lab_id, const char *name, cl_student *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "SELECT " STUDENT_COLS " FROM students WHERE lab_id = ? AND name = ?");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, lab_id);
+	st_bind_text(stmt, 2, name);
+	rc = st_one(st, stmt, student_row, out, sizeof(*out), "cannot read students");
+	if (rc == CL_ENOTFOUND)
+		rc = cl_error_set(CL_ENOTFOUND, "student '%s' not found", name);
+	return rc;
+}
+
+int cl_store_student_list(cl_store *st, int64_t lab_id, cl_student **out, size_t *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "SELECT " STUDENT_COLS " FROM students WHERE lab_id = ? ORDER BY name");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, lab_id);
+	rc = st_list(st, stmt, sizeof(cl_student), student_row, (void (*)(void *))cl_student_clear, (void **)out, n,
+		     "cannot list students");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* Runs an UPDATE/DELETE on one student; CL_ENOTFOUND when no row matched. */
+static int student_change(cl_store *st, sqlite3_stmt *stmt, const char *name, const char *what)
+{
+	int rc = st_exec_stmt(st, stmt, what);
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = cl_error_set(CL_ENOTFOUND, "student '%s' not found", name);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_student_remove(cl_store *st, int64_t lab_id, const char *name)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "DELETE FROM students WHERE lab_id = ? AND name = ?");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, lab_id);
+	st_bind_text(stmt, 2, name);
+	return student_change(st, stmt, name, "cannot remove student");
+}
+
+int cl_store_student_set_quota(cl_store *st, int64_t lab_id, const char *name, int64_t seconds)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "UPDATE students SET quota_seconds = ? WHERE lab_id = ? AND name = ?");
+	if (rc)
+		return rc;
+	st_bind_int_or_null(stmt, 1, seconds, CL_QUOTA_DEFAULT);
+	sqlite3_bind_int64(stmt, 2, lab_id);
+	st_bind_text(stmt, 3, name);
+	return student_change(st, stmt, name, "cannot set quota");
+}
+
+int cl_store_student_set_key(cl_store *st, int64_t lab_id, const char *name, const char *key)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "UPDATE students SET ssh_public_key = ? WHERE lab_id = ? AND name = ?");
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, key);
+	sqlite3_bind_int64(stmt, 2, lab_id);
+	st_bind_text(stmt, 3, name);
+	return student_change(st, stmt, name, "cannot set the student's key");
+}
+
+/* ---- schedules ---- */
+
+int cl_store_schedule_add(cl_store *st, cl_schedule *s)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "INSERT INTO schedules (lab_id, start_ts, end_ts, weekly_until) VALUES "
+			    "(?, ?, ?, ?)");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, s->lab_id);
+	sqlite3_bind_int64(stmt, 2, s->start);
+	sqlite3_bind_int64(stmt, 3, s->end);
+	sqlite3_bind_int64(stmt, 4, s->weekly_until);
+	rc = st_exec_stmt(st, stmt, "cannot add schedule");
+	if (rc == 0)
+		s->id = sqlite3_last_insert_rowid(st->db);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static void schedule_row(sqlite3_stmt *stmt, void *p)
+{
+	cl_schedule *s = p;
+	s->id = sqlite3_column_int64(stmt, 0);
+	s->lab_id = sqlite3_column_int64(stmt, 1);
+	s->start = sqlite3_column_int64(stmt, 2);
+	s->end = sqlite3_column_int64(stmt, 3);
+	s->weekly_until = sqlite3_column_int64(stmt, 4);
+}
+
+int cl_store_schedule_list_all(cl_store *st, cl_schedule **out, size_t *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "SELECT id, lab_id, start_ts, end_ts, weekly_until FROM schedules "
+			    "ORDER BY lab_id, start_ts, id");
+	if (rc == 0)
+		rc = st_list(st, stmt, sizeof(cl_schedule), schedule_row, NULL, (void **)out, n,
+			     "cannot list schedules");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_schedule_list(cl_store *st, int64_t lab_id, cl_schedule **out, size_t *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "SELECT id, lab_id, start_ts, end_ts, weekly_until FROM schedules "
+			    "WHERE lab_id = ? ORDER BY start_ts, id");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, lab_id);
+	rc = st_list(st, stmt, sizeof(cl_schedule), schedule_row, NULL, (void **)out, n,
+		     "cannot list schedules");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* ---- aggregates for cost ---- */
+
+/*
+ * Quota seconds of a lab: the lab's quota for each student without an override,
+ * plus the overrides. Plain count/sum aggregates (no per-row CASE or coalesce);
+ * a lab without students joins one NULL row, which none of them counts.
+ */
+#define TOTALS_SQL                                                                                \
+	"SELECT l.id, count(s.id), "                                                              \
+	"(count(s.id) - count(s.quota_seconds)) * l.quota_seconds + "                             \
+	"coalesce(sum(s.quota_seconds), 0), "                                                     \
+	"count(s.quota_seconds), z.lab_units FROM labs l JOIN sizes z ON z.name = l.size "        \
+	"LEFT JOIN students s ON s.lab_id = l.id "
+
+static void totals_row(sqlite3_stmt *stmt, void *p)
+{
+	cl_lab_totals *t = p;
+	t->lab_id = sqlite3_column_int64(stmt, 0);
+	t->students = sqlite3_column_int64(stmt, 1);
+	/* Past int64 SQLite's product turns REAL: -1, which an estimate refuses. */
+	t->quota_seconds_sum =
+		sqlite3_column_type(stmt, 2) == SQLITE_INTEGER ? sqlite3_column_int64(stmt, 2) : -1;
+	t->overrides = sqlite3_column_int64(stmt, 3);
+	t->lab_units = sqlite3_column_int64(stmt, 4);
+}
+
+int cl_store_lab_totals(cl_store *st, int64_t lab_id, cl_lab_totals *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, TOTALS_SQL "WHERE l.id = ? GROUP BY l.id");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, lab_id);
+	rc = st_one(st, stmt, totals_row, out, sizeof(*out), "cannot sum quotas");
+	if (rc == CL_ENOTFOUND)
+		rc = cl_error_set(CL_ENOTFOUND, "lab %lld not found", (long long)lab_id);
+	return rc;
+}
+
+int cl_store_lab_totals_all(cl_store *st, cl_lab_totals **out, size_t *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, TOTALS_SQL "GROUP BY l.id ORDER BY l.name");
+	if (rc == 0)
+		rc = st_list(st, stmt, sizeof(cl_lab_totals), totals_row, NULL, (void **)out, n,
+			     "cannot sum quotas");
+	sqlite3_finalize(stmt);
+	return rc;
+}

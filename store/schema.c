@@ -1,0 +1,118 @@
+/* The schema, one script per version; cl_store_open applies the missing ones in order. */
+#include "store_impl.h"
+#include "classlab/banned.h"
+
+/* Version 1: the foundation (sizes, labs, students, schedules). Never edit: add a version. */
+static const char schema_v1[] =
+	"CREATE TABLE sizes ("
+	"  name TEXT PRIMARY KEY,"
+	"  lab_units INTEGER NOT NULL CHECK (lab_units >= 0),"
+	"  vcpus INTEGER NOT NULL CHECK (vcpus >= 0),"
+	"  memory_mib INTEGER NOT NULL CHECK (memory_mib >= 0),"
+	"  gpus INTEGER NOT NULL DEFAULT 0 CHECK (gpus >= 0),"
+	"  builtin INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE labs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  size TEXT NOT NULL REFERENCES sizes(name) ON UPDATE CASCADE,"
+	"  image TEXT NOT NULL DEFAULT 'tiny',"
+	"  username TEXT NOT NULL DEFAULT 'student',"
+	"  scheduled_seconds INTEGER NOT NULL DEFAULT 0,"
+	"  quota_seconds INTEGER NOT NULL DEFAULT 0,"
+	"  price_micro INTEGER NOT NULL DEFAULT 10000,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE students ("
+	"  id INTEGER PRIMARY KEY,"
+	"  lab_id INTEGER NOT NULL REFERENCES labs(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  email TEXT,"
+	"  quota_seconds INTEGER,"
+	"  ssh_public_key TEXT,"
+	"  UNIQUE (lab_id, name));"
+	"CREATE TABLE schedules ("
+	"  id INTEGER PRIMARY KEY,"
+	"  lab_id INTEGER NOT NULL REFERENCES labs(id) ON DELETE CASCADE,"
+	"  start_ts INTEGER NOT NULL,"
+	"  end_ts INTEGER NOT NULL CHECK (end_ts > start_ts),"
+	"  weekly_until INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX schedules_lab ON schedules(lab_id);";
+
+#define SQL_INT_(n) #n
+#define SQL_INT(n) SQL_INT_(n)
+
+/* Version 2: hypervisor placement, VMs, GPU assignment, usage, locks and events. */
+static const char schema_v2[] =
+	"ALTER TABLE labs ADD COLUMN listen TEXT NOT NULL DEFAULT '127.0.0.1';"
+	"ALTER TABLE labs ADD COLUMN public_host TEXT NOT NULL DEFAULT '127.0.0.1';"
+	"ALTER TABLE labs ADD COLUMN port_min INTEGER NOT NULL DEFAULT "
+	SQL_INT(CL_PORT_MIN_DEFAULT) ";"
+	"ALTER TABLE labs ADD COLUMN port_max INTEGER NOT NULL DEFAULT "
+	SQL_INT(CL_PORT_MAX_DEFAULT) ";"
+	"ALTER TABLE labs ADD COLUMN memory_mib INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE labs ADD COLUMN vcpus INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE labs ADD COLUMN spec_json TEXT;"
+	"ALTER TABLE labs ADD COLUMN template_version INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE labs ADD COLUMN template_state TEXT NOT NULL DEFAULT 'none';"
+	"ALTER TABLE labs ADD COLUMN verified_version INTEGER NOT NULL DEFAULT 0;"
+	/* How the template version's disk boots (direct kernel boot for tiny), for its clones. */
+	"ALTER TABLE labs ADD COLUMN boot_kernel TEXT;"
+	"ALTER TABLE labs ADD COLUMN boot_initrd TEXT;"
+	"ALTER TABLE labs ADD COLUMN boot_cmdline TEXT;"
+	"CREATE TABLE vms ("
+	"  id INTEGER PRIMARY KEY,"
+	"  lab_id INTEGER NOT NULL REFERENCES labs(id) ON DELETE CASCADE,"
+	"  student_id INTEGER REFERENCES students(id) ON DELETE SET NULL,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('template', 'student', 'attached')),"
+	"  uuid TEXT UNIQUE,"
+	"  mac TEXT UNIQUE,"
+	"  ssh_port INTEGER,"
+	"  instance_id TEXT UNIQUE,"
+	"  host_key_pub TEXT,"
+	"  address TEXT,"
+	"  username TEXT,"
+	"  auth_secret TEXT,"
+	"  template_version INTEGER NOT NULL DEFAULT 0,"
+	"  state TEXT NOT NULL DEFAULT 'planned',"
+	"  created_at INTEGER NOT NULL);"
+	/* Ports are unique per host for VMs classlab forwards; attached machines keep theirs. */
+	"CREATE UNIQUE INDEX vms_port ON vms(ssh_port) WHERE kind != 'attached';"
+	"CREATE INDEX vms_lab ON vms(lab_id);"
+	/* Host GPUs given to VMs by PCI passthrough: one VM per GPU, host-wide. */
+	"CREATE TABLE gpus ("
+	"  address TEXT PRIMARY KEY,"
+	"  vm_id INTEGER NOT NULL REFERENCES vms(id) ON DELETE CASCADE);"
+	"CREATE INDEX gpus_vm ON gpus(vm_id);"
+	"CREATE TABLE usage ("
+	"  id INTEGER PRIMARY KEY,"
+	"  vm_id INTEGER NOT NULL REFERENCES vms(id) ON DELETE CASCADE,"
+	"  start_ts INTEGER NOT NULL,"
+	"  end_ts INTEGER NOT NULL CHECK (end_ts >= start_ts));"
+	"CREATE TABLE locks ("
+	"  lab TEXT PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  pid INTEGER NOT NULL,"
+	"  since INTEGER NOT NULL);"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at INTEGER NOT NULL,"
+	"  lab TEXT,"
+	"  kind TEXT NOT NULL,"
+	"  detail TEXT);";
+
+const char *const cl_store_migrations[] = {schema_v1, schema_v2};
+const int cl_store_migration_count = sizeof(cl_store_migrations) / sizeof(cl_store_migrations[0]);
+
+/* Azure Lab Services' sizes (lab units per hour), as seeds/001 and 000 list them. */
+const cl_size cl_store_builtin_sizes[] = {
+	{"small", 20, 2, 3584, 0, true},
+	{"medium", 42, 4, 7168, 0, true},
+	{"medium-nested", 55, 4, 16384, 0, true},
+	{"large", 70, 8, 16384, 0, true},
+	{"large-nested", 84, 8, 32768, 0, true},
+	{"small-gpu-compute", 139, 6, 57344, 1, true},
+	{"small-gpu-visualization", 160, 6, 57344, 1, true},
+	{"medium-gpu-visualization", 408, 12, 114688, 2, true},
+};
+const size_t cl_store_builtin_size_count =
+	sizeof(cl_store_builtin_sizes) / sizeof(cl_store_builtin_sizes[0]);

@@ -1,0 +1,317 @@
+/* Opening the database, migrations, transactions and the statement helpers. */
+#include "store_impl.h"
+#include "classlab/banned.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int st_fail(cl_store *st, const char *what)
+{
+	int code = sqlite3_extended_errcode(st->db);
+	int rc = CL_EFAIL;
+
+	if ((code & 0xff) == SQLITE_CONSTRAINT)
+		rc = CL_EEXIST;
+	else if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED)
+		rc = CL_EEXIST;
+	return cl_error_set(rc, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+int st_prepare(cl_store *st, sqlite3_stmt **stmt, const char *sql)
+{
+	if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
+		return st_fail(st, "cannot prepare a database query");
+	return 0;
+}
+
+int st_exec_stmt(cl_store *st, sqlite3_stmt *stmt, const char *what)
+{
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return st_fail(st, what);
+}
+
+int st_one(cl_store *st, sqlite3_stmt *stmt, void (*row)(sqlite3_stmt *, void *), void *out,
+	   size_t size, const char *what)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, size);
+		row(stmt, out);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = CL_ENOTFOUND;
+	} else {
+		rc = st_fail(st, what);
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+char *st_col_text(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, col);
+	return t ? cl_strdup((const char *)t) : NULL;
+}
+
+void st_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(stmt, idx, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(stmt, idx);
+}
+
+void st_bind_int_or_null(sqlite3_stmt *stmt, int idx, int64_t v, int64_t none)
+{
+	if (v == none)
+		sqlite3_bind_null(stmt, idx);
+	else
+		sqlite3_bind_int64(stmt, idx, v);
+}
+
+static int exec_sql(cl_store *st, const char *sql, const char *what)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int rc = cl_error_set(CL_EFAIL, "%s: %s", what, msg ? msg : "unknown");
+		sqlite3_free(msg);
+		return rc;
+	}
+	return 0;
+}
+
+int cl_store_begin(cl_store *st)
+{
+	return exec_sql(st, "BEGIN IMMEDIATE", "cannot start a database transaction");
+}
+
+int cl_store_begin_read(cl_store *st)
+{
+	return exec_sql(st, "BEGIN DEFERRED", "cannot start a database transaction");
+}
+
+int cl_store_commit(cl_store *st)
+{
+	return exec_sql(st, "COMMIT", "cannot commit to the database");
+}
+
+void cl_store_rollback(cl_store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int cl_store_end(cl_store *st, int rc)
+{
+	if (rc == 0)
+		rc = cl_store_commit(st);
+	if (rc)
+		cl_store_rollback(st);
+	return rc;
+}
+
+int cl_store_schema_version(cl_store *st, int *version)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "PRAGMA user_version");
+	if (rc)
+		return rc;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*version = sqlite3_column_int(stmt, 0);
+	else
+		rc = st_fail(st, "cannot read the schema version");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static int insert_builtin_sizes(cl_store *st)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "INSERT OR IGNORE INTO sizes (name, lab_units, vcpus, memory_mib, gpus, "
+			    "builtin) VALUES (?, ?, ?, ?, ?, 1)");
+	for (size_t i = 0; rc == 0 && i < cl_store_builtin_size_count; i++) {
+		const cl_size *s = &cl_store_builtin_sizes[i];
+		sqlite3_reset(stmt);
+		st_bind_text(stmt, 1, s->name);
+		sqlite3_bind_int64(stmt, 2, s->lab_units);
+		sqlite3_bind_int64(stmt, 3, s->vcpus);
+		sqlite3_bind_int64(stmt, 4, s->memory_mib);
+		sqlite3_bind_int64(stmt, 5, s->gpus);
+		rc = st_exec_stmt(st, stmt, "cannot insert the built-in sizes");
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* The message for a file written by a newer classlab. */
+static int too_new(cl_store *st, int version)
+{
+	return cl_error_set(CL_EFAIL,
+			    "database '%s' has schema version %d, newer than this classlab (%d): "
+			    "upgrade classlab",
+			    st->path, version, cl_store_migration_count);
+}
+
+static int check_not_newer(cl_store *st)
+{
+	int version = 0, rc = cl_store_schema_version(st, &version);
+	if (rc == 0 && version > cl_store_migration_count)
+		rc = too_new(st, version);
+	return rc;
+}
+
+/*
+ * Applies every migration past user_version, each in its own transaction.
+ * The version is read again inside BEGIN IMMEDIATE: two processes opening a
+ * new file at once both see version 0 outside it, and only the first may migrate.
+ */
+static int migrate(cl_store *st)
+{
+	int version = 0, rc;
+
+	if ((rc = cl_store_schema_version(st, &version)))
+		return rc;
+	if (version > cl_store_migration_count)
+		return too_new(st, version);
+	while (version < cl_store_migration_count) {
+		char pragma[64];
+		if ((rc = cl_store_begin(st)))
+			return rc;
+		if ((rc = cl_store_schema_version(st, &version)) == 0 &&
+		    version > cl_store_migration_count)
+			rc = too_new(st, version);
+		if (rc || version == cl_store_migration_count) {
+			cl_store_rollback(st);
+			return rc;
+		}
+		rc = exec_sql(st, cl_store_migrations[version], "cannot migrate the database");
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
+		if (rc == 0)
+			rc = exec_sql(st, pragma, "cannot record the schema version");
+		if (rc == 0 && version == 0)
+			rc = insert_builtin_sizes(st);
+		if (rc == 0)
+			rc = cl_store_commit(st);
+		if (rc) {
+			cl_store_rollback(st);
+			return cl_error_wrap("cannot migrate '%s' to schema version %d", st->path,
+					     version + 1);
+		}
+		version++;
+	}
+	return 0;
+}
+
+static int prepare_file(const char *path)
+{
+	char *dir = cl_strdup(path);
+	char *slash = strrchr(dir, '/');
+	int rc = 0, fd;
+
+	if (slash && slash != dir) {
+		*slash = '\0';
+		struct stat sb;
+		if (stat(dir, &sb) != 0) {
+			rc = cl_mkdir_p(dir, 0700);
+			if (rc == 0)
+				chmod(dir, 0700);
+		}
+	}
+	free(dir);
+	if (rc)
+		return rc;
+	/* Create it 0600 ourselves: SQLite would use the umask. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return cl_error_set(CL_EFAIL, "cannot open database '%s': %s", path,
+				    strerror(errno));
+	close(fd);
+	return 0;
+}
+
+int cl_store_open(cl_store **out, const char *path)
+{
+	cl_store *st = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = prepare_file(path)))
+		return rc;
+	st = cl_calloc(1, sizeof(*st));
+	st->path = cl_strdup(path);
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
+	    SQLITE_OK) {
+		rc = cl_error_set(CL_EFAIL, "cannot open database '%s': %s", path,
+				  st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, 10000);
+	/* Before the pragmas, which would fail on a text file with a vaguer message. */
+	rc = cl_store_check_quick(st);
+	if (rc == 0) /* refuse a newer file before WAL mode rewrites its header */
+		rc = check_not_newer(st);
+	if (rc == 0)
+		rc = exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; "
+				  "PRAGMA synchronous = NORMAL",
+			      "cannot configure the database");
+	if (rc == 0)
+		rc = migrate(st);
+	if (rc)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	cl_store_close(st);
+	return rc;
+}
+
+/* A file that is not a database gets a clear message before any migration runs. */
+int cl_store_check_quick(cl_store *st)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM sqlite_master", -1, &stmt, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW)
+		rc = cl_error_set(CL_EFAIL, "'%s' is not a classlab database: %s", st->path,
+				  sqlite3_errmsg(st->db));
+	else
+		rc = 0;
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_check(cl_store *st)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "PRAGMA integrity_check");
+	if (rc)
+		return rc;
+	if (sqlite3_step(stmt) != SQLITE_ROW)
+		rc = st_fail(st, "cannot check the database");
+	else if (strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") != 0)
+		rc = cl_error_set(CL_EFAIL, "database '%s' is damaged: %s", st->path,
+				  sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+void cl_store_close(cl_store *st)
+{
+	if (!st)
+		return;
+	sqlite3_close_v2(st->db);
+	free(st->path);
+	free(st);
+}

@@ -1,0 +1,300 @@
+/* Typed queries for VMs, port and GPU allocation, lab locks, usage and events. */
+#include "store_impl.h"
+#include "classlab/banned.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void cl_vm_clear(cl_vm *vm)
+{
+	if (!vm)
+		return;
+	free(vm->name);
+	free(vm->kind);
+	free(vm->uuid);
+	free(vm->mac);
+	free(vm->instance_id);
+	free(vm->host_key_pub);
+	free(vm->address);
+	free(vm->username);
+	free(vm->auth_secret);
+	free(vm->state);
+	memset(vm, 0, sizeof(*vm));
+}
+
+void cl_vm_list_free(cl_vm *vms, size_t n)
+{
+	for (size_t i = 0; vms && i < n; i++)
+		cl_vm_clear(&vms[i]);
+	free(vms);
+}
+
+#define VM_COLS                                                                                    \
+	"id, lab_id, student_id, name, kind, uuid, mac, ssh_port, instance_id, host_key_pub, "     \
+	"address, username, auth_secret, template_version, state, created_at"
+
+static void vm_row(sqlite3_stmt *stmt, void *p)
+{
+	cl_vm *v = p;
+	v->id = sqlite3_column_int64(stmt, 0);
+	v->lab_id = sqlite3_column_int64(stmt, 1);
+	v->student_id = sqlite3_column_int64(stmt, 2);
+	v->name = st_col_text(stmt, 3);
+	v->kind = st_col_text(stmt, 4);
+	v->uuid = st_col_text(stmt, 5);
+	v->mac = st_col_text(stmt, 6);
+	v->ssh_port = sqlite3_column_int64(stmt, 7);
+	v->instance_id = st_col_text(stmt, 8);
+	v->host_key_pub = st_col_text(stmt, 9);
+	v->address = st_col_text(stmt, 10);
+	v->username = st_col_text(stmt, 11);
+	v->auth_secret = st_col_text(stmt, 12);
+	v->template_version = sqlite3_column_int64(stmt, 13);
+	v->state = st_col_text(stmt, 14);
+	v->created_at = sqlite3_column_int64(stmt, 15);
+}
+
+int cl_store_vm_put(cl_store *st, cl_vm *vm)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (!vm->created_at)
+		vm->created_at = (int64_t)time(NULL);
+	rc = st_prepare(
+		st, &stmt,
+		"INSERT INTO vms (lab_id, student_id, name, kind, uuid, mac, ssh_port, instance_id, "
+		"host_key_pub, address, username, auth_secret, template_version, state, "
+		"created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+		"?15) ON CONFLICT (name) DO UPDATE SET lab_id = ?1, student_id = ?2, kind = ?4, "
+		"uuid = ?5, mac = ?6, ssh_port = ?7, instance_id = ?8, host_key_pub = ?9, "
+		"address = ?10, username = ?11, auth_secret = ?12, "
+		"template_version = ?13, state = ?14 RETURNING id");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, vm->lab_id);
+	st_bind_int_or_null(stmt, 2, vm->student_id, 0);
+	st_bind_text(stmt, 3, vm->name);
+	st_bind_text(stmt, 4, vm->kind);
+	st_bind_text(stmt, 5, vm->uuid);
+	st_bind_text(stmt, 6, vm->mac);
+	st_bind_int_or_null(stmt, 7, vm->ssh_port, 0);
+	st_bind_text(stmt, 8, vm->instance_id);
+	st_bind_text(stmt, 9, vm->host_key_pub);
+	st_bind_text(stmt, 10, vm->address);
+	st_bind_text(stmt, 11, vm->username);
+	st_bind_text(stmt, 12, vm->auth_secret);
+	sqlite3_bind_int64(stmt, 13, vm->template_version);
+	st_bind_text(stmt, 14, vm->state ? vm->state : "planned");
+	sqlite3_bind_int64(stmt, 15, vm->created_at);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		vm->id = sqlite3_column_int64(stmt, 0);
+		rc = 0;
+	} else {
+		rc = st_fail(st, "cannot save VM record");
+	}
+	sqlite3_finalize(stmt);
+	if (rc)
+		cl_error_wrap("VM '%s'", vm->name);
+	return rc;
+}
+
+int cl_store_vm_get(cl_store *st, const char *name, cl_vm *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "SELECT " VM_COLS " FROM vms WHERE name = ?");
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, name);
+	rc = st_one(st, stmt, vm_row, out, sizeof(*out), "cannot read VMs");
+	if (rc == CL_ENOTFOUND)
+		rc = cl_error_set(CL_ENOTFOUND, "VM '%s' not found", name);
+	return rc;
+}
+
+int cl_store_vm_list(cl_store *st, int64_t lab_id, cl_vm **out, size_t *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "SELECT " VM_COLS " FROM vms WHERE lab_id = ? ORDER BY name");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, lab_id);
+	rc = st_list(st, stmt, sizeof(cl_vm), vm_row, (void (*)(void *))cl_vm_clear, (void **)out,
+		     n, "cannot list VMs");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_vm_delete(cl_store *st, const char *name)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "DELETE FROM vms WHERE name = ?");
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, name);
+	rc = st_exec_stmt(st, stmt, "cannot delete VM record");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static void int64_row(sqlite3_stmt *stmt, void *p)
+{
+	*(int64_t *)p = sqlite3_column_int64(stmt, 0);
+}
+
+int cl_store_ports_used(cl_store *st, int64_t **ports, size_t *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "SELECT ssh_port FROM vms WHERE ssh_port IS NOT NULL AND kind != "
+			    "'attached' ORDER BY ssh_port");
+	if (rc == 0)
+		rc = st_list(st, stmt, sizeof(int64_t), int64_row, NULL, (void **)ports, n,
+			     "cannot list ports");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static void text_row(sqlite3_stmt *stmt, void *p)
+{
+	*(char **)p = st_col_text(stmt, 0);
+}
+
+static void text_clear(void *p)
+{
+	free(*(char **)p);
+}
+
+int cl_store_gpus_used(cl_store *st, char ***addrs, size_t *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "SELECT address FROM gpus ORDER BY 1");
+	if (rc == 0)
+		rc = st_list(st, stmt, sizeof(char *), text_row, text_clear, (void **)addrs, n,
+			     "cannot list GPU assignments");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_vm_gpus(cl_store *st, int64_t vm_id, char ***addrs, size_t *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "SELECT address FROM gpus WHERE vm_id = ? ORDER BY 1");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, vm_id);
+	rc = st_list(st, stmt, sizeof(char *), text_row, text_clear, (void **)addrs, n,
+		     "cannot list the VM's GPUs");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_gpu_assign(cl_store *st, int64_t vm_id, const char *address)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "INSERT INTO gpus (address, vm_id) VALUES (?, ?)");
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, address);
+	sqlite3_bind_int64(stmt, 2, vm_id);
+	rc = st_exec_stmt(st, stmt, "cannot assign GPU");
+	if (rc == CL_EEXIST)
+		rc = cl_error_set(CL_EEXIST, "GPU %s is already assigned to another VM", address);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static bool pid_alive(long pid)
+{
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+int cl_store_lab_lock(cl_store *st, const char *lab, const char *kind, long pid)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if ((rc = cl_store_begin(st)))
+		return rc;
+	if ((rc = st_prepare(st, &stmt, "SELECT kind, pid, since FROM locks WHERE lab = ?")))
+		goto out;
+	st_bind_text(stmt, 1, lab);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		long holder = (long)sqlite3_column_int64(stmt, 1);
+		if (holder != pid && pid_alive(holder)) {
+			char *since = cl_format_time(sqlite3_column_int64(stmt, 2));
+			rc = cl_error_set(CL_EEXIST, "lab '%s' is busy (pid %ld, since %s, %s)", lab,
+					  holder, since, sqlite3_column_text(stmt, 0));
+			free(since);
+			goto out;
+		}
+	} else if (rc != SQLITE_DONE) {
+		rc = st_fail(st, "cannot read locks");
+		goto out;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	/* Free, ours already, or left by a process that is gone: take it. */
+	if ((rc = st_prepare(st, &stmt,
+			     "INSERT OR REPLACE INTO locks (lab, kind, pid, since) VALUES (?, ?, ?, ?)")))
+		goto out;
+	st_bind_text(stmt, 1, lab);
+	st_bind_text(stmt, 2, kind);
+	sqlite3_bind_int64(stmt, 3, pid);
+	sqlite3_bind_int64(stmt, 4, (int64_t)time(NULL));
+	if ((rc = st_exec_stmt(st, stmt, "cannot take the lab lock")))
+		goto out;
+	rc = cl_store_commit(st);
+out:
+	sqlite3_finalize(stmt);
+	if (rc)
+		cl_store_rollback(st);
+	return rc;
+}
+
+int cl_store_lab_unlock(cl_store *st, const char *lab, long pid)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "DELETE FROM locks WHERE lab = ? AND pid = ?");
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, lab);
+	sqlite3_bind_int64(stmt, 2, pid);
+	rc = st_exec_stmt(st, stmt, "cannot release the lab lock");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_usage_add(cl_store *st, int64_t vm_id, int64_t start, int64_t end)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "INSERT INTO usage (vm_id, start_ts, end_ts) VALUES (?, ?, ?)");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, vm_id);
+	sqlite3_bind_int64(stmt, 2, start);
+	sqlite3_bind_int64(stmt, 3, end);
+	rc = st_exec_stmt(st, stmt, "cannot record usage");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_event_add(cl_store *st, const char *lab, const char *kind, const char *detail)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt, "INSERT INTO events (at, lab, kind, detail) VALUES (?, ?, ?, ?)");
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, (int64_t)time(NULL));
+	st_bind_text(stmt, 2, lab);
+	st_bind_text(stmt, 3, kind);
+	st_bind_text(stmt, 4, detail);
+	rc = st_exec_stmt(st, stmt, "cannot record event");
+	sqlite3_finalize(stmt);
+	return rc;
+}

@@ -1,0 +1,177 @@
+/* Key files: the lab's admin key, students' keys and VMs' host keys, made once and kept. */
+#include "classlab/cl_students.h"
+#include "classlab/cl_ssh.h"
+#include "classlab/banned.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void cl_keypair_clear(cl_keypair *k)
+{
+	if (!k)
+		return;
+	free(k->private_path);
+	free(k->public_line);
+	cl_ssh_free_secret(k->private_pem);
+	memset(k, 0, sizeof(*k));
+}
+
+static int private_dir(const char *path)
+{
+	int rc = cl_mkdir_p(path, 0700);
+	if (rc == 0 && chmod(path, 0700) != 0)
+		rc = cl_error_set(CL_EFAIL, "cannot chmod '%s': %s", path, strerror(errno));
+	return rc;
+}
+
+int cl_lab_dir(const char *data_dir, const char *lab, char **out)
+{
+	char *dir = cl_aprintf("%s/labs/%s", data_dir, lab);
+	int rc = cl_name_check("lab name", lab);
+
+	if (rc == 0)
+		rc = private_dir(dir);
+	if (rc) {
+		free(dir);
+		return rc;
+	}
+	*out = dir;
+	return 0;
+}
+
+static void strip_newline(cl_buf *b)
+{
+	while (b->len && (b->data[b->len - 1] == '\n' || b->data[b->len - 1] == '\r'))
+		b->data[--b->len] = '\0';
+}
+
+/* dir/<base> and dir/<base>.pub: read them, or generate both when the private one is missing. */
+static int ensure_pair(const char *dir, const char *base, const char *comment, bool want_pem,
+		       cl_keypair *out)
+{
+	char *priv = cl_aprintf("%s/%s", dir, base), *pub = cl_aprintf("%s.pub", priv);
+	char *pem = NULL, *line = NULL;
+	cl_buf b = CL_BUF_INIT;
+	struct stat sb;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = private_dir(dir)))
+		goto out;
+	if (lstat(priv, &sb) == 0) {
+		if ((rc = cl_read_file(pub, 16384, &b)))
+			goto out;
+		strip_newline(&b);
+		line = cl_buf_detach(&b);
+		if (want_pem) {
+			if ((rc = cl_read_file(priv, 65536, &b)))
+				goto out;
+			pem = cl_buf_detach(&b);
+		}
+	} else {
+		if ((rc = cl_ssh_keygen_ed25519(&pem, &line, comment)))
+			goto out;
+		/* Public first: a crash between the two leaves no private key without its pair. */
+		char *pubfile = cl_aprintf("%s\n", line);
+		rc = cl_write_file(pub, pubfile, strlen(pubfile), 0644);
+		free(pubfile);
+		if (rc == 0)
+			rc = cl_ssh_write_private_key(priv, pem);
+		if (rc)
+			goto out;
+	}
+	out->private_path = priv;
+	out->public_line = line;
+	out->private_pem = want_pem ? pem : NULL;
+	priv = NULL;
+	line = NULL;
+	if (want_pem)
+		pem = NULL;
+out:
+	cl_buf_free(&b);
+	cl_ssh_free_secret(pem);
+	free(line);
+	free(priv);
+	free(pub);
+	return rc;
+}
+
+/* The key pair <lab dir>/<sub>/<file>, made on first use; sub and comment are taken. */
+static int lab_pair(const char *data_dir, const char *lab, char *sub, const char *file,
+		    char *comment, bool host, cl_keypair *out)
+{
+	char *dir = NULL, *path;
+	int rc = cl_lab_dir(data_dir, lab, &dir);
+
+	if (rc == 0) {
+		path = cl_path_join(dir, sub);
+		rc = ensure_pair(path, file, comment, host, out);
+		free(path);
+	}
+	free(comment);
+	free(sub);
+	free(dir);
+	return rc;
+}
+
+int cl_keys_admin(const char *data_dir, const char *lab, cl_keypair *out)
+{
+	return lab_pair(data_dir, lab, cl_strdup("admin"), "id_ed25519",
+			cl_aprintf("classlab-admin@%s", lab), false, out);
+}
+
+int cl_keys_student(const char *data_dir, const char *lab, const char *student,
+		    const char *supplied_public, cl_keypair *out)
+{
+	int rc;
+
+	if (supplied_public) {
+		memset(out, 0, sizeof(*out));
+		out->public_line = cl_strdup(supplied_public);
+		return 0;
+	}
+	if ((rc = cl_name_check("student name", student)))
+		return rc;
+	return lab_pair(data_dir, lab, cl_aprintf("students/%s", student), "id_ed25519",
+			cl_aprintf("%s@%s", student, lab), false, out);
+}
+
+int cl_keys_host(const char *data_dir, const char *lab, const char *vm, cl_keypair *out)
+{
+	return lab_pair(data_dir, lab, cl_aprintf("hostkeys/%s", vm), "ssh_host_ed25519_key",
+			cl_aprintf("root@%s", vm), true, out);
+}
+
+int cl_known_hosts_write(cl_store *st, const char *data_dir, const cl_lab *lab)
+{
+	cl_vm *vms = NULL;
+	size_t n = 0;
+	cl_buf b = CL_BUF_INIT;
+	char *dir = NULL, *path = NULL;
+	int rc;
+
+	if ((rc = cl_lab_dir(data_dir, lab->name, &dir)) ||
+	    (rc = cl_store_vm_list(st, lab->id, &vms, &n)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		char *line = NULL;
+		const char *host = vms[i].address ? vms[i].address : lab->public_host;
+		if (!vms[i].host_key_pub || !vms[i].ssh_port)
+			continue;
+		if ((rc = cl_ssh_known_hosts_line(host, (int)vms[i].ssh_port, vms[i].host_key_pub,
+						  &line)))
+			goto out;
+		cl_buf_printf(&b, "%s\n", line);
+		free(line);
+	}
+	path = cl_path_join(dir, "known_hosts");
+	rc = cl_write_file(path, cl_buf_str(&b), b.len, 0644);
+out:
+	cl_vm_list_free(vms, n);
+	cl_buf_free(&b);
+	free(path);
+	free(dir);
+	return rc;
+}

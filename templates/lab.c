@@ -1,0 +1,334 @@
+/* The lab as a whole: up from a lab file, down, and per-VM start/stop/status. */
+#include "templates_impl.h"
+#include "classlab/cl_students.h"
+#include "classlab/banned.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Template disks of every version: "<lab>-template-v<digits>.qcow2". */
+static bool is_template_vol(const char *lab, const char *vol)
+{
+	size_t n = strlen(lab);
+	const char *p;
+
+	if (strncmp(vol, lab, n) != 0 || strncmp(vol + n, "-template-v", 11) != 0)
+		return false;
+	p = vol + n + 11;
+	if (*p < '0' || *p > '9')
+		return false;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return strcmp(p, ".qcow2") == 0;
+}
+
+int cl_lab_down(cl_ops *ops, const char *name)
+{
+	cl_lab lab = {0};
+	cl_vm *vms = NULL;
+	char **vols = NULL, *prefix = NULL;
+	size_t nvms = 0, nvols = 0;
+	int rc = cl_name_check("lab name", name);
+
+	if (rc || (rc = cl_store_lab_get(ops->st, name, &lab)))
+		return rc;
+	if ((rc = cl_ops_connect(ops)) || (rc = tp_lock(ops, lab.name, "down")))
+		goto out_nolock;
+	if ((rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
+		goto out;
+	/* Student VMs first: they stand on the template's disk. */
+	for (size_t pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < nvms; i++) {
+			bool tmpl = strcmp(vms[i].kind, "template") == 0;
+			if (strcmp(vms[i].kind, "attached") == 0 || tmpl != (pass == 1))
+				continue;
+			rc = tp_vm_remove(ops, vms[i].name);
+			cl_killpoint("down:vm");
+			if (rc)
+				goto out;
+			tp_progress(ops, "removed %s", vms[i].name);
+		}
+	prefix = cl_aprintf("%s-template-v", lab.name);
+	if ((rc = cl_hv_vol_list(ops->hv, CL_POOL_NAME, prefix, &vols, &nvols)))
+		goto out;
+	/* Newest first: each version is the backing file of the next. */
+	for (size_t i = nvols; i-- > 0;)
+		if (is_template_vol(lab.name, vols[i]) &&
+		    (rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, vols[i])))
+			goto out;
+	free(lab.template_state);
+	lab.template_state = cl_strdup("none");
+	if ((rc = tp_lab_save(ops, &lab)))
+		goto out;
+	rc = cl_known_hosts_write(ops->st, ops->data_dir, &lab);
+out:
+	tp_unlock(ops, lab.name);
+out_nolock:
+	if (rc)
+		cl_error_wrap("cannot take lab '%s' down", name);
+	cl_strv_free(vols, nvols);
+	free(prefix);
+	cl_vm_list_free(vms, nvms);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+/* Runs fn on one VM of the lab (student, or "template") or on every student VM. */
+static int each_vm(cl_ops *ops, const char *labname, const char *student,
+		   int (*fn)(cl_ops *, const cl_lab *, cl_vm *))
+{
+	cl_lab lab = {0};
+	cl_vm *vms = NULL;
+	size_t n = 0, done = 0;
+	int rc = cl_name_check("lab name", labname);
+
+	if (rc == 0 && student)
+		rc = cl_name_check("student name", student);
+	if (rc || (rc = cl_store_lab_get(ops->st, labname, &lab)) ||
+	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &n)) || (rc = cl_ops_connect(ops)))
+		goto out;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		bool match = student ? strcmp(vms[i].name + strlen(lab.name) + 1, student) == 0
+				     : strcmp(vms[i].kind, "student") == 0;
+		if (!match || strcmp(vms[i].kind, "attached") == 0)
+			continue;
+		rc = fn(ops, &lab, &vms[i]);
+		done++;
+	}
+	if (rc == 0 && student && done == 0)
+		rc = cl_error_set(CL_ENOTFOUND, "lab '%s' has no VM for '%s'", labname, student);
+out:
+	cl_vm_list_free(vms, n);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+static int start_fn(cl_ops *ops, const cl_lab *lab, cl_vm *vm)
+{
+	int rc = tp_start_all(ops, lab, &vm->name, 1);
+	if (rc == 0)
+		tp_progress(ops, "started %s", vm->name);
+	return rc;
+}
+
+static int stop_fn(cl_ops *ops, const cl_lab *lab, cl_vm *vm)
+{
+	(void)lab;
+	int rc = cl_hv_domain_shutdown(ops->hv, vm->name, 60);
+	if (rc == 0)
+		rc = tp_vm_set_state(ops, vm, "stopped", -1);
+	if (rc == 0)
+		tp_progress(ops, "stopped %s", vm->name);
+	return rc;
+}
+
+int cl_vm_start(cl_ops *ops, const char *lab, const char *student)
+{
+	return each_vm(ops, lab, student, start_fn);
+}
+
+int cl_vm_stop(cl_ops *ops, const char *lab, const char *student)
+{
+	return each_vm(ops, lab, student, stop_fn);
+}
+
+void cl_vm_status_free(cl_vm_status *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].name);
+		free(v[i].student);
+		free(v[i].kind);
+		free(v[i].state);
+		free(v[i].host);
+	}
+	free(v);
+}
+
+int cl_vm_status_list(cl_ops *ops, const char *labname, cl_vm_status **out, size_t *n)
+{
+	cl_lab lab = {0};
+	cl_vm *vms = NULL;
+	size_t nvms = 0;
+	int rc = cl_name_check("lab name", labname);
+
+	*out = NULL;
+	*n = 0;
+	if (rc || (rc = cl_store_lab_get(ops->st, labname, &lab)) ||
+	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
+		goto out;
+	bool live = nvms > 0 && cl_ops_connect(ops) == 0;
+	*out = cl_calloc(nvms + 1, sizeof(**out));
+	for (size_t i = 0; i < nvms; i++) {
+		cl_vm_status *s = &(*out)[i];
+		cl_dom_state st;
+		s->name = cl_strdup(vms[i].name);
+		s->student = strcmp(vms[i].kind, "template") == 0
+				     ? NULL
+				     : cl_strdup(vms[i].name + strlen(lab.name) + 1);
+		s->kind = cl_strdup(vms[i].kind);
+		s->host = cl_strdup(vms[i].address ? vms[i].address : lab.public_host);
+		s->ssh_port = (int)vms[i].ssh_port;
+		if (live && strcmp(vms[i].kind, "attached") != 0 &&
+		    cl_hv_domain_state(ops->hv, vms[i].name, &st) == 0)
+			s->state = cl_strdup(cl_dom_state_name(st));
+		else
+			s->state = cl_strdup(vms[i].state);
+	}
+	*n = nvms;
+	cl_error_clear();
+out:
+	cl_vm_list_free(vms, nvms);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+/* Brings the lab record in line with the file; a changed image or customisation means a new template. */
+static int converge_lab(cl_ops *ops, const cl_labfile *lf, cl_lab *lab)
+{
+	cl_lab want = lf->lab;
+	int rc;
+
+	/* Refuse a missing image before anything is written. */
+	if (strcmp(want.image, "tiny") != 0 && access(want.image, R_OK) != 0)
+		return cl_error_set(CL_EINVAL, "image '%s' cannot be read: %s", want.image,
+				    strerror(errno));
+	rc = cl_store_lab_get(ops->st, want.name, lab);
+
+	if (rc == CL_ENOTFOUND) {
+		cl_lab create = want;
+		create.id = 0;
+		if ((rc = cl_labs_create(ops->st, &create)))
+			return rc;
+		tp_progress(ops, "created lab '%s'", want.name);
+		return cl_store_lab_get(ops->st, want.name, lab);
+	}
+	if (rc)
+		return rc;
+	bool rebuild = strcmp(lab->image, want.image) != 0 ||
+		       strcmp(lab->username, want.username) != 0 ||
+		       (lab->spec_json == NULL) != (want.spec_json == NULL) ||
+		       (lab->spec_json && strcmp(lab->spec_json, want.spec_json) != 0);
+	bool changed = rebuild || strcmp(lab->size, want.size) != 0 ||
+		       lab->scheduled_seconds != want.scheduled_seconds ||
+		       lab->quota_seconds != want.quota_seconds ||
+		       lab->price_micro != want.price_micro || strcmp(lab->listen, want.listen) != 0 ||
+		       strcmp(lab->public_host, want.public_host) != 0 ||
+		       lab->port_min != (want.port_min ? want.port_min : CL_PORT_MIN_DEFAULT) ||
+		       lab->port_max != (want.port_max ? want.port_max : CL_PORT_MAX_DEFAULT) ||
+		       lab->memory_mib != want.memory_mib || lab->vcpus != want.vcpus;
+	if (!changed)
+		return 0;
+#define TAKE_STR(f)                                                                                \
+	do {                                                                                       \
+		free(lab->f);                                                                      \
+		lab->f = want.f ? cl_strdup(want.f) : NULL;                                        \
+	} while (0)
+	TAKE_STR(size);
+	TAKE_STR(image);
+	TAKE_STR(username);
+	TAKE_STR(listen);
+	TAKE_STR(public_host);
+	TAKE_STR(spec_json);
+#undef TAKE_STR
+	lab->scheduled_seconds = want.scheduled_seconds;
+	lab->quota_seconds = want.quota_seconds;
+	lab->price_micro = want.price_micro;
+	lab->port_min = want.port_min ? want.port_min : CL_PORT_MIN_DEFAULT;
+	lab->port_max = want.port_max ? want.port_max : CL_PORT_MAX_DEFAULT;
+	lab->memory_mib = want.memory_mib;
+	lab->vcpus = want.vcpus;
+	if (rebuild && strcmp(lab->template_state, "none") != 0 &&
+	    strcmp(lab->template_state, "published") != 0) {
+		free(lab->template_state); /* an unpublished template is rebuilt in place */
+		lab->template_state = cl_strdup("none");
+	} else if (rebuild && strcmp(lab->template_state, "published") == 0) {
+		free(lab->template_state);
+		lab->template_state = cl_strdup("outdated");
+	}
+	tp_progress(ops, "updated lab '%s' from the file", lab->name);
+	return cl_labs_update(ops->st, lab);
+}
+
+static int converge_students(cl_ops *ops, const cl_labfile *lf, const cl_lab *lab)
+{
+	cl_roster_row *rows = NULL;
+	size_t n = 0, added = 0;
+	cl_buf data = CL_BUF_INIT, errors = CL_BUF_INIT;
+	int rc = 0;
+
+	if (lf->roster_path) {
+		if ((rc = cl_read_file(lf->roster_path, CL_ROSTER_MAX_BYTES, &data)) ||
+		    (rc = cl_roster_parse(data.data, data.len, &rows, &n, &errors)))
+			goto out;
+	} else {
+		rows = cl_calloc(lf->n_students + 1, sizeof(*rows));
+		for (size_t i = 0; i < lf->n_students; i++) {
+			rows[i].line = (int)i + 1;
+			rows[i].name = cl_strdup(lf->students[i].name);
+			rows[i].email = lf->students[i].email ? cl_strdup(lf->students[i].email) : NULL;
+			rows[i].ssh_public_key = lf->students[i].ssh_public_key
+							 ? cl_strdup(lf->students[i].ssh_public_key)
+							 : NULL;
+			rows[i].quota_seconds = lf->students[i].quota_seconds;
+		}
+		n = lf->n_students;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		cl_student s = {0};
+		rc = cl_store_student_get(ops->st, lab->id, rows[i].name, &s);
+		if (rc == CL_ENOTFOUND) {
+			cl_student add = {.name = rows[i].name,
+					  .email = rows[i].email,
+					  .quota_seconds = rows[i].quota_seconds,
+					  .ssh_public_key = rows[i].ssh_public_key};
+			rc = cl_students_add(ops->st, lab->name, &add);
+			added++;
+		} else if (rc == 0 && s.quota_seconds != rows[i].quota_seconds) {
+			rc = cl_quota_set(ops->st, lab->name, rows[i].name, rows[i].quota_seconds);
+		}
+		cl_student_clear(&s);
+	}
+	if (rc == 0 && added)
+		tp_progress(ops, "added %zu student%s", added, added == 1 ? "" : "s");
+out:
+	if (rc && errors.len)
+		cl_error_set(CL_EINVAL, "roster '%s': %s", lf->roster_path, errors.data);
+	cl_roster_free(rows, n);
+	cl_buf_free(&data);
+	cl_buf_free(&errors);
+	return rc;
+}
+
+int cl_up(cl_ops *ops, const cl_labfile *lf, bool publish, const cl_publish_opts *opts)
+{
+	cl_lab lab = {0};
+	int rc;
+
+	/* The hypervisor first: an unreachable one leaves the store untouched. */
+	if ((rc = cl_ops_connect(ops)) || (rc = converge_lab(ops, lf, &lab)))
+		return rc;
+	if ((rc = tp_lock(ops, lab.name, "up")))
+		goto out_nolock;
+	if ((rc = converge_students(ops, lf, &lab)))
+		goto out;
+	if (strcmp(lab.template_state, "built") && strcmp(lab.template_state, "verified") &&
+	    strcmp(lab.template_state, "published")) {
+		if ((rc = cl_template_build(ops, lab.name)))
+			goto out;
+	}
+	cl_lab_clear(&lab);
+	if ((rc = cl_store_lab_get(ops->st, lf->lab.name, &lab)))
+		goto out;
+	if (ops->verify && strcmp(lab.template_state, "built") == 0 &&
+	    (rc = ops->verify(ops, lab.name)))
+		goto out;
+	if (publish)
+		rc = cl_template_publish(ops, lab.name, opts);
+out:
+	tp_unlock(ops, lab.name);
+out_nolock:
+	cl_lab_clear(&lab);
+	return rc;
+}

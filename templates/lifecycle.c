@@ -1,0 +1,481 @@
+/* template build / publish, lab down, vm start/stop/list, and up: each converges on rerun. */
+#include "templates_impl.h"
+#include "classlab/cl_gpu.h"
+#include "classlab/cl_ssh.h"
+#include "classlab/cl_students.h"
+#include "classlab/banned.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TEMPLATE_SHUTDOWN_S 60
+
+int cl_ops_connect(cl_ops *ops)
+{
+	char *pool = NULL;
+	int rc;
+
+	if (ops->hv)
+		return 0;
+	if ((rc = cl_hv_open(&ops->hv, ops->uri, ops->data_dir)))
+		return rc;
+	pool = cl_path_join(ops->data_dir, "pool");
+	rc = cl_mkdir_p(pool, 0700);
+	if (rc == 0)
+		rc = cl_hv_pool_ensure(ops->hv, CL_POOL_NAME, pool);
+	free(pool);
+	if (rc) {
+		cl_hv_close(ops->hv);
+		ops->hv = NULL;
+	}
+	return rc;
+}
+
+void cl_ops_disconnect(cl_ops *ops)
+{
+	cl_hv_close(ops->hv);
+	ops->hv = NULL;
+}
+
+/* The seed every VM of the lab gets: its user, keys and (template only) the customisation. */
+static int make_seed(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, const cl_lab_spec *spec,
+		     const char *student_key, char **seed_path)
+{
+	cl_keypair admin = {0}, host = {0};
+	cl_buf iso = CL_BUF_INIT;
+	char *seed_vol = cl_aprintf("%s-seed.iso", vm->name);
+	char **gpu_pkgs = NULL, **gpu_run = NULL;
+	size_t n_gpu_pkgs = 0, n_gpu_run = 0;
+	const char *keys[2];
+	const char **pkgs = NULL, **run = NULL;
+	size_t nkeys = 0, npkgs = 0, nrun = 0;
+	int rc;
+
+	if ((rc = cl_keys_admin(ops->data_dir, lab->name, &admin)) ||
+	    (rc = cl_keys_host(ops->data_dir, lab->name, vm->name, &host)))
+		goto out;
+	if (student_key)
+		keys[nkeys++] = student_key;
+	keys[nkeys++] = admin.public_line;
+	if (spec && spec->gpu_install_drivers) {
+		cl_gpu_install gi = {.driver = spec->gpu_driver,
+				     .cuda = spec->gpu_cuda,
+				     .frameworks = (const char *const *)spec->frameworks,
+				     .nframeworks = spec->n_frameworks};
+		if ((rc = cl_gpu_cloudconfig_additions(&gi, &gpu_pkgs, &n_gpu_pkgs, &gpu_run,
+						       &n_gpu_run)))
+			goto out;
+	}
+	if (spec) {
+		pkgs = cl_calloc(spec->n_packages + n_gpu_pkgs + 1, sizeof(char *));
+		for (size_t i = 0; i < spec->n_packages; i++)
+			pkgs[npkgs++] = spec->packages[i];
+		for (size_t i = 0; i < n_gpu_pkgs; i++)
+			pkgs[npkgs++] = gpu_pkgs[i];
+		run = cl_calloc(spec->n_run + n_gpu_run + 1, sizeof(char *));
+		for (size_t i = 0; i < n_gpu_run; i++)
+			run[nrun++] = gpu_run[i];
+		for (size_t i = 0; i < spec->n_run; i++)
+			run[nrun++] = spec->run[i];
+	}
+	cl_cloudconfig cc = {
+		.hostname = vm->name,
+		.instance_id = vm->instance_id,
+		.username = vm->username ? vm->username : lab->username,
+		.authorized_keys = keys,
+		.n_authorized_keys = nkeys,
+		.host_key_private = host.private_pem,
+		.host_key_public = host.public_line,
+		.packages = pkgs,
+		.n_packages = npkgs,
+		.pip = spec ? (const char *const *)spec->pip : NULL,
+		.n_pip = spec ? spec->n_pip : 0,
+		.runcmd = run,
+		.n_runcmd = nrun,
+	};
+	if ((rc = cl_seed_iso(&cc, &iso)) ||
+	    (rc = cl_hv_vol_upload_buf(ops->hv, CL_POOL_NAME, seed_vol, iso.data, iso.len)) ||
+	    (rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, seed_vol, seed_path)))
+		goto out;
+out:
+	if (rc)
+		cl_error_wrap("cannot write the cloud-init seed for '%s'", vm->name);
+	free(pkgs);
+	free(run);
+	cl_gpu_strv_free(gpu_pkgs, n_gpu_pkgs);
+	cl_gpu_strv_free(gpu_run, n_gpu_run);
+	cl_buf_free(&iso);
+	free(seed_vol);
+	cl_keypair_clear(&admin);
+	cl_keypair_clear(&host);
+	return rc;
+}
+
+/* Logs in as classlab (admin key, pinned host key). */
+static int admin_opts(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, cl_keypair *admin,
+		      cl_ssh_opts *o)
+{
+	int rc = cl_keys_admin(ops->data_dir, lab->name, admin);
+	if (rc)
+		return rc;
+	memset(o, 0, sizeof(*o));
+	o->host = lab->listen;
+	o->port = (int)vm->ssh_port;
+	o->user = vm->username ? vm->username : lab->username;
+	o->host_key = vm->host_key_pub;
+	o->identity_file = admin->private_path;
+	o->connect_timeout_ms = 10000;
+	return 0;
+}
+
+static int wait_ssh(cl_ops *ops, const cl_lab *lab, const cl_vm *vm)
+{
+	cl_keypair admin = {0};
+	cl_ssh_opts o;
+	int elapsed = 0, timeout = ops->boot_timeout_s > 0 ? ops->boot_timeout_s : 300;
+	int rc = admin_opts(ops, lab, vm, &admin, &o);
+
+	if (rc == 0)
+		rc = cl_ssh_wait(&o, timeout * 1000, &elapsed);
+	if (rc) {
+		char *log = tp_console_log(ops, vm->name);
+		cl_error_wrap("'%s' (console log: %s)", vm->name, log);
+		free(log);
+	} else {
+		tp_progress(ops, "%s answers SSH on %s:%lld after %.1f s", vm->name, lab->listen,
+			    (long long)vm->ssh_port, elapsed / 1000.0);
+	}
+	cl_keypair_clear(&admin);
+	return rc;
+}
+
+int tp_admin_exec(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, const char *cmd,
+		  int timeout_ms, cl_buf *out, cl_buf *err, int *status)
+{
+	cl_keypair admin = {0};
+	cl_ssh_opts o;
+	cl_ssh *ssh = NULL;
+	int rc = admin_opts(ops, lab, vm, &admin, &o);
+
+	if (rc == 0 && (rc = cl_ssh_connect(&ssh, &o)) == 0)
+		rc = cl_ssh_exec(ssh, cmd, NULL, 0, timeout_ms, out, err, status);
+	cl_ssh_free(ssh);
+	cl_keypair_clear(&admin);
+	return rc;
+}
+
+int cl_template_build(cl_ops *ops, const char *name)
+{
+	cl_lab lab = {0};
+	cl_size size = {0};
+	cl_vm vm = {0};
+	cl_lab_spec spec = {0};
+	cl_image *img = NULL;
+	char *vol = NULL, *backing = NULL, *disk = NULL, *seed = NULL;
+	const char *backing_fmt;
+	int64_t version;
+	int rc;
+
+	if ((rc = tp_lab_and_size(ops, name, &lab, &size)))
+		return rc;
+	/* The hypervisor first: an unreachable one leaves the store untouched. */
+	if ((rc = cl_ops_connect(ops)) || (rc = tp_lock(ops, lab.name, "template build")))
+		goto out_nolock;
+	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)))
+		goto out;
+	tp_progress(ops, "preparing image '%s'", lab.image);
+	if ((rc = cl_image_resolve(ops->hv, CL_POOL_NAME, lab.image, ops->cache_dir,
+				   ops->images_dir, &img)))
+		goto out;
+	/* A published version is frozen (students' disks stand on it): build on top of it. */
+	/* "outdated": the lab file changed the image or customisation; start from the base. */
+	bool fresh = strcmp(lab.template_state, "published") == 0 ||
+		     strcmp(lab.template_state, "outdated") == 0 ||
+		     strcmp(lab.template_state, "none") == 0 || lab.template_version == 0;
+	version = fresh ? lab.template_version + 1 : lab.template_version;
+	backing = strcmp(lab.template_state, "published") == 0 ? tp_template_vol(lab.name, lab.template_version)
+							      : NULL;
+	if (backing && cl_hv_vol_path(ops->hv, CL_POOL_NAME, backing, &disk) == 0) {
+		free(backing);
+		backing = disk;
+		disk = NULL;
+		backing_fmt = "qcow2";
+	} else {
+		free(backing);
+		backing = cl_strdup(img->disk_path);
+		backing_fmt = img->disk_format;
+	}
+	lab.template_version = version;
+	free(lab.template_state);
+	lab.template_state = cl_strdup("building");
+	free(lab.boot_kernel);
+	free(lab.boot_initrd);
+	free(lab.boot_cmdline);
+	lab.boot_kernel = img->kernel_path ? cl_strdup(img->kernel_path) : NULL;
+	lab.boot_initrd = img->initrd_path ? cl_strdup(img->initrd_path) : NULL;
+	lab.boot_cmdline = img->cmdline ? cl_strdup(img->cmdline) : NULL;
+	if ((rc = tp_lab_save(ops, &lab)))
+		goto out;
+	cl_killpoint("build:lab");
+	if ((rc = tp_vm_ensure(ops, &lab, NULL, version, &vm)))
+		goto out;
+	/* A new template version reruns cloud-init's per-instance steps (the customisation). */
+	if (vm.template_version != version && (rc = tp_vm_new_instance(ops, &vm, version)))
+		goto out;
+	if ((rc = tp_gpus_assign(ops, &lab, &size, &vm, 1, false, false)))
+		goto out;
+	/* The template VM may still run an older version's disk: stop it before switching. */
+	if (fresh && (rc = cl_hv_domain_shutdown(ops->hv, vm.name, TEMPLATE_SHUTDOWN_S)))
+		goto out;
+	vol = tp_template_vol(lab.name, version);
+	if ((rc = cl_hv_vol_overlay(ops->hv, CL_POOL_NAME, vol, backing, backing_fmt, 0)) ||
+	    (rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, vol, &disk)) ||
+	    (rc = make_seed(ops, &lab, &vm, &spec, NULL, &seed)) ||
+	    (rc = tp_define(ops, &lab, &size, &vm, disk, seed)) ||
+	    (rc = tp_start_all(ops, &lab, &vm.name, 1)))
+		goto out;
+	cl_killpoint("build:start");
+	/* Its record now says running, with a new port if another program held the old one. */
+	if ((rc = tp_vm_reload(ops, &vm)))
+		goto out;
+	tp_progress(ops, "started %s (template version %lld); waiting for SSH", vm.name,
+		    (long long)version);
+	if ((rc = wait_ssh(ops, &lab, &vm)))
+		goto out;
+	/* Real cloud images apply packages/runcmd in the background: wait for it to finish. */
+	cl_buf out = CL_BUF_INIT, err = CL_BUF_INIT;
+	int status = 0;
+	rc = tp_admin_exec(ops, &lab, &vm,
+			   "if command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait; "
+			   "fi",
+			   3600 * 1000, &out, &err, &status);
+	if (rc == 0 && status != 0 && status != 2) /* 2: finished with recoverable warnings */
+		rc = cl_error_set(CL_EFAIL, "customisation failed in '%s' (cloud-init status %d): %s",
+				  vm.name, status, cl_buf_str(&err));
+	cl_buf_free(&out);
+	cl_buf_free(&err);
+	if (rc)
+		goto out;
+	free(lab.template_state);
+	lab.template_state = cl_strdup("built");
+	rc = tp_lab_save(ops, &lab);
+	tp_progress(ops, "template of lab '%s' is built (version %lld)", lab.name, (long long)version);
+out:
+	tp_unlock(ops, lab.name);
+out_nolock:
+	if (rc)
+		cl_error_wrap("cannot build the template of lab '%s'", name);
+	cl_image_free(img);
+	cl_lab_spec_clear(&spec);
+	free(vol);
+	free(backing);
+	free(disk);
+	free(seed);
+	cl_vm_clear(&vm);
+	cl_size_clear(&size);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+/* One student's VM: record, overlay on the published template, seed, domain, start. */
+static int publish_one(cl_ops *ops, const cl_lab *lab, const cl_size *size,
+		       const cl_student *s, const char *template_disk, bool *needs_start)
+{
+	cl_vm vm = {0};
+	cl_keypair key = {0};
+	char *vol = NULL, *disk = NULL, *seed = NULL;
+	cl_dom_state st = CL_DOM_ABSENT;
+	int rc;
+
+	if ((rc = tp_vm_ensure(ops, lab, s, lab->template_version, &vm)))
+		goto out;
+	cl_killpoint("publish:record");
+	vol = cl_aprintf("%s.qcow2", vm.name);
+	if (vm.template_version != lab->template_version) {
+		/* A disk from an older template: recreated (the caller got --yes for this). */
+		if ((rc = cl_hv_domain_undefine(ops->hv, vm.name)) ||
+		    (rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, vol)))
+			goto out;
+		if ((rc = tp_vm_new_instance(ops, &vm, lab->template_version)))
+			goto out;
+	}
+	if ((rc = cl_keys_student(ops->data_dir, lab->name, s->name, s->ssh_public_key, &key)) ||
+	    (rc = cl_hv_vol_overlay(ops->hv, CL_POOL_NAME, vol, template_disk, "qcow2", 0)) ||
+	    (rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, vol, &disk)))
+		goto out;
+	cl_killpoint("publish:overlay");
+	if ((rc = cl_hv_domain_state(ops->hv, vm.name, &st)))
+		goto out;
+	if (st == CL_DOM_ABSENT || strcmp(vm.state, "planned") == 0) {
+		if ((rc = make_seed(ops, lab, &vm, NULL, key.public_line, &seed)))
+			goto out;
+		cl_killpoint("publish:seed");
+		if ((rc = tp_define(ops, lab, size, &vm, disk, seed)))
+			goto out;
+		cl_killpoint("publish:define");
+		if ((rc = tp_vm_set_state(ops, &vm, "defined", lab->template_version)))
+			goto out;
+	}
+	*needs_start = st != CL_DOM_RUNNING;
+	cl_killpoint("publish:student");
+out:
+	if (rc)
+		cl_error_wrap("cannot publish '%s-%s'", lab->name, s->name);
+	cl_keypair_clear(&key);
+	free(vol);
+	free(disk);
+	free(seed);
+	cl_vm_clear(&vm);
+	return rc;
+}
+
+/* Removes one VM completely: domain, disk, seed, console log and record. */
+int tp_vm_remove(cl_ops *ops, const char *name)
+{
+	char *vol = cl_aprintf("%s.qcow2", name), *seed = cl_aprintf("%s-seed.iso", name);
+	char *log = tp_console_log(ops, name);
+	int rc = cl_hv_domain_undefine(ops->hv, name);
+
+	cl_killpoint("remove:undefine");
+	if (rc == 0)
+		rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, vol);
+	cl_killpoint("remove:disk");
+	if (rc == 0)
+		rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, seed);
+	cl_killpoint("remove:seed");
+	if (rc == 0) {
+		unlink(log);
+		rc = cl_store_vm_delete(ops->st, name);
+	}
+	free(vol);
+	free(seed);
+	free(log);
+	return rc;
+}
+
+int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *opts)
+{
+	cl_lab lab = {0};
+	cl_size size = {0};
+	cl_student *students = NULL;
+	cl_vm *vms = NULL;
+	size_t n = 0, nvms = 0, stale = 0, nstart = 0;
+	bool forced = false;
+	char *tvol = NULL, *tdisk = NULL, *tname = NULL, **to_start = NULL;
+	int rc;
+
+	if ((rc = tp_lab_and_size(ops, name, &lab, &size)))
+		return rc;
+	if ((rc = cl_ops_connect(ops)) || (rc = tp_lock(ops, lab.name, "template publish")))
+		goto out_nolock;
+	if (strcmp(lab.template_state, "built") && strcmp(lab.template_state, "verified") &&
+	    strcmp(lab.template_state, "published")) {
+		rc = cl_error_set(CL_EFAIL, "the template is %s: run 'classlab template build %s' first",
+				  lab.template_state, lab.name);
+		goto out;
+	}
+	if (size.gpus > 0 && lab.verified_version != lab.template_version) {
+		if (!opts->force) {
+			rc = cl_error_set(CL_EFAIL,
+					  "lab '%s' has a GPU size and template version %lld has not "
+					  "passed 'classlab template verify %s' (use --force to publish "
+					  "anyway; it is recorded)",
+					  lab.name, (long long)lab.template_version, lab.name);
+			goto out;
+		}
+		forced = true;
+		tp_progress(ops, "warning: publishing unverified GPU template (--force, recorded)");
+	}
+	if ((rc = cl_store_student_list(ops->st, lab.id, &students, &n)) ||
+	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
+		goto out;
+	for (size_t i = 0; i < nvms; i++)
+		if (!strcmp(vms[i].kind, "student") && vms[i].template_version != lab.template_version)
+			stale++;
+	if (stale && !opts->recreate_ok) {
+		rc = cl_error_set(CL_EINVAL,
+				  "%zu student VM%s use an older template; publishing version %lld "
+				  "recreates their disks (names, ports, MACs and keys stay): add --yes",
+				  stale, stale == 1 ? "" : "s", (long long)lab.template_version);
+		goto out;
+	}
+	tname = tp_vm_name(lab.name, NULL);
+	tp_progress(ops, "shutting down %s", tname);
+	if ((rc = cl_hv_domain_shutdown(ops->hv, tname, TEMPLATE_SHUTDOWN_S)))
+		goto out;
+	tvol = tp_template_vol(lab.name, lab.template_version);
+	if ((rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, tvol, &tdisk)))
+		goto out;
+	/* Students no longer on the roster lose their VM. */
+	for (size_t i = 0; i < nvms; i++) {
+		bool keep = strcmp(vms[i].kind, "student") != 0;
+		for (size_t j = 0; !keep && j < n; j++)
+			keep = vms[i].student_id == students[j].id;
+		if (!keep) {
+			tp_progress(ops, "removing %s (student left the lab)", vms[i].name);
+			if ((rc = tp_vm_remove(ops, vms[i].name)))
+				goto out;
+		}
+	}
+	if (size.gpus > 0) {
+		/* Up front: every student VM's record, then GPUs for all of them or none. */
+		cl_vm *recs = cl_calloc(n + 1, sizeof(*recs));
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = tp_vm_ensure(ops, &lab, &students[i], lab.template_version, &recs[i]);
+		if (rc == 0)
+			rc = tp_gpus_assign(ops, &lab, &size, recs, n, true, opts->force);
+		cl_vm_list_free(recs, n);
+		if (rc)
+			goto out;
+	}
+	to_start = cl_calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		bool needs_start = false;
+		if ((rc = publish_one(ops, &lab, &size, &students[i], tdisk, &needs_start)))
+			goto out;
+		if (needs_start)
+			to_start[nstart++] = tp_vm_name(lab.name, students[i].name);
+		tp_progress_step(ops, i + 1, n, "published %s-%s", lab.name, students[i].name);
+	}
+	if ((rc = cl_known_hosts_write(ops->st, ops->data_dir, &lab)))
+		goto out;
+	if (opts->start && nstart > 0) {
+		tp_progress(ops, "starting %zu VM%s", nstart, nstart == 1 ? "" : "s");
+		if ((rc = tp_start_all(ops, &lab, to_start, nstart)))
+			goto out;
+	}
+	if (opts->start) {
+		/* Published means every student can log in now: wait for each VM's SSH. */
+		cl_vm_list_free(vms, nvms);
+		vms = NULL;
+		nvms = 0;
+		if ((rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
+			goto out;
+		for (size_t i = 0; i < nvms; i++)
+			if (!strcmp(vms[i].kind, "student") && (rc = wait_ssh(ops, &lab, &vms[i])))
+				goto out;
+	}
+	free(lab.template_state);
+	lab.template_state = cl_strdup("published");
+	rc = tp_lab_save(ops, &lab);
+	if (rc == 0 && forced)
+		rc = cl_store_event_add(ops->st, lab.name, "forced-publish",
+					"published a GPU template that did not pass verification");
+out:
+	tp_unlock(ops, lab.name);
+out_nolock:
+	if (rc)
+		cl_error_wrap("cannot publish lab '%s'", name);
+	for (size_t i = 0; i < nstart; i++)
+		free(to_start[i]);
+	free(to_start);
+	free(tname);
+	free(tvol);
+	free(tdisk);
+	cl_vm_list_free(vms, nvms);
+	cl_student_list_free(students, n);
+	cl_size_clear(&size);
+	cl_lab_clear(&lab);
+	return rc;
+}

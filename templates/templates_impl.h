@@ -1,0 +1,56 @@
+/* Internals shared by templates/: locks, VM records, progress and domain definition. */
+#ifndef CL_TEMPLATES_IMPL_H
+#define CL_TEMPLATES_IMPL_H
+
+#include "classlab/cl_templates.h"
+
+void tp_progress(cl_ops *ops, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tp_progress_step(cl_ops *ops, size_t done, size_t total, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The lab's busy lock; nested calls in one operation (up -> build -> publish) share it. */
+int tp_lock(cl_ops *ops, const char *lab, const char *kind);
+void tp_unlock(cl_ops *ops, const char *lab);
+
+char *tp_vm_name(const char *lab, const char *student /* NULL: the template */);
+/* The template's disk of one version: "<lab>-template-v<version>.qcow2". */
+char *tp_template_vol(const char *lab, int64_t version);
+/*
+ * Gets or creates the VM's record with everything that must stay stable for
+ * its life: UUID, MAC, SSH port, instance-id, host key. Saved before any
+ * domain exists, so a crash leaves nothing the record does not name.
+ */
+int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int64_t version,
+		 cl_vm *vm);
+int tp_vm_set_state(cl_ops *ops, cl_vm *vm, const char *state, int64_t version);
+/* Reads the VM's record again (by its name). */
+int tp_vm_reload(cl_ops *ops, cl_vm *vm);
+/* A new disk for the VM: a new cloud-init instance-id, state back to planned. */
+int tp_vm_new_instance(cl_ops *ops, cl_vm *vm, int64_t version);
+char *tp_console_log(cl_ops *ops, const char *vm);
+int tp_lab_and_size(cl_ops *ops, const char *name, cl_lab *lab, cl_size *size);
+int tp_lab_save(cl_ops *ops, const cl_lab *lab);
+/* Every VM boots the kernel the lab's template was built with (lab->boot_*). */
+int tp_define(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl_vm *vm,
+	      const char *disk_path, const char *seed_path);
+
+/*
+ * Gives every VM of a GPU size its GPUs from the host's free, passthrough-ready
+ * ones. Not enough: CL_EFAIL saying how many are free and needed when required
+ * (publish) and not forced; otherwise a recorded warning and no passthrough.
+ */
+int tp_gpus_assign(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl_vm *vms,
+		   size_t nvms, bool required, bool force);
+/*
+ * Starts the named domains, several at a time, and records them running. A VM
+ * whose SSH port another program on the host holds (a VM of another data
+ * directory, a user's server) gets a free port and is defined again with it
+ * first, or after its start failed on that port; the move is reported.
+ */
+int tp_start_all(cl_ops *ops, const cl_lab *lab, char *const *names, size_t n);
+/* Removes one VM completely: domain, disk, seed, console log and record. */
+int tp_vm_remove(cl_ops *ops, const char *name);
+/* Runs a command in a lab VM as classlab (admin key, pinned host key). */
+int tp_admin_exec(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, const char *cmd,
+		  int timeout_ms, cl_buf *out, cl_buf *err, int *status);
+
+#endif

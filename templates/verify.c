@@ -1,0 +1,79 @@
+/* template verify / vm verify: collect GPU facts over SSH and judge them (templates/gpu). */
+#include "templates_impl.h"
+#include "classlab/cl_gpu.h"
+#include "classlab/banned.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct exec_ctx {
+	cl_ops *ops;
+	const cl_lab *lab;
+	const cl_vm *vm;
+};
+
+static int exec_over_ssh(void *p, const char *command, int timeout_ms, cl_buf *out, cl_buf *err,
+			 int *status)
+{
+	struct exec_ctx *c = p;
+	return tp_admin_exec(c->ops, c->lab, c->vm, command, timeout_ms, out, err, status);
+}
+
+int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_report **report)
+{
+	cl_lab lab = {0};
+	cl_size size = {0};
+	cl_vm vm = {0};
+	cl_lab_spec spec = {0};
+	cl_gpu_facts facts = {0};
+	char *name = NULL;
+	cl_dom_state st;
+	int rc;
+
+	*report = NULL;
+	if (student && (rc = cl_name_check("student name", student)))
+		return rc;
+	if ((rc = tp_lab_and_size(ops, labname, &lab, &size)))
+		return rc;
+	name = tp_vm_name(lab.name, student);
+	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)) ||
+	    (rc = cl_store_vm_get(ops->st, name, &vm)))
+		goto out;
+	if (strcmp(vm.kind, "attached") != 0) {
+		if ((rc = cl_ops_connect(ops)) || (rc = cl_hv_domain_state(ops->hv, name, &st)))
+			goto out;
+		if (st != CL_DOM_RUNNING) {
+			rc = cl_error_set(CL_EFAIL, "VM '%s' is %s: start it first%s", name,
+					  cl_dom_state_name(st),
+					  student ? "" : " ('classlab template build' boots it)");
+			goto out;
+		}
+	}
+	cl_gpu_requirements req = {.gpu_required = size.gpus > 0,
+				   .cuda = spec.gpu_cuda,
+				   .frameworks = (const char *const *)spec.frameworks,
+				   .nframeworks = spec.n_frameworks};
+	struct exec_ctx ec = {ops, &lab, &vm};
+	if ((rc = cl_gpu_collect(exec_over_ssh, &ec, &req, &facts)) ||
+	    (rc = cl_gpu_judge(&facts, &req, report)))
+		goto out;
+	/* A template that passed may be published: the gate reads verified_version. */
+	if (!student && (*report)->pass && lab.template_version > 0) {
+		lab.verified_version = lab.template_version;
+		if (strcmp(lab.template_state, "built") == 0) {
+			free(lab.template_state);
+			lab.template_state = cl_strdup("verified");
+		}
+		rc = tp_lab_save(ops, &lab);
+	}
+out:
+	if (rc)
+		cl_error_wrap("cannot verify '%s'", name);
+	cl_gpu_facts_clear(&facts);
+	cl_lab_spec_clear(&spec);
+	cl_vm_clear(&vm);
+	free(name);
+	cl_size_clear(&size);
+	cl_lab_clear(&lab);
+	return rc;
+}

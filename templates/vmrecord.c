@@ -1,0 +1,415 @@
+/* A VM's identity (record, UUID, MAC, port, instance-id, host key) and its domain spec. */
+#include "templates_impl.h"
+#include "classlab/cl_students.h"
+#include "classlab/banned.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void progress(cl_ops *ops, size_t done, size_t total, const char *fmt, va_list ap)
+{
+	cl_buf b = CL_BUF_INIT;
+
+	if (!ops->progress)
+		return;
+	cl_buf_vprintf(&b, fmt, ap);
+	ops->progress(ops->progress_ctx, cl_buf_str(&b), done, total);
+	cl_buf_free(&b);
+}
+
+void tp_progress(cl_ops *ops, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	progress(ops, 0, 0, fmt, ap);
+	va_end(ap);
+}
+
+void tp_progress_step(cl_ops *ops, size_t done, size_t total, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	progress(ops, done, total, fmt, ap);
+	va_end(ap);
+}
+
+int tp_lock(cl_ops *ops, const char *lab, const char *kind)
+{
+	if (ops->lock_depth++ > 0)
+		return 0;
+	int rc = cl_store_lab_lock(ops->st, lab, kind, (long)getpid());
+	if (rc)
+		ops->lock_depth--;
+	return rc;
+}
+
+void tp_unlock(cl_ops *ops, const char *lab)
+{
+	if (ops->lock_depth > 0 && --ops->lock_depth == 0)
+		cl_store_lab_unlock(ops->st, lab, (long)getpid());
+}
+
+/*
+ * QEMU could bind its forward there right now: nothing else on the host holds
+ * the port. Like QEMU's user networking, the probe sets SO_REUSEADDR, so the
+ * TIME_WAIT connections a stopped VM leaves behind do not count as holders.
+ */
+static bool port_bindable(const char *listen, int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd, ok, one = 1;
+
+	if (inet_pton(AF_INET, listen, &sa.sin_addr) != 1)
+		return false;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+	     bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+static int alloc_port(cl_ops *ops, const cl_lab *lab, int64_t *port)
+{
+	int64_t *used = NULL;
+	size_t n = 0, j = 0;
+	int rc = cl_store_ports_used(ops->st, &used, &n);
+
+	if (rc)
+		return rc;
+	for (int64_t p = lab->port_min; p <= lab->port_max; p++) {
+		while (j < n && used[j] < p)
+			j++;
+		if (j < n && used[j] == p)
+			continue;
+		if (port_bindable(lab->listen, (int)p)) {
+			*port = p;
+			free(used);
+			return 0;
+		}
+	}
+	free(used);
+	return cl_error_set(CL_EFAIL, "no free SSH port left in %lld-%lld on %s",
+			    (long long)lab->port_min, (long long)lab->port_max, lab->listen);
+}
+
+char *tp_vm_name(const char *lab, const char *student)
+{
+	return cl_aprintf("%s-%s", lab, student ? student : "template");
+}
+
+char *tp_template_vol(const char *lab, int64_t version)
+{
+	return cl_aprintf("%s-template-v%lld.qcow2", lab, (long long)version);
+}
+
+int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int64_t version,
+		 cl_vm *vm)
+{
+	char *name = tp_vm_name(lab->name, student ? student->name : NULL);
+	cl_keypair hk = {0};
+	int rc;
+
+	memset(vm, 0, sizeof(*vm));
+	rc = cl_store_vm_get(ops->st, name, vm);
+	if (rc == 0 && vm->lab_id != lab->id) {
+		rc = cl_error_set(CL_EEXIST, "VM name '%s' is already used by another lab", name);
+		goto out;
+	}
+	if (rc && rc != CL_ENOTFOUND)
+		goto out;
+	if ((rc = cl_keys_host(ops->data_dir, lab->name, name, &hk)))
+		goto out;
+	if (rc == 0 && vm->name && vm->uuid && vm->mac && vm->ssh_port &&
+	    vm->host_key_pub && strcmp(vm->host_key_pub, hk.public_line) == 0)
+		goto out; /* complete: ports, MAC and keys are kept for the VM's life */
+	if (!vm->name) {
+		vm->name = cl_strdup(name);
+		vm->lab_id = lab->id;
+		vm->student_id = student ? student->id : 0;
+		vm->kind = cl_strdup(student ? "student" : "template");
+		vm->username = cl_strdup(lab->username);
+		vm->template_version = version;
+	}
+	if (!vm->uuid) {
+		char uuid[37];
+		cl_uuid_new(uuid);
+		vm->uuid = cl_strdup(uuid);
+	}
+	free(vm->host_key_pub);
+	vm->host_key_pub = cl_strdup(hk.public_line);
+	if (!vm->instance_id)
+		vm->instance_id = cl_aprintf("i-%s-v%lld", vm->uuid, (long long)version);
+	/* MAC and port must be unique host-wide; the store's UNIQUE indexes settle races. */
+	for (int attempt = 0; attempt < 20; attempt++) {
+		if (!vm->mac) {
+			char mac[18], *seed = cl_aprintf("%s#%d", name, attempt);
+			cl_mac_from_seed(seed, mac);
+			free(seed);
+			vm->mac = cl_strdup(mac);
+		}
+		if (!vm->ssh_port && (rc = alloc_port(ops, lab, &vm->ssh_port)))
+			goto out;
+		if ((rc = cl_store_begin(ops->st)))
+			goto out;
+		if ((rc = cl_store_end(ops->st, cl_store_vm_put(ops->st, vm))) == 0)
+			break;
+		if (rc != CL_EEXIST)
+			goto out;
+		/* Someone took the MAC or the port meanwhile: draw again. */
+		if (strstr(cl_error_msg(), "mac")) {
+			free(vm->mac);
+			vm->mac = NULL;
+		} else {
+			vm->ssh_port = 0;
+		}
+	}
+out:
+	if (rc)
+		cl_vm_clear(vm);
+	cl_keypair_clear(&hk);
+	free(name);
+	return rc;
+}
+
+int tp_vm_set_state(cl_ops *ops, cl_vm *vm, const char *state, int64_t version)
+{
+	int rc;
+
+	if (state != vm->state) {
+		free(vm->state);
+		vm->state = cl_strdup(state);
+	}
+	if (version >= 0)
+		vm->template_version = version;
+	if ((rc = cl_store_begin(ops->st)))
+		return rc;
+	return cl_store_end(ops->st, cl_store_vm_put(ops->st, vm));
+}
+
+int tp_vm_reload(cl_ops *ops, cl_vm *vm)
+{
+	char *name = vm->name;
+	int rc;
+
+	vm->name = NULL;
+	cl_vm_clear(vm);
+	rc = cl_store_vm_get(ops->st, name, vm);
+	free(name);
+	return rc;
+}
+
+int tp_vm_new_instance(cl_ops *ops, cl_vm *vm, int64_t version)
+{
+	free(vm->instance_id);
+	vm->instance_id = cl_aprintf("i-%s-v%lld", vm->uuid, (long long)version);
+	return tp_vm_set_state(ops, vm, "planned", version);
+}
+
+char *tp_console_log(cl_ops *ops, const char *vm)
+{
+	char *dir = cl_path_join(ops->data_dir, "console");
+	char *path = cl_aprintf("%s/%s.log", dir, vm);
+	cl_mkdir_p(dir, 0700);
+	free(dir);
+	return path;
+}
+
+int tp_lab_and_size(cl_ops *ops, const char *name, cl_lab *lab, cl_size *size)
+{
+	int rc = cl_name_check("lab name", name);
+	if (rc == 0)
+		rc = cl_store_lab_get(ops->st, name, lab);
+	if (rc == 0 && (rc = cl_store_size_get(ops->st, lab->size, size)))
+		cl_lab_clear(lab);
+	return rc;
+}
+
+int tp_lab_save(cl_ops *ops, const cl_lab *lab)
+{
+	int rc = cl_store_begin(ops->st);
+	if (rc)
+		return rc;
+	return cl_store_end(ops->st, cl_store_lab_update(ops->st, lab));
+}
+
+int tp_define(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl_vm *vm,
+	      const char *disk_path, const char *seed_path)
+{
+	char *log = tp_console_log(ops, vm->name);
+	cl_buf xml = CL_BUF_INIT;
+	cl_domain_spec spec = {
+		.name = vm->name,
+		.uuid = vm->uuid,
+		.type = cl_hv_domain_type(ops->hv),
+		.memory_mib = (unsigned)(lab->memory_mib ? lab->memory_mib : size->memory_mib),
+		.vcpus = (unsigned)(lab->vcpus ? lab->vcpus : size->vcpus),
+		.disk_path = disk_path,
+		.disk_format = "qcow2",
+		.seed_path = seed_path,
+		.kernel = lab->boot_kernel,
+		.initrd = lab->boot_initrd,
+		.cmdline = lab->boot_cmdline,
+		.console_log = log,
+		.mac = vm->mac,
+		.listen = lab->listen,
+		.ssh_port = (int)vm->ssh_port,
+	};
+	char **gpus = NULL;
+	size_t ngpus = 0;
+	int rc = cl_store_vm_gpus(ops->st, vm->id, &gpus, &ngpus);
+
+	spec.hostdevs = (const char *const *)gpus;
+	spec.n_hostdevs = ngpus;
+	if (rc == 0)
+		rc = cl_domain_xml(&spec, &xml);
+	if (rc == 0)
+		rc = cl_hv_domain_define(ops->hv, xml.data);
+	for (size_t i = 0; i < ngpus; i++)
+		free(gpus[i]);
+	free(gpus);
+	cl_buf_free(&xml);
+	free(log);
+	return rc;
+}
+
+/*
+ * Starting a guest waits for QEMU to come up; several at once overlap those waits.
+ * Under AddressSanitizer, one at a time: libvirt's forked child frees memory before
+ * it execs QEMU, and Debian 12's libasan (GCC 12) takes no locks around fork(), so a
+ * sanitizer lock another start thread held at that moment hangs the child for good
+ * (seen once in e2e/crash: the child spinning in StackDepot under virFork).
+ */
+#ifdef __SANITIZE_ADDRESS__
+enum { START_THREADS = 1 };
+#else
+enum { START_THREADS = 4 };
+#endif
+
+struct start_pool {
+	cl_hv *hv;
+	char *const *names;
+	size_t n;
+	atomic_size_t next;
+	int *rcs;
+	char **msgs;
+};
+
+static void *start_worker(void *p)
+{
+	struct start_pool *pool = p;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&pool->next, 1)) < pool->n) {
+		pool->rcs[i] = cl_hv_domain_start(pool->hv, pool->names[i]);
+		if (pool->rcs[i])
+			pool->msgs[i] = cl_strdup(cl_error_msg());
+	}
+	return NULL;
+}
+
+/*
+ * Another program holds the SSH port of a VM that is not running: the VM gets a
+ * free port, its domain is defined again with it, and known_hosts follows.
+ */
+static int move_port_if_taken(cl_ops *ops, const cl_lab *lab, const char *name, bool *moved)
+{
+	cl_vm vm = {0};
+	cl_size size = {0};
+	cl_dom_state st = CL_DOM_ABSENT;
+	char *vol = NULL, *seed = NULL, *disk = NULL, *seed_path = NULL;
+	int64_t old;
+	int rc;
+
+	*moved = false;
+	if ((rc = cl_store_vm_get(ops->st, name, &vm)) ||
+	    (rc = cl_hv_domain_state(ops->hv, name, &st)))
+		goto out;
+	if (st == CL_DOM_RUNNING || st == CL_DOM_PAUSED || !vm.ssh_port ||
+	    port_bindable(lab->listen, (int)vm.ssh_port))
+		goto out;
+	old = vm.ssh_port;
+	/* Another lab of this data directory may take the same free port meanwhile. */
+	for (int attempt = 0; attempt < 20; attempt++) {
+		if ((rc = alloc_port(ops, lab, &vm.ssh_port)) ||
+		    (rc = tp_vm_set_state(ops, &vm, vm.state, -1)) != CL_EEXIST)
+			break;
+	}
+	if (rc)
+		goto out;
+	vol = strcmp(vm.kind, "template") == 0 ? tp_template_vol(lab->name, vm.template_version)
+					       : cl_aprintf("%s.qcow2", name);
+	seed = cl_aprintf("%s-seed.iso", name);
+	if ((rc = cl_store_size_get(ops->st, lab->size, &size)) ||
+	    (rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, vol, &disk)) ||
+	    (rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, seed, &seed_path)) ||
+	    (rc = tp_define(ops, lab, &size, &vm, disk, seed_path)) ||
+	    (rc = cl_known_hosts_write(ops->st, ops->data_dir, lab)))
+		goto out;
+	*moved = true;
+	tp_progress(ops, "warning: port %lld of %s is in use by another program; %s now uses port %lld",
+		    (long long)old, name, name, (long long)vm.ssh_port);
+out:
+	if (rc)
+		cl_error_wrap("cannot give '%s' a free SSH port", name);
+	free(vol);
+	free(seed);
+	free(disk);
+	free(seed_path);
+	cl_size_clear(&size);
+	cl_vm_clear(&vm);
+	return rc;
+}
+
+int tp_start_all(cl_ops *ops, const cl_lab *lab, char *const *names, size_t n)
+{
+	struct start_pool pool = {.hv = ops->hv, .names = names, .n = n};
+	pthread_t threads[START_THREADS];
+	size_t nthreads = n < START_THREADS ? n : START_THREADS, started = 0;
+	bool moved;
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = move_port_if_taken(ops, lab, names[i], &moved);
+	if (rc)
+		return rc;
+	atomic_init(&pool.next, 0);
+	pool.rcs = cl_calloc(n + 1, sizeof(int));
+	pool.msgs = cl_calloc(n + 1, sizeof(char *));
+	for (size_t t = 0; t < nthreads; t++)
+		if (pthread_create(&threads[t], NULL, start_worker, &pool) == 0)
+			started++;
+	if (started == 0)
+		start_worker(&pool);
+	for (size_t t = 0; t < started; t++)
+		pthread_join(threads[t], NULL);
+	for (size_t i = 0; i < n; i++) {
+		cl_vm vm = {0};
+		/* The port was taken between the check and QEMU's start: once more on a new one. */
+		if (pool.rcs[i] && move_port_if_taken(ops, lab, names[i], &moved) == 0 && moved &&
+		    cl_hv_domain_start(ops->hv, names[i]) == 0)
+			pool.rcs[i] = 0;
+		if (pool.rcs[i] && rc == 0)
+			rc = cl_error_set(pool.rcs[i], "%s", pool.msgs[i]);
+		if (pool.rcs[i] == 0 && cl_store_vm_get(ops->st, names[i], &vm) == 0) {
+			cl_killpoint("publish:start");
+			int src = tp_vm_set_state(ops, &vm, "running", -1);
+			if (src && rc == 0)
+				rc = src;
+		}
+		cl_vm_clear(&vm);
+		free(pool.msgs[i]);
+	}
+	free(pool.msgs);
+	free(pool.rcs);
+	return rc;
+}

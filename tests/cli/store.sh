@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The store as the binary uses it: migration from schema version 1, default paths and
+# their modes, WAL and foreign keys, and files that are not (or not yet) ours.
+. "$(dirname "$0")/lib.sh"
+
+latest=$(sed -n 's/^#define CL_STORE_SCHEMA_VERSION \([0-9]*\)$/\1/p' \
+	"$CL_SOURCE_DIR/include/classlab/cl_store.h")
+[ -n "$latest" ] || fail "cannot read CL_STORE_SCHEMA_VERSION"
+
+# Columns of a table as SQLite sees them, to compare a migrated file with a new one.
+columns() { sqlite3 "$1" "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('$2')"; }
+
+# --- migration: a version-1 file with data opens, migrates, keeps every row ---
+sqlite3 "$DB" <"$CL_TEST_DATA/store/v1/schema.sql" || fail "cannot load the v1 fixture"
+expect_eq "$(sql 'PRAGMA user_version')" 1 "fixture version"
+expect_exit 0 lab list
+expect_eq "$(sql 'PRAGMA user_version')" "$latest" "user_version after migration"
+expect_eq "$(sql 'SELECT count(*) FROM labs')/$(sql 'SELECT count(*) FROM students')/$(sql 'SELECT count(*) FROM schedules')/$(sql 'SELECT count(*) FROM sizes')" \
+	"2/3/1/9" "rows kept"
+expect_eq "$(sql "SELECT name, image, username, quota_seconds, price_micro FROM labs WHERE id = 2")" \
+	"old-lab|/images/ubuntu.qcow2|learner|7200|20000" "old lab's fields kept"
+# Columns version 2 added take their defaults.
+expect_eq "$(sql "SELECT listen, public_host, port_min, port_max, memory_mib, vcpus, template_state, template_version, verified_version, spec_json IS NULL FROM labs WHERE name = 'ds101'")" \
+	"127.0.0.1|127.0.0.1|61000|65535|0|0|none|0|0|1" "new columns' defaults"
+expect_eq "$(sql "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('vms', 'usage', 'locks', 'events')")" \
+	4 "version-2 tables"
+# A migrated file has the same tables and columns as a new one.
+"$CLASSLAB" --db "$T/fresh.db" sizes list >/dev/null 2>&1 || fail "cannot create a fresh database"
+for t in sizes labs students schedules vms usage locks events; do
+	[ "$(columns "$DB" $t)" = "$(columns "$T/fresh.db" $t)" ] || fail "table $t differs after migration"
+	pass
+done
+# The migrated data answers like new: ds101 (alice 10 h + bob 15 h): 2 × 20 + 25 = 65 × 139 =
+# $90.35; old-lab: 5 Monday classes × 2 h = 10 h + carol's 2 h = 12 × 33 × $0.02 = $7.92.
+cl -o json cost report
+expect_eq "$(json_get '.labs[0].total_cents')/$(json_get '.labs[1].total_cents')" "9035/792" \
+	"estimates from the migrated file"
+expect_eq "$(json_get .total_cents)" 9827 "report total from the migrated file"
+# Opening again changes nothing.
+db_snapshot
+expect_exit 0 lab list
+db_unchanged "a second open"
+expect_exit 0 students add ds101 carol
+expect_eq "$(sql 'PRAGMA journal_mode')" wal "journal mode"
+
+# --- foreign keys: deleting a lab removes its students and schedules ---
+expect_exit 0 lab delete old-lab --yes
+expect_eq "$(sql 'SELECT count(*) FROM students WHERE lab_id = 2')/$(sql 'SELECT count(*) FROM schedules WHERE lab_id = 2')" \
+	"0/0" "cascade from lab delete"
+expect_eq "$(sql 'PRAGMA foreign_key_check' | wc -l)" 0 "foreign key check"
+expect_eq "$(sql 'PRAGMA integrity_check')" ok "integrity check"
+
+# --- default paths: directory 0700 and file 0600 whatever the umask ---
+mode() { stat -c %a "$1"; }
+(
+	umask 000
+	CLASSLAB_HOME="$T/clhome/data" "$CLASSLAB" lab list >/dev/null 2>"$ERR"
+) || fail "lab list with CLASSLAB_HOME"
+expect_eq "$(mode "$T/clhome/data")" 700 "CLASSLAB_HOME directory mode"
+expect_eq "$(mode "$T/clhome/data/classlab.db")" 600 "CLASSLAB_HOME database mode"
+(
+	umask 000
+	XDG_DATA_HOME="$T/xdg/share" "$CLASSLAB" lab create xdg --size small >/dev/null 2>"$ERR"
+) || fail "lab create with XDG_DATA_HOME"
+expect_eq "$(mode "$T/xdg/share/classlab")" 700 "XDG data directory mode"
+expect_eq "$(mode "$T/xdg/share/classlab/classlab.db")" 600 "XDG database mode"
+expect_eq "$(sqlite3 "$T/xdg/share/classlab/classlab.db" 'SELECT name FROM labs')" xdg "lab in the XDG database"
+expect_eq "$(sqlite3 "$T/xdg/share/classlab/classlab.db" 'PRAGMA journal_mode')" wal "WAL on a new file"
+(
+	umask 000
+	unset XDG_DATA_HOME
+	HOME="$T/h" "$CLASSLAB" lab list >/dev/null 2>"$ERR"
+) || fail "lab list with only HOME"
+expect_eq "$(mode "$T/h/.local/share/classlab/classlab.db")" 600 "HOME fallback database mode"
+(
+	umask 000
+	CLASSLAB_DB="$T/envdb/x.db" "$CLASSLAB" lab list >/dev/null 2>"$ERR"
+) || fail "lab list with CLASSLAB_DB"
+expect_eq "$(mode "$T/envdb")/$(mode "$T/envdb/x.db")" "700/600" "CLASSLAB_DB modes"
+# --db beats CLASSLAB_DB.
+CLASSLAB_DB="$T/envdb/x.db" "$CLASSLAB" --db "$T/flag.db" lab create flag --size small 2>"$ERR" ||
+	fail "--db with CLASSLAB_DB set"
+expect_eq "$(sqlite3 "$T/flag.db" 'SELECT name FROM labs')/$(sqlite3 "$T/envdb/x.db" 'SELECT count(*) FROM labs')" \
+	"flag/0" "--db wins over CLASSLAB_DB"
+
+# --- files that are not a classlab database: exit 1, a clear message, file untouched ---
+refuse_file() { # FILE TEXT WHAT
+	local before
+	before=$(md5sum <"$1")
+	cl_nodb --db "$1" lab list
+	expect_eq "$RC" 1 "$3: exit"
+	expect_stdout_empty
+	expect_stderr_contains "$2"
+	grep -q '^classlab: lab list: ' "$ERR" || fail "$3: message format"
+	expect_eq "$(md5sum <"$1")" "$before" "$3: file untouched"
+	[ ! -e "$1-wal" ] && [ ! -e "$1-journal" ] || fail "$3: a journal was left beside it"
+}
+printf 'name,email\nalice,alice@example.org\n' >"$T/text.db"
+refuse_file "$T/text.db" "is not a classlab database" "a text file"
+head -c 8192 /dev/urandom >"$T/junk.db"
+refuse_file "$T/junk.db" "is not a classlab database" "random bytes"
+sqlite3 "$T/v99.db" 'CREATE TABLE future (x); PRAGMA user_version = 99;'
+refuse_file "$T/v99.db" "schema version 99, newer than this classlab" "a newer schema"
+expect_eq "$(sqlite3 "$T/v99.db" 'PRAGMA user_version')" 99 "newer schema kept"
+# A directory, and a symlink (never followed: the store opens with O_NOFOLLOW).
+mkdir "$T/dir.db"
+cl_nodb --db "$T/dir.db" lab list
+expect_eq "$RC" 1 "a directory as the database: exit"
+expect_stderr_contains "classlab: lab list: cannot open database"
+ln -s "$T/fresh.db" "$T/link.db"
+before=$(md5sum <"$T/fresh.db")
+cl_nodb --db "$T/link.db" lab create via-link --size small
+expect_eq "$RC" 1 "a symlink as the database: exit"
+expect_eq "$(md5sum <"$T/fresh.db")" "$before" "symlink target untouched"
+
+finish
