@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int st_fail(cl_store *st, const char *what)
@@ -238,6 +239,30 @@ static int prepare_file(const char *path)
 	return 0;
 }
 
+/*
+ * Switching a new file to WAL needs its exclusive lock. When two processes
+ * both hold the shared lock and both want it, SQLite answers SQLITE_BUSY at
+ * once instead of calling the busy handler (waiting would deadlock), so the
+ * loser retries here, for as long as the busy timeout would have waited.
+ */
+static int configure(cl_store *st)
+{
+	const struct timespec pause = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+	int tries = 0;
+
+	while (sqlite3_exec(st->db,
+			    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; "
+			    "PRAGMA synchronous = NORMAL",
+			    NULL, NULL, NULL) != SQLITE_OK) {
+		if ((sqlite3_errcode(st->db) & 0xff) != SQLITE_BUSY ||
+		    ++tries * 10 >= CL_STORE_BUSY_MS)
+			return cl_error_set(CL_EFAIL, "cannot configure the database: %s",
+					    sqlite3_errmsg(st->db));
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
 int cl_store_open(cl_store **out, const char *path)
 {
 	cl_store *st = NULL;
@@ -255,15 +280,13 @@ int cl_store_open(cl_store **out, const char *path)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, 10000);
+	sqlite3_busy_timeout(st->db, CL_STORE_BUSY_MS);
 	/* Before the pragmas, which would fail on a text file with a vaguer message. */
 	rc = cl_store_check_quick(st);
 	if (rc == 0) /* refuse a newer file before WAL mode rewrites its header */
 		rc = check_not_newer(st);
 	if (rc == 0)
-		rc = exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; "
-				  "PRAGMA synchronous = NORMAL",
-			      "cannot configure the database");
+		rc = configure(st);
 	if (rc == 0)
 		rc = migrate(st);
 	if (rc)

@@ -7,6 +7,9 @@
 
 #include <sqlite3.h>
 
+/* How long a statement waits for another process's lock before "database is locked". */
+#define CL_STORE_BUSY_MS 10000
+
 struct cl_store {
 	sqlite3 *db;
 	char *path;
