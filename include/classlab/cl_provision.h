@@ -26,15 +26,23 @@ typedef struct cl_hv cl_hv;
  * etc/qemu.conf is written (only when it changed) and directories are created
  * 0700. Running guests are reattached before this returns. A connection is
  * used by one thread at a time. Failure: CL_EUNAVAIL
- * "cannot connect to hypervisor 'URI': <why>"; a too-long embed root is CL_EINVAL.
+ * "cannot connect to hypervisor 'URI': <why>"; a too-long embed root is CL_EINVAL,
+ * and so is a CLASSLAB_ACCEL other than kvm, tcg or auto.
  */
 int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir);
 void cl_hv_close(cl_hv *hv); /* accepts NULL */
 
 const char *cl_hv_uri(const cl_hv *hv); /* borrowed */
 bool cl_hv_is_embed(const cl_hv *hv);
-/* "kvm", "qemu" or "test": the <domain type> this connection's guests use. Borrowed. */
+/*
+ * "kvm", "qemu" or "test": the <domain type> this connection's guests use. Borrowed.
+ * CLASSLAB_ACCEL=kvm or tcg decides; otherwise (auto) a local URI uses KVM when
+ * /dev/kvm opens and is not PVM's (which runs no stock guest kernel), a remote one
+ * when the host's domain capabilities offer it.
+ */
 const char *cl_hv_domain_type(cl_hv *hv);
+/* CLASSLAB_ACCEL: *out = "kvm", "tcg" or NULL (auto); CL_EINVAL for anything else. */
+int cl_hv_accel_choice(const char **out);
 /* The libvirt connection, borrowed (for nodedev/GPU discovery). */
 virConnectPtr cl_hv_conn(cl_hv *hv);
 

@@ -151,6 +151,11 @@ cl
 expect_eq "$RC" 2 "no arguments: exit"
 db_unchanged "no arguments"
 
+# A bad accelerator is refused before any hypervisor is opened.
+for v in fast KVM " kvm" "tcg;id"; do
+	CLASSLAB_ACCEL=$v expect_refused 2 "CLASSLAB_ACCEL: '$v' is not kvm, tcg or auto" host gpus
+done
+
 # After all of that, the lab is as it was: alice and the long-named student, one event.
 expect_eq "$(sql 'SELECT group_concat(name) FROM (SELECT name FROM students ORDER BY name)')" \
 	"abcdefghijabcdefghijabcdefghijab,alice" "students after it all"
