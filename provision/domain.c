@@ -102,7 +102,7 @@ out:
 int cl_hv_domain_start(cl_hv *hv, const char *name)
 {
 	virDomainPtr dom = NULL;
-	cl_dom_state st;
+	cl_dom_state st = CL_DOM_SHUTOFF; /* set by dom_state; -O2 cannot see it */
 	int rc;
 
 	if ((rc = dom_lookup(hv, name, false, &dom)) < 0)
@@ -121,7 +121,7 @@ int cl_hv_domain_start(cl_hv *hv, const char *name)
 
 static int destroy(virDomainPtr dom, const char *name)
 {
-	cl_dom_state st;
+	cl_dom_state st = CL_DOM_SHUTOFF; /* set by dom_state; -O2 cannot see it */
 	int rc;
 
 	if ((rc = dom_state(dom, name, &st)) < 0 || st == CL_DOM_SHUTOFF)
@@ -150,7 +150,7 @@ int cl_hv_domain_destroy(cl_hv *hv, const char *name)
 int cl_hv_domain_shutdown(cl_hv *hv, const char *name, int timeout_s)
 {
 	virDomainPtr dom = NULL;
-	cl_dom_state st;
+	cl_dom_state st = CL_DOM_SHUTOFF; /* set by dom_state; -O2 cannot see it */
 	struct timespec tick = {0, 100 * 1000 * 1000};
 	int rc;
 

@@ -557,7 +557,7 @@ static int vol_upload(cl_hv *hv, const char *pool, const char *name, const char 
 	virStreamPtr st = NULL;
 	cl_buf xml = CL_BUF_INIT;
 	upload_src src = {-1, data, len, 0};
-	uint64_t size = len, cap, alloc, phys;
+	uint64_t size = len, cap = 0, alloc = 0, phys = 0;
 	struct stat sb;
 	bool created = false;
 	int rc;
