@@ -473,15 +473,13 @@ int cl_store_schedule_list(cl_store *st, int64_t lab_id, cl_schedule **out, size
 
 /*
  * Quota seconds of a lab: the lab's quota for each student without an override,
- * plus the overrides. Plain count/sum aggregates (no per-row CASE or coalesce);
- * a lab without students joins one NULL row, which none of them counts.
+ * plus the overrides, from the totals the schema's triggers keep (schema v3).
  */
 #define TOTALS_SQL                                                                                \
-	"SELECT l.id, count(s.id), "                                                              \
-	"(count(s.id) - count(s.quota_seconds)) * l.quota_seconds + "                             \
-	"coalesce(sum(s.quota_seconds), 0), "                                                     \
-	"count(s.quota_seconds), z.lab_units FROM labs l JOIN sizes z ON z.name = l.size "        \
-	"LEFT JOIN students s ON s.lab_id = l.id "
+	"SELECT l.id, t.students, "                                                               \
+	"(t.students - t.overrides) * l.quota_seconds + t.override_seconds, "                     \
+	"t.overrides, z.lab_units FROM labs l JOIN sizes z ON z.name = l.size "                   \
+	"JOIN lab_totals t ON t.lab_id = l.id "
 
 static void totals_row(sqlite3_stmt *stmt, void *p)
 {
@@ -498,7 +496,7 @@ static void totals_row(sqlite3_stmt *stmt, void *p)
 int cl_store_lab_totals(cl_store *st, int64_t lab_id, cl_lab_totals *out)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc = st_prepare(st, &stmt, TOTALS_SQL "WHERE l.id = ? GROUP BY l.id");
+	int rc = st_prepare(st, &stmt, TOTALS_SQL "WHERE l.id = ?");
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(stmt, 1, lab_id);
@@ -511,7 +509,7 @@ int cl_store_lab_totals(cl_store *st, int64_t lab_id, cl_lab_totals *out)
 int cl_store_lab_totals_all(cl_store *st, cl_lab_totals **out, size_t *n)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc = st_prepare(st, &stmt, TOTALS_SQL "GROUP BY l.id ORDER BY l.name");
+	int rc = st_prepare(st, &stmt, TOTALS_SQL "ORDER BY l.name");
 	if (rc == 0)
 		rc = st_list(st, stmt, sizeof(cl_lab_totals), totals_row, NULL, (void **)out, n,
 			     "cannot sum quotas");

@@ -100,7 +100,52 @@ static const char schema_v2[] =
 	"  kind TEXT NOT NULL,"
 	"  detail TEXT);";
 
-const char *const cl_store_migrations[] = {schema_v1, schema_v2};
+/*
+ * Version 3: per-lab student totals kept by triggers, so the cost report reads one
+ * row per lab instead of aggregating every student. Overrides are counted apart
+ * from the lab's quota, which may change without touching any student row.
+ * Integer overflow in a trigger's sum turns the value REAL, which readers refuse.
+ */
+static const char schema_v3[] =
+	"CREATE TABLE lab_totals ("
+	"  lab_id INTEGER PRIMARY KEY,"
+	"  students INTEGER NOT NULL DEFAULT 0,"
+	"  overrides INTEGER NOT NULL DEFAULT 0,"
+	"  override_seconds INTEGER NOT NULL DEFAULT 0);"
+	"INSERT INTO lab_totals (lab_id, students, overrides, override_seconds) "
+	"  SELECT l.id, count(s.id), count(s.quota_seconds), coalesce(sum(s.quota_seconds), 0) "
+	"  FROM labs l LEFT JOIN students s ON s.lab_id = l.id GROUP BY l.id;"
+	"CREATE TRIGGER lab_totals_lab_insert AFTER INSERT ON labs BEGIN"
+	"  INSERT INTO lab_totals (lab_id) VALUES (NEW.id);"
+	"END;"
+	"CREATE TRIGGER lab_totals_lab_delete AFTER DELETE ON labs BEGIN"
+	"  DELETE FROM lab_totals WHERE lab_id = OLD.id;"
+	"END;"
+	"CREATE TRIGGER lab_totals_student_insert AFTER INSERT ON students BEGIN"
+	"  UPDATE lab_totals SET students = students + 1,"
+	"    overrides = overrides + (NEW.quota_seconds IS NOT NULL),"
+	"    override_seconds = override_seconds + coalesce(NEW.quota_seconds, 0)"
+	"  WHERE lab_id = NEW.lab_id;"
+	"END;"
+	"CREATE TRIGGER lab_totals_student_delete AFTER DELETE ON students BEGIN"
+	"  UPDATE lab_totals SET students = students - 1,"
+	"    overrides = overrides - (OLD.quota_seconds IS NOT NULL),"
+	"    override_seconds = override_seconds - coalesce(OLD.quota_seconds, 0)"
+	"  WHERE lab_id = OLD.lab_id;"
+	"END;"
+	"CREATE TRIGGER lab_totals_student_update AFTER UPDATE OF lab_id, quota_seconds ON students"
+	"  BEGIN"
+	"  UPDATE lab_totals SET students = students - 1,"
+	"    overrides = overrides - (OLD.quota_seconds IS NOT NULL),"
+	"    override_seconds = override_seconds - coalesce(OLD.quota_seconds, 0)"
+	"  WHERE lab_id = OLD.lab_id;"
+	"  UPDATE lab_totals SET students = students + 1,"
+	"    overrides = overrides + (NEW.quota_seconds IS NOT NULL),"
+	"    override_seconds = override_seconds + coalesce(NEW.quota_seconds, 0)"
+	"  WHERE lab_id = NEW.lab_id;"
+	"END;";
+
+const char *const cl_store_migrations[] = {schema_v1, schema_v2, schema_v3};
 const int cl_store_migration_count = sizeof(cl_store_migrations) / sizeof(cl_store_migrations[0]);
 
 /* Azure Lab Services' sizes (lab units per hour), as seeds/001 and 000 list them. */

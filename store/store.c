@@ -315,6 +315,14 @@ int cl_store_check_quick(cl_store *st)
 	return rc;
 }
 
+/* The first lab whose kept totals differ from a count of its students. */
+#define TOTALS_CHECK_SQL                                                                          \
+	"SELECT l.name FROM labs l LEFT JOIN lab_totals t ON t.lab_id = l.id LEFT JOIN "          \
+	"(SELECT lab_id, count(*) AS n, count(quota_seconds) AS o, "                              \
+	"coalesce(sum(quota_seconds), 0) AS q FROM students GROUP BY lab_id) s "                  \
+	"ON s.lab_id = l.id WHERE t.lab_id IS NULL OR t.students != coalesce(s.n, 0) "            \
+	"OR t.overrides != coalesce(s.o, 0) OR t.override_seconds != coalesce(s.q, 0) LIMIT 1"
+
 int cl_store_check(cl_store *st)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -326,6 +334,19 @@ int cl_store_check(cl_store *st)
 	else if (strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") != 0)
 		rc = cl_error_set(CL_EFAIL, "database '%s' is damaged: %s", st->path,
 				  sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	if (rc || (rc = st_prepare(st, &stmt, TOTALS_CHECK_SQL)))
+		return rc;
+	switch (sqlite3_step(stmt)) {
+	case SQLITE_DONE:
+		break;
+	case SQLITE_ROW:
+		rc = cl_error_set(CL_EFAIL, "database '%s' is damaged: lab '%s' has wrong totals",
+				  st->path, sqlite3_column_text(stmt, 0));
+		break;
+	default:
+		rc = st_fail(st, "cannot check the database");
+	}
 	sqlite3_finalize(stmt);
 	return rc;
 }

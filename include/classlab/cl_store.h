@@ -14,7 +14,7 @@
 typedef struct cl_store cl_store;
 
 /* The newest schema version; older files are migrated on open. */
-#define CL_STORE_SCHEMA_VERSION 2
+#define CL_STORE_SCHEMA_VERSION 3
 
 /*
  * Opens (creating if needed) the database at path: parent directory 0700,

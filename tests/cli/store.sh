@@ -26,10 +26,14 @@ expect_eq "$(sql "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND na
 	4 "version-2 tables"
 # A migrated file has the same tables and columns as a new one.
 "$CLASSLAB" --db "$T/fresh.db" sizes list >/dev/null 2>&1 || fail "cannot create a fresh database"
-for t in sizes labs students schedules vms usage locks events; do
+for t in sizes labs students schedules vms usage locks events lab_totals; do
 	[ "$(columns "$DB" $t)" = "$(columns "$T/fresh.db" $t)" ] || fail "table $t differs after migration"
 	pass
 done
+# Version 3's per-lab totals start from the students already there.
+expect_eq "$(sql "SELECT group_concat(t.lab_id || ':' || t.students || ':' || t.overrides || ':' || t.override_seconds, ' ') FROM lab_totals t")" \
+	"$(sql "SELECT group_concat(id || ':' || n || ':' || o || ':' || q, ' ') FROM (SELECT l.id, count(s.id) AS n, count(s.quota_seconds) AS o, coalesce(sum(s.quota_seconds), 0) AS q FROM labs l LEFT JOIN students s ON s.lab_id = l.id GROUP BY l.id ORDER BY l.id)")" \
+	"totals after migration"
 # The migrated data answers like new: ds101 (alice 10 h + bob 15 h): 2 × 20 + 25 = 65 × 139 =
 # $90.35; old-lab: 5 Monday classes × 2 h = 10 h + carol's 2 h = 12 × 33 × $0.02 = $7.92.
 cl -o json cost report

@@ -166,6 +166,130 @@ out:
 	free(path);
 }
 
+/* Totals from a plain count of the students, the way the report computed them before v3. */
+static int64_t recount(sqlite3 *db, int64_t lab_id, int64_t *students)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t q = -1;
+
+	*students = -1;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT count(s.id), coalesce(sum(coalesce(s.quota_seconds, "
+			       "l.quota_seconds)), 0) FROM labs l LEFT JOIN students s ON "
+			       "s.lab_id = l.id WHERE l.id = ?",
+			       -1, &stmt, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(stmt, 1, lab_id);
+		if (sqlite3_step(stmt) == SQLITE_ROW) {
+			*students = sqlite3_column_int64(stmt, 0);
+			q = sqlite3_column_int64(stmt, 1);
+		}
+	}
+	sqlite3_finalize(stmt);
+	return q;
+}
+
+/*
+ * The per-lab totals the schema's triggers keep (v3) match a recount after every
+ * kind of change: adds, removals, quota overrides set and cleared, the lab's own
+ * quota changed, a rolled-back import, a student row moved by hand, a lab deleted.
+ */
+static void test_totals_kept(void)
+{
+	char *path = db_path("totals.db");
+	cl_store *st = NULL;
+	sqlite3 *db = NULL;
+	cl_lab labs[3] = {
+		{.name = "a", .size = "small", .quota_seconds = 3600, .price_micro = 10000},
+		{.name = "b", .size = "medium", .quota_seconds = 7200, .price_micro = 10000},
+		{.name = "c", .size = "large", .quota_seconds = 0, .price_micro = 10000},
+	};
+	unsigned seed = 12345;
+
+	CHECK_INT(cl_store_open(&st, path), 0);
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	if (!st || !db)
+		goto out;
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(cl_store_lab_create(st, &labs[i]), 0);
+	for (int step = 0; step < 600; step++) {
+		cl_lab *lab = &labs[rand_r(&seed) % 3];
+		char name[16];
+		snprintf(name, sizeof(name), "s%u", rand_r(&seed) % 40);
+		switch (rand_r(&seed) % 6) {
+		case 0:
+		case 1: {
+			cl_student s = {.lab_id = lab->id, .name = name,
+					.quota_seconds = rand_r(&seed) % 2 ? CL_QUOTA_DEFAULT
+									   : (rand_r(&seed) % 50) * 600};
+			int rc = cl_store_student_add(st, &s);
+			CHECK(rc == 0 || rc == CL_EEXIST);
+			break;
+		}
+		case 2: {
+			int rc = cl_store_student_remove(st, lab->id, name);
+			CHECK(rc == 0 || rc == CL_ENOTFOUND);
+			break;
+		}
+		case 3: {
+			int64_t q = rand_r(&seed) % 3 ? (rand_r(&seed) % 50) * 600 : CL_QUOTA_DEFAULT;
+			int rc = cl_store_student_set_quota(st, lab->id, name, q);
+			CHECK(rc == 0 || rc == CL_ENOTFOUND);
+			break;
+		}
+		case 4: {
+			cl_lab got = {0};
+			CHECK_INT(cl_store_lab_get(st, lab->name, &got), 0);
+			got.quota_seconds = (rand_r(&seed) % 20) * 1800;
+			CHECK_INT(cl_store_lab_update(st, &got), 0);
+			cl_lab_clear(&got);
+			break;
+		}
+		default: { /* a transaction that adds two and is rolled back changes nothing */
+			cl_student x = {.lab_id = lab->id, .name = "tmp1", .quota_seconds = 60};
+			cl_student y = {.lab_id = lab->id, .name = "tmp2",
+					.quota_seconds = CL_QUOTA_DEFAULT};
+			CHECK_INT(cl_store_begin(st), 0);
+			CHECK_INT(cl_store_student_add(st, &x), 0);
+			CHECK_INT(cl_store_student_add(st, &y), 0);
+			cl_store_rollback(st);
+		}
+		}
+	}
+	/* A row moved to another lab by hand, outside classlab, is followed too. */
+	CHECK_INT(sqlite3_exec(db,
+			       "UPDATE students SET lab_id = (SELECT id FROM labs WHERE name = 'c'), "
+			       "name = 'moved-' || name WHERE id = (SELECT min(id) FROM students)",
+			       NULL, NULL, NULL),
+		  SQLITE_OK);
+	for (int i = 0; i < 3; i++) {
+		cl_lab_totals t = {0};
+		int64_t students = 0, q = recount(db, labs[i].id, &students);
+		CHECK_INT(cl_store_lab_totals(st, labs[i].id, &t), 0);
+		CHECK_INT(t.students, students);
+		CHECK_INT(t.quota_seconds_sum, q);
+	}
+	CHECK_INT(cl_store_check(st), 0);
+	CHECK_INT(cl_store_lab_delete(st, "b"), 0);
+	CHECK_INT(cl_store_check(st), 0);
+	{
+		sqlite3_stmt *stmt = NULL;
+		CHECK_INT(sqlite3_prepare_v2(db, "SELECT count(*) FROM lab_totals", -1, &stmt, NULL),
+			  SQLITE_OK);
+		CHECK_INT(sqlite3_step(stmt), SQLITE_ROW);
+		CHECK_INT(sqlite3_column_int(stmt, 0), 2);
+		sqlite3_finalize(stmt);
+	}
+	/* Totals changed behind the triggers' back are reported as damage. */
+	CHECK_INT(sqlite3_exec(db, "UPDATE lab_totals SET students = students + 1", NULL, NULL, NULL),
+		  SQLITE_OK);
+	CHECK_INT(cl_store_check(st), CL_EFAIL);
+	CHECK(strstr(cl_error_msg(), "has wrong totals") != NULL);
+out:
+	sqlite3_close(db);
+	cl_store_close(st);
+	free(path);
+}
+
 static void test_refused_files(void)
 {
 	char *text = db_path("text.db"), *newer = db_path("newer.db");
@@ -199,6 +323,7 @@ int main(void)
 	}
 	test_crud();
 	test_migrate_v1();
+	test_totals_kept();
 	test_refused_files();
 	cmd = cl_aprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
