@@ -181,14 +181,12 @@ int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir)
 {
 	cl_hv *hv = NULL;
 	virDomainStatsRecordPtr *stats = NULL;
+	const char *accel;
 	int rc = 0, n;
 
 	*out = NULL;
-	{
-		const char *accel;
-		if ((rc = cl_hv_accel_choice(&accel)))
-			return rc;
-	}
+	if ((rc = cl_hv_accel_choice(&accel)))
+		return rc;
 	pthread_once(&init_once, init_libvirt);
 	if (init_rc < 0)
 		return cl_error_set(CL_EUNAVAIL, "cannot initialize libvirt");
