@@ -11,7 +11,8 @@ CLASSLAB=${CLASSLAB:?path to the classlab binary}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "skip: needs root (a private mount namespace)" >&2; exit 77; }
 [ -x /usr/sbin/sshd ] || { echo "skip: /usr/sbin/sshd is missing" >&2; exit 77; }
-command -v unshare >/dev/null || { echo "skip: unshare is missing" >&2; exit 77; }
+unshare -m --propagation private sh -c 'mount --bind /etc/passwd /etc/passwd' 2>/dev/null ||
+	{ echo "skip: cannot bind-mount in a private mount namespace here" >&2; exit 77; }
 
 W=$(mktemp -d /tmp/clpw.XXXX)
 SSHD_PID=
