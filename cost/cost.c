@@ -145,8 +145,11 @@ int cl_cost_report(cl_store *st, cl_lab_estimate **out, size_t *n, int64_t *tota
 	    (rc = cl_store_lab_totals_all(st, &totals, &ntotals)) ||
 	    (rc = cl_store_schedule_list_all(st, &events, &nevents)))
 		goto out;
-	if (ntotals != nlabs) { /* a lab whose size row is gone: the store is damaged */
-		rc = cl_error_set(CL_EFAIL, "%zu labs but %zu with a known size", nlabs, ntotals);
+	if (ntotals != nlabs) { /* a lab whose size or totals row is gone: the store is damaged */
+		rc = cl_error_set(CL_EFAIL,
+				  "the database is damaged: of %zu labs, %zu have a known size and "
+				  "student totals",
+				  nlabs, ntotals);
 		goto out;
 	}
 	rows = cl_calloc(nlabs + 1, sizeof(*rows));

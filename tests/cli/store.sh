@@ -117,4 +117,11 @@ cl_nodb --db "$T/link.db" lab create via-link --size small
 expect_eq "$RC" 1 "a symlink as the database: exit"
 expect_eq "$(md5sum <"$T/fresh.db")" "$before" "symlink target untouched"
 
+# A lab whose kept totals row was deleted by hand: the report says the file is damaged.
+"$CLASSLAB" --db "$T/fresh.db" -q lab create dmg --size small >/dev/null 2>&1 || fail "lab create dmg"
+sqlite3 "$T/fresh.db" "DELETE FROM lab_totals WHERE lab_id = (SELECT id FROM labs WHERE name = 'dmg')"
+cl_nodb --db "$T/fresh.db" cost report
+expect_eq "$RC" 1 "report on damaged totals: exit"
+expect_stderr_contains "the database is damaged: of 1 labs, 0 have a known size and student totals"
+
 finish
