@@ -302,7 +302,8 @@ static bool local_kvm_usable(void)
 	if (access("/dev/kvm", R_OK | W_OK) != 0)
 		return false;
 	return access("/sys/module/kvm_pvm", F_OK) != 0 ||
-	       access("/sys/module/kvm_intel", F_OK) == 0 || access("/sys/module/kvm_amd", F_OK) == 0;
+	       access("/sys/module/kvm_intel", F_OK) == 0 ||
+	       access("/sys/module/kvm_amd", F_OK) == 0;
 }
 
 int cl_hv_accel_choice(const char **out)

@@ -475,10 +475,10 @@ int cl_store_schedule_list(cl_store *st, int64_t lab_id, cl_schedule **out, size
  * Quota seconds of a lab: the lab's quota for each student without an override,
  * plus the overrides, from the totals the schema's triggers keep (schema v3).
  */
-#define TOTALS_SQL                                                                                \
-	"SELECT l.id, t.students, "                                                               \
-	"(t.students - t.overrides) * l.quota_seconds + t.override_seconds, "                     \
-	"t.overrides, z.lab_units FROM labs l JOIN sizes z ON z.name = l.size "                   \
+#define TOTALS_SQL                                                                                 \
+	"SELECT l.id, t.students, "                                                                \
+	"(t.students - t.overrides) * l.quota_seconds + t.override_seconds, "                      \
+	"t.overrides, z.lab_units FROM labs l JOIN sizes z ON z.name = l.size "                    \
 	"JOIN lab_totals t ON t.lab_id = l.id "
 
 static void totals_row(sqlite3_stmt *stmt, void *p)

@@ -316,11 +316,11 @@ int cl_store_check_quick(cl_store *st)
 }
 
 /* The first lab whose kept totals differ from a count of its students. */
-#define TOTALS_CHECK_SQL                                                                          \
-	"SELECT l.name FROM labs l LEFT JOIN lab_totals t ON t.lab_id = l.id LEFT JOIN "          \
-	"(SELECT lab_id, count(*) AS n, count(quota_seconds) AS o, "                              \
-	"coalesce(sum(quota_seconds), 0) AS q FROM students GROUP BY lab_id) s "                  \
-	"ON s.lab_id = l.id WHERE t.lab_id IS NULL OR t.students != coalesce(s.n, 0) "            \
+#define TOTALS_CHECK_SQL                                                                           \
+	"SELECT l.name FROM labs l LEFT JOIN lab_totals t ON t.lab_id = l.id LEFT JOIN "           \
+	"(SELECT lab_id, count(*) AS n, count(quota_seconds) AS o, "                               \
+	"coalesce(sum(quota_seconds), 0) AS q FROM students GROUP BY lab_id) s "                   \
+	"ON s.lab_id = l.id WHERE t.lab_id IS NULL OR t.students != coalesce(s.n, 0) "             \
 	"OR t.overrides != coalesce(s.o, 0) OR t.override_seconds != coalesce(s.q, 0) LIMIT 1"
 
 int cl_store_check(cl_store *st)

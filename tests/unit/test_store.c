@@ -199,9 +199,9 @@ static void test_totals_kept(void)
 	cl_store *st = NULL;
 	sqlite3 *db = NULL;
 	cl_lab labs[3] = {
-		{.name = "a", .size = "small", .quota_seconds = 3600, .price_micro = 10000},
-		{.name = "b", .size = "medium", .quota_seconds = 7200, .price_micro = 10000},
-		{.name = "c", .size = "large", .quota_seconds = 0, .price_micro = 10000},
+	    {.name = "a", .size = "small", .quota_seconds = 3600, .price_micro = 10000},
+	    {.name = "b", .size = "medium", .quota_seconds = 7200, .price_micro = 10000},
+	    {.name = "c", .size = "large", .quota_seconds = 0, .price_micro = 10000},
 	};
 	unsigned seed = 12345;
 
@@ -218,9 +218,11 @@ static void test_totals_kept(void)
 		switch (rand_r(&seed) % 6) {
 		case 0:
 		case 1: {
-			cl_student s = {.lab_id = lab->id, .name = name,
-					.quota_seconds = rand_r(&seed) % 2 ? CL_QUOTA_DEFAULT
-									   : (rand_r(&seed) % 50) * 600};
+			cl_student s = {.lab_id = lab->id,
+					.name = name,
+					.quota_seconds = rand_r(&seed) % 2
+							     ? CL_QUOTA_DEFAULT
+							     : (rand_r(&seed) % 50) * 600};
 			int rc = cl_store_student_add(st, &s);
 			CHECK(rc == 0 || rc == CL_EEXIST);
 			break;
@@ -231,7 +233,8 @@ static void test_totals_kept(void)
 			break;
 		}
 		case 3: {
-			int64_t q = rand_r(&seed) % 3 ? (rand_r(&seed) % 50) * 600 : CL_QUOTA_DEFAULT;
+			int64_t q =
+			    rand_r(&seed) % 3 ? (rand_r(&seed) % 50) * 600 : CL_QUOTA_DEFAULT;
 			int rc = cl_store_student_set_quota(st, lab->id, name, q);
 			CHECK(rc == 0 || rc == CL_ENOTFOUND);
 			break;
@@ -246,8 +249,8 @@ static void test_totals_kept(void)
 		}
 		default: { /* a transaction that adds two and is rolled back changes nothing */
 			cl_student x = {.lab_id = lab->id, .name = "tmp1", .quota_seconds = 60};
-			cl_student y = {.lab_id = lab->id, .name = "tmp2",
-					.quota_seconds = CL_QUOTA_DEFAULT};
+			cl_student y = {
+			    .lab_id = lab->id, .name = "tmp2", .quota_seconds = CL_QUOTA_DEFAULT};
 			CHECK_INT(cl_store_begin(st), 0);
 			CHECK_INT(cl_store_student_add(st, &x), 0);
 			CHECK_INT(cl_store_student_add(st, &y), 0);
@@ -256,11 +259,12 @@ static void test_totals_kept(void)
 		}
 	}
 	/* A row moved to another lab by hand, outside classlab, is followed too. */
-	CHECK_INT(sqlite3_exec(db,
-			       "UPDATE students SET lab_id = (SELECT id FROM labs WHERE name = 'c'), "
-			       "name = 'moved-' || name WHERE id = (SELECT min(id) FROM students)",
-			       NULL, NULL, NULL),
-		  SQLITE_OK);
+	CHECK_INT(
+	    sqlite3_exec(db,
+			 "UPDATE students SET lab_id = (SELECT id FROM labs WHERE name = 'c'), "
+			 "name = 'moved-' || name WHERE id = (SELECT min(id) FROM students)",
+			 NULL, NULL, NULL),
+	    SQLITE_OK);
 	for (int i = 0; i < 3; i++) {
 		cl_lab_totals t = {0};
 		int64_t students = 0, q = recount(db, labs[i].id, &students);
@@ -273,15 +277,17 @@ static void test_totals_kept(void)
 	CHECK_INT(cl_store_check(st), 0);
 	{
 		sqlite3_stmt *stmt = NULL;
-		CHECK_INT(sqlite3_prepare_v2(db, "SELECT count(*) FROM lab_totals", -1, &stmt, NULL),
-			  SQLITE_OK);
+		CHECK_INT(
+		    sqlite3_prepare_v2(db, "SELECT count(*) FROM lab_totals", -1, &stmt, NULL),
+		    SQLITE_OK);
 		CHECK_INT(sqlite3_step(stmt), SQLITE_ROW);
 		CHECK_INT(sqlite3_column_int(stmt, 0), 2);
 		sqlite3_finalize(stmt);
 	}
 	/* Totals changed behind the triggers' back are reported as damage. */
-	CHECK_INT(sqlite3_exec(db, "UPDATE lab_totals SET students = students + 1", NULL, NULL, NULL),
-		  SQLITE_OK);
+	CHECK_INT(
+	    sqlite3_exec(db, "UPDATE lab_totals SET students = students + 1", NULL, NULL, NULL),
+	    SQLITE_OK);
 	CHECK_INT(cl_store_check(st), CL_EFAIL);
 	CHECK(strstr(cl_error_msg(), "has wrong totals") != NULL);
 out:
