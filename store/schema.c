@@ -105,7 +105,14 @@ static const char schema_v2[] =
  * row per lab instead of aggregating every student. Overrides are counted apart
  * from the lab's quota, which may change without touching any student row.
  * Integer overflow in a trigger's sum turns the value REAL, which readers refuse.
+ * TOTALS_STEP adds (+) or takes away (-) one student row (NEW or OLD) from its lab's.
  */
+#define TOTALS_STEP(sign, row)                                                                     \
+	"  UPDATE lab_totals SET students = students " sign " 1,"                                   \
+	"    overrides = overrides " sign " (" row ".quota_seconds IS NOT NULL),"                   \
+	"    override_seconds = override_seconds " sign " coalesce(" row ".quota_seconds, 0)"       \
+	"  WHERE lab_id = " row ".lab_id;"
+
 static const char schema_v3[] =
 	"CREATE TABLE lab_totals ("
 	"  lab_id INTEGER PRIMARY KEY,"
@@ -122,28 +129,11 @@ static const char schema_v3[] =
 	"  DELETE FROM lab_totals WHERE lab_id = OLD.id;"
 	"END;"
 	"CREATE TRIGGER lab_totals_student_insert AFTER INSERT ON students BEGIN"
-	"  UPDATE lab_totals SET students = students + 1,"
-	"    overrides = overrides + (NEW.quota_seconds IS NOT NULL),"
-	"    override_seconds = override_seconds + coalesce(NEW.quota_seconds, 0)"
-	"  WHERE lab_id = NEW.lab_id;"
-	"END;"
+	TOTALS_STEP("+", "NEW") "END;"
 	"CREATE TRIGGER lab_totals_student_delete AFTER DELETE ON students BEGIN"
-	"  UPDATE lab_totals SET students = students - 1,"
-	"    overrides = overrides - (OLD.quota_seconds IS NOT NULL),"
-	"    override_seconds = override_seconds - coalesce(OLD.quota_seconds, 0)"
-	"  WHERE lab_id = OLD.lab_id;"
-	"END;"
+	TOTALS_STEP("-", "OLD") "END;"
 	"CREATE TRIGGER lab_totals_student_update AFTER UPDATE OF lab_id, quota_seconds ON students"
-	"  BEGIN"
-	"  UPDATE lab_totals SET students = students - 1,"
-	"    overrides = overrides - (OLD.quota_seconds IS NOT NULL),"
-	"    override_seconds = override_seconds - coalesce(OLD.quota_seconds, 0)"
-	"  WHERE lab_id = OLD.lab_id;"
-	"  UPDATE lab_totals SET students = students + 1,"
-	"    overrides = overrides + (NEW.quota_seconds IS NOT NULL),"
-	"    override_seconds = override_seconds + coalesce(NEW.quota_seconds, 0)"
-	"  WHERE lab_id = NEW.lab_id;"
-	"END;";
+	"  BEGIN" TOTALS_STEP("-", "OLD") TOTALS_STEP("+", "NEW") "END;";
 
 const char *const cl_store_migrations[] = {schema_v1, schema_v2, schema_v3};
 const int cl_store_migration_count = sizeof(cl_store_migrations) / sizeof(cl_store_migrations[0]);
