@@ -177,6 +177,21 @@ static long embed_holder(const char *root)
 	return pid;
 }
 
+/* CLASSLAB_ACCEL: *out = "kvm", "tcg" or NULL (auto); CL_EINVAL for anything else. */
+static int accel_choice(const char **out)
+{
+	const char *v = getenv("CLASSLAB_ACCEL");
+
+	*out = NULL;
+	if (!v || !*v || strcmp(v, "auto") == 0)
+		return 0;
+	if (strcmp(v, "kvm") == 0 || strcmp(v, "tcg") == 0) {
+		*out = strcmp(v, "kvm") == 0 ? "kvm" : "tcg";
+		return 0;
+	}
+	return cl_error_set(CL_EINVAL, "CLASSLAB_ACCEL: '%s' is not kvm, tcg or auto", v);
+}
+
 int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir)
 {
 	cl_hv *hv = NULL;
@@ -185,12 +200,13 @@ int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir)
 	int rc = 0, n;
 
 	*out = NULL;
-	if ((rc = cl_hv_accel_choice(&accel)))
+	if ((rc = accel_choice(&accel)))
 		return rc;
 	pthread_once(&init_once, init_libvirt);
 	if (init_rc < 0)
 		return cl_error_set(CL_EUNAVAIL, "cannot initialize libvirt");
 	hv = cl_calloc(1, sizeof(*hv));
+	hv->accel = accel;
 	if (uri && *uri) {
 		hv->uri = cl_strdup(uri);
 	} else {
@@ -306,23 +322,8 @@ static bool local_kvm_usable(void)
 	       access("/sys/module/kvm_amd", F_OK) == 0;
 }
 
-int cl_hv_accel_choice(const char **out)
-{
-	const char *v = getenv("CLASSLAB_ACCEL");
-
-	*out = NULL;
-	if (!v || !*v || strcmp(v, "auto") == 0)
-		return 0;
-	if (strcmp(v, "kvm") == 0 || strcmp(v, "tcg") == 0) {
-		*out = v;
-		return 0;
-	}
-	return cl_error_set(CL_EINVAL, "CLASSLAB_ACCEL: '%s' is not kvm, tcg or auto", v);
-}
-
 const char *cl_hv_domain_type(cl_hv *hv)
 {
-	const char *accel = NULL;
 	char *caps;
 
 	if (hv->domtype)
@@ -331,9 +332,8 @@ const char *cl_hv_domain_type(cl_hv *hv)
 		hv->domtype = cl_strdup("test");
 		return hv->domtype;
 	}
-	/* cl_hv_open refused a bad value; here it is only read again. */
-	if (cl_hv_accel_choice(&accel) == 0 && accel) {
-		hv->domtype = cl_strdup(strcmp(accel, "kvm") == 0 ? "kvm" : "qemu");
+	if (hv->accel) {
+		hv->domtype = cl_strdup(strcmp(hv->accel, "kvm") == 0 ? "kvm" : "qemu");
 		return hv->domtype;
 	}
 	/* Locally the host's KVM decides; remotely only its domain capabilities can tell. */

@@ -12,6 +12,7 @@ struct cl_hv {
 	bool embed;
 	bool test;
 	char *domtype;
+	const char *accel; /* CLASSLAB_ACCEL as read at open: "kvm", "tcg" or NULL (auto) */
 	char *root; /* qemu:///embed root, else NULL */
 };
 

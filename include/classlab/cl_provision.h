@@ -36,13 +36,11 @@ const char *cl_hv_uri(const cl_hv *hv); /* borrowed */
 bool cl_hv_is_embed(const cl_hv *hv);
 /*
  * "kvm", "qemu" or "test": the <domain type> this connection's guests use. Borrowed.
- * CLASSLAB_ACCEL=kvm or tcg decides; otherwise (auto) a local URI uses KVM when
+ * CLASSLAB_ACCEL=kvm or tcg, as read by cl_hv_open, decides; otherwise (auto) a local URI uses KVM when
  * /dev/kvm opens and is not PVM's (which runs no stock guest kernel), a remote one
  * when the host's domain capabilities offer it.
  */
 const char *cl_hv_domain_type(cl_hv *hv);
-/* CLASSLAB_ACCEL: *out = "kvm", "tcg" or NULL (auto); CL_EINVAL for anything else. */
-int cl_hv_accel_choice(const char **out);
 /* The libvirt connection, borrowed (for nodedev/GPU discovery). */
 virConnectPtr cl_hv_conn(cl_hv *hv);
 
