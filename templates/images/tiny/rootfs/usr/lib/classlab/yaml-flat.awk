@@ -12,7 +12,9 @@
 #
 # Handles: block mappings and sequences in both indentation styles
 # ("key:\n- x" and "key:\n  - x"), "- key: v" items, double-quoted scalars with
-# YAML escapes (\" \\ \/ \n \t \r \xNN \uNNNN \UNNNNNNNN), single-quoted
+# every YAML 1.1/1.2 escape (\0 \a \b \t \<TAB> \n \v \f \r \e \<SPACE> \" \/ \\
+# \N \_ \L \P \xNN \uNNNN \UNNNNNNNN: all that libyaml's emitter writes; \0 is
+# dropped with a warning, as no shell string can hold NUL), single-quoted
 # scalars (''), plain scalars with " #" comments, and block scalars (|, |-,
 # |+, >, with an optional indentation indicator). Anchors, aliases, tags,
 # multi-line flow collections and multi-line quoted scalars are not YAML this
@@ -82,10 +84,16 @@ function dq(s,    out, i, n, c, d, w, v) {
 		else if (d == "t" || d == "\t") out = out "\t"
 		else if (d == "r") out = out "\r"
 		else if (d == "\"" || d == "\\" || d == "/" || d == " ") out = out d
-		else if (d == "0") w = 0
+		else if (d == "0") warn("\\0 (NUL) cannot be passed on; dropped")
 		else if (d == "a") out = out "\007"
 		else if (d == "b") out = out "\010"
+		else if (d == "v") out = out "\013"
+		else if (d == "f") out = out "\014"
 		else if (d == "e") out = out "\033"
+		else if (d == "N") out = out utf8(133)
+		else if (d == "_") out = out utf8(160)
+		else if (d == "L") out = out utf8(8232)
+		else if (d == "P") out = out utf8(8233)
 		else if (d == "x" || d == "u" || d == "U") {
 			w = (d == "x") ? 2 : (d == "u") ? 4 : 8
 			v = hexval(substr(s, i + 1, w))
