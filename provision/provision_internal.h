@@ -60,4 +60,11 @@ int cl_local_pool_dir(cl_hv *hv, const char *pool, char **dir);
 int cl_qcow2_write_overlay(const char *path, uint64_t size, const char *backing,
 			   const char *backing_fmt);
 
+/*
+ * Refuses a qcow2 header (the file's first len bytes) that names any other
+ * file: a backing file or an external data file (flag or extension), or that
+ * is malformed. CL_EINVAL "<what>: <why>".
+ */
+int cl_qcow2_check_header(const unsigned char *hdr, size_t len, const char *what);
+
 #endif

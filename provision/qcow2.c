@@ -32,6 +32,85 @@ static void put64(unsigned char *p, uint64_t v)
 	put32(p + 4, (uint32_t)v);
 }
 
+static uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+#define EXT_DATA_FILE 0x44415441u	  /* "DATA": external data file name */
+#define INCOMPAT_DATA_FILE (1ull << 2)	  /* incompatible feature: external data file */
+#define INCOMPAT_KNOWN 0x1full		  /* dirty, corrupt, data file, compression, extended L2 */
+
+/*
+ * A user's qcow2 must stand alone: QEMU (root) opens any file its header
+ * names, as a backing file or an external data file, so either is refused.
+ * hdr holds the file's first len bytes (at least the first cluster's header
+ * and extensions, or the whole file when shorter).
+ */
+int cl_qcow2_check_header(const unsigned char *hdr, size_t len, const char *what)
+{
+	uint32_t version, cluster_bits, hlen;
+	uint64_t incompat = 0, off;
+
+	if (len < 72 || memcmp(hdr, "QFI\xfb", 4) != 0)
+		return cl_error_set(CL_EINVAL, "%s: not a complete qcow2 header", what);
+	version = get32(hdr + 4);
+	if (version != 2 && version != 3)
+		return cl_error_set(CL_EINVAL, "%s: qcow2 version %u is not supported (2 or 3)", what,
+				    version);
+	if (get64(hdr + 8) != 0 || get32(hdr + 16) != 0)
+		return cl_error_set(CL_EINVAL,
+				    "%s: the image names a backing file; classlab takes only "
+				    "self-contained images (flatten it: qemu-img convert -O qcow2 "
+				    "IMAGE NEW)",
+				    what);
+	cluster_bits = get32(hdr + 20);
+	if (cluster_bits < 9 || cluster_bits > 21)
+		return cl_error_set(CL_EINVAL, "%s: bad qcow2 cluster size", what);
+	hlen = 72;
+	if (version == 3) {
+		if (len < 104)
+			return cl_error_set(CL_EINVAL, "%s: not a complete qcow2 header", what);
+		incompat = get64(hdr + 72);
+		hlen = get32(hdr + 100);
+		if (hlen < 104 || hlen % 8 != 0)
+			return cl_error_set(CL_EINVAL, "%s: bad qcow2 header length %u", what, hlen);
+	}
+	if (incompat & INCOMPAT_DATA_FILE)
+		return cl_error_set(CL_EINVAL,
+				    "%s: the image keeps its data in an external data file; classlab "
+				    "takes only self-contained images (qemu-img convert -O qcow2 "
+				    "IMAGE NEW)",
+				    what);
+	if (incompat & ~INCOMPAT_KNOWN)
+		return cl_error_set(CL_EINVAL, "%s: unknown qcow2 incompatible features 0x%llx",
+				    what, (unsigned long long)(incompat & ~INCOMPAT_KNOWN));
+	/* Header extensions, up to the end marker, all within the first cluster. */
+	for (off = hlen;;) {
+		uint32_t type, elen;
+		if (off + 8 > len || off + 8 > ((uint64_t)1 << cluster_bits))
+			return cl_error_set(CL_EINVAL, "%s: qcow2 header extensions run past the "
+						       "header cluster",
+					    what);
+		type = get32(hdr + off);
+		elen = get32(hdr + off + 4);
+		if (type == 0)
+			break;
+		if (type == EXT_DATA_FILE)
+			return cl_error_set(CL_EINVAL,
+					    "%s: the image names an external data file; classlab "
+					    "takes only self-contained images",
+					    what);
+		off += 8 + (((uint64_t)elen + 7) & ~(uint64_t)7);
+	}
+	return 0;
+}
+
 static int write_all(int fd, const void *buf, size_t len, off_t off)
 {
 	const char *p = buf;
@@ -96,7 +175,7 @@ int cl_qcow2_write_overlay(const char *path, uint64_t size, const char *backing,
 	for (uint64_t i = 0; i < clusters; i++) /* every metadata cluster is used once */
 		block[2 * i + 1] = 1;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		rc = cl_error_set(CL_EFAIL, "cannot create '%s': %s", path, strerror(errno));
 		goto out;

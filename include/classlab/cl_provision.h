@@ -109,6 +109,15 @@ typedef struct cl_image {
  */
 int cl_image_resolve(cl_hv *hv, const char *pool, const char *image, const char *cache_dir,
 		     const char *images_dir, cl_image **out);
+/*
+ * Checks a user's image file before anything uses it: *format (static) is
+ * "qcow2" for a self-contained qcow2 v2/v3, "raw" for anything no known
+ * format claims. A qcow2 naming a backing or external data file, a
+ * malformed qcow2, and other formats (VMDK, VDI, QED, VHD(X), LUKS, ...,
+ * which can name files or need their own driver) are CL_EINVAL; a missing
+ * file CL_ENOTFOUND. cl_image_resolve calls it on the file and on the copy.
+ */
+int cl_image_check(const char *path, const char **format);
 void cl_image_free(cl_image *img);
 
 /* ------------------------------------------------------------------ cloud-init seed */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void report(int rc)
@@ -48,6 +49,125 @@ static void test_spawn(void)
 	CHECK_INT(st, 127);
 	cl_buf_free(&out);
 	cl_buf_free(&err);
+}
+
+/* Writes a qcow2 v3 header by hand: extensions qemu-img will not make alone. */
+static void put32(unsigned char *p, unsigned v)
+{
+	p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+}
+
+static void craft(const char *path, unsigned ext_type, unsigned ext_len, size_t file_len)
+{
+	unsigned char h[4096] = {0};
+	memcpy(h, "QFI\xfb", 4);
+	put32(h + 4, 3);
+	put32(h + 20, 16);		/* cluster_bits */
+	put32(h + 28, 1 << 20);		/* size (low word) */
+	put32(h + 96, 4);		/* refcount_order */
+	put32(h + 100, 104);		/* header_length */
+	put32(h + 104, ext_type);
+	put32(h + 108, ext_len);
+	memcpy(h + 112, "/etc/hostname", 13);
+	cl_write_file(path, (const char *)h, file_len, 0644);
+}
+
+static int run(const char *cmd)
+{
+	int status = system(cmd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Only self-contained qcow2 and raw pass; any header naming a host file is refused. */
+static void test_image_check(const char *root, cl_hv *hv, const char *pool_dir)
+{
+	static const struct {
+		const char *name, *args; /* qemu-img create arguments after the file */
+		const char *want;	 /* format, or NULL: refused */
+		const char *why;	 /* in the message when refused */
+	} cases[] = {
+		{"plain.qcow2", "-f qcow2 FILE 1M", "qcow2", NULL},
+		{"v2.qcow2", "-f qcow2 -o compat=0.10 FILE 1M", "qcow2", NULL},
+		{"plain.raw", "-f raw FILE 1M", "raw", NULL},
+		{"backing.qcow2", "-f qcow2 -b /etc/hostname -F raw FILE 64M", NULL, "backing file"},
+		{"backing-v2.qcow2", "-f qcow2 -o compat=0.10 -b /etc/hostname -F raw FILE 64M", NULL,
+		 "backing file"},
+		{"backing-qcow.qcow2", "-f qcow2 -b ROOT/plain.qcow2 -F qcow2 FILE 1M", NULL,
+		 "backing file"},
+		{"data.qcow2", "-f qcow2 -o data_file=ROOT/data.bin FILE 1M", NULL, "external data"},
+		{"data-raw.qcow2", "-f qcow2 -o data_file=ROOT/data2.bin,data_file_raw=on FILE 1M", NULL,
+		 "external data"},
+		{"disk.vmdk", "-f vmdk FILE 1M", NULL, "VMDK"},
+		{"flat.vmdk", "-f vmdk -o subformat=monolithicFlat FILE 1M", NULL, "VMDK"},
+		{"disk.vdi", "-f vdi FILE 1M", NULL, "VDI"},
+		{"disk.qed", "-f qed FILE 1M", NULL, "QED"},
+		{"disk.vhdx", "-f vhdx FILE 1M", NULL, "VHDX"},
+		{"disk.vpc", "-f vpc FILE 1M", NULL, "VHD"},
+		{"disk.parallels", "-f parallels FILE 1M", NULL, "Parallels"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *file = cl_aprintf("%s/%s", root, cases[i].name);
+		cl_buf cmd = CL_BUF_INIT;
+		const char *fmt = NULL;
+		cl_buf_puts(&cmd, "qemu-img create -q ");
+		for (const char *a = cases[i].args; *a; a++) {
+			if (strncmp(a, "FILE", 4) == 0)
+				cl_buf_puts(&cmd, file), a += 3;
+			else if (strncmp(a, "ROOT", 4) == 0)
+				cl_buf_puts(&cmd, root), a += 3;
+			else
+				cl_buf_putc(&cmd, *a);
+		}
+		if (run(cmd.data) != 0) {
+			fprintf(stderr, "skip case %s: '%s' failed\n", cases[i].name, cmd.data);
+			goto next;
+		}
+		int rc = cl_image_check(file, &fmt);
+		if (cases[i].want) {
+			report(rc);
+			CHECK_INT(rc, 0);
+			CHECK_STR(fmt, cases[i].want);
+		} else {
+			CHECK_INT(rc, CL_EINVAL);
+			CHECK(fmt == NULL);
+			CHECK(strstr(cl_error_msg(), cases[i].why) != NULL);
+			if (!strstr(cl_error_msg(), cases[i].why))
+				fprintf(stderr, "%s: %s\n", cases[i].name, cl_error_msg());
+		}
+	next:
+		cl_buf_free(&cmd);
+		free(file);
+	}
+
+	/* Hand-made headers: the data-file extension without the flag, a malformed walk. */
+	{
+		char *f = cl_aprintf("%s/crafted.qcow2", root);
+		const char *fmt;
+		craft(f, 0x44415441u, 13, 4096);
+		CHECK_INT(cl_image_check(f, &fmt), CL_EINVAL);
+		CHECK(strstr(cl_error_msg(), "external data file") != NULL);
+		craft(f, 0x12345678u, 0xfffffff0u, 4096); /* an extension longer than the cluster */
+		CHECK_INT(cl_image_check(f, &fmt), CL_EINVAL);
+		craft(f, 0, 0, 4096); /* the end marker right away: a clean header */
+		CHECK_INT(cl_image_check(f, &fmt), 0);
+		craft(f, 0, 0, 60); /* truncated */
+		CHECK_INT(cl_image_check(f, &fmt), CL_EINVAL);
+		CHECK(strstr(cl_error_msg(), "not a complete qcow2 header") != NULL);
+		free(f);
+	}
+
+	/* resolve refuses before copying: the pool gains no file. */
+	{
+		char *evil = cl_aprintf("%s/backing.qcow2", root);
+		char *ls = cl_aprintf("ls -A '%s' | grep -q base-backing", pool_dir);
+		cl_image *img = NULL;
+		CHECK_INT(cl_image_resolve(hv, "classlab", evil, NULL, NULL, &img), CL_EINVAL);
+		CHECK(img == NULL);
+		CHECK_INT(run(ls), 1); /* grep counted 0 */
+		free(ls);
+		free(evil);
+	}
 }
 
 int main(void)
@@ -125,6 +245,7 @@ int main(void)
 	cl_image_free(img2);
 	CHECK_INT(cl_image_resolve(hv, "classlab", "/nonexistent.qcow2", cache, images, &img), CL_ENOTFOUND);
 	CHECK(img == NULL);
+	test_image_check(root, hv, pool);
 	cl_hv_close(hv);
 	{
 		const char *argv[] = {"rm", "-rf", root, NULL};
