@@ -80,7 +80,15 @@ struct cl_access;
 struct cl_ssh;
 /* Logs in to a student's VM as the student (their key, pinned host key). */
 int cli_access_connect(cli_ctx *ctx, const struct cl_access *a, struct cl_ssh **ssh);
-/* Runs the local forward until SIGINT/SIGTERM; prints the URL (with token) when listening. */
+/*
+ * A --bind address: numeric, and loopback unless public_ok (--public); else
+ * CL_EINVAL naming the rule. A tunnel gives whoever connects the student's session.
+ */
+int cli_tunnel_bind_check(const char *addr, bool public_ok);
+/*
+ * Runs the local forward until SIGINT/SIGTERM; prints the URL (with token and
+ * the address really bound) when listening, and warns when that is not loopback.
+ */
 int cli_tunnel_serve(cli_ctx *ctx, const struct cl_access *a, struct cl_ssh *ssh,
 		     const char *bind_addr, int local, int remote, const char *token);
 

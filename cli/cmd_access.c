@@ -4,12 +4,16 @@
 #include "classlab/cl_students.h"
 #include "classlab/banned.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static json_t *access_json(const cl_access *a)
 {
@@ -220,52 +224,203 @@ out:
 	return rc;
 }
 
-/* Copies a file into the export directory with a mode. */
-static int export_file(const char *dir, const char *name, const char *data, size_t len,
-		       unsigned mode)
+/*
+ * students export writes where a user points: it never writes through or
+ * chmods what it did not make there. The manifest lists what an export wrote,
+ * so --force can replace those files (and only those) on a re-export.
+ */
+#define EXPORT_MANIFEST ".classlab-export"
+static const char *const export_files[] = {"id_ed25519", "known_hosts", "ssh_config",
+					   "x2go-session", "README.txt"};
+#define N_EXPORT_FILES (sizeof(export_files) / sizeof(export_files[0]))
+
+/* The names an earlier export listed, one per line, "\n"-joined with a leading "\n". */
+static int read_manifest(int dirfd, const char *dir, cl_buf *names)
 {
-	char *path = cl_path_join(dir, name);
-	int rc = cl_write_file(path, data, len, mode);
-	free(path);
+	struct stat sb;
+	char buf[4096];
+	ssize_t n;
+	int fd = openat(dirfd, EXPORT_MANIFEST, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid()) {
+		if (fd >= 0)
+			close(fd);
+		return cl_error_set(CL_EEXIST,
+				    "'%s' is not empty and holds no earlier export of yours (no "
+				    "%s): give a new or empty directory",
+				    dir, EXPORT_MANIFEST);
+	}
+	cl_buf_putc(names, '\n');
+	while ((n = read(fd, buf, sizeof(buf))) > 0 && names->len < 65536)
+		cl_buf_add(names, buf, (size_t)n);
+	close(fd);
+	cl_buf_putc(names, '\n');
+	return 0;
+}
+
+/* May this export put name in the directory? Only over an earlier export's own regular file. */
+static int export_may_write(int dirfd, const char *dir, const char *name, bool force,
+			    const cl_buf *manifest)
+{
+	struct stat sb;
+	char *line;
+	bool listed;
+
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0
+				       : cl_error_set(CL_EFAIL, "cannot check '%s/%s': %s", dir, name,
+						      strerror(errno));
+	if (!force)
+		return cl_error_set(CL_EEXIST, "'%s/%s' already exists: not replacing it", dir, name);
+	line = cl_aprintf("\n%s\n", name);
+	listed = strcmp(name, EXPORT_MANIFEST) == 0 || strstr(cl_buf_str(manifest), line);
+	free(line);
+	if (!listed)
+		return cl_error_set(CL_EEXIST,
+				    "'%s/%s' was not written by an earlier export (not in %s): not "
+				    "replacing it",
+				    dir, name, EXPORT_MANIFEST);
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid())
+		return cl_error_set(CL_EEXIST,
+				    "'%s/%s' is no longer the file an earlier export wrote (%s): not "
+				    "replacing it",
+				    dir, name, S_ISLNK(sb.st_mode) ? "now a symbolic link"
+				    : S_ISREG(sb.st_mode)	   ? "another owner"
+								   : "not a regular file");
+	return 0;
+}
+
+/*
+ * Opens the export directory: made here (0700, with any missing parents), or an
+ * existing empty one (its mode left alone); never a symlink, never another
+ * directory's files. With force, a non-empty one whose files in the way an
+ * earlier export wrote. Refusals are CL_EEXIST (exit 4).
+ */
+static int export_dir_open(const char *dir, bool force, int *out)
+{
+	char *p = cl_strdup(dir);
+	size_t n = strlen(p);
+	cl_buf manifest = CL_BUF_INIT;
+	struct stat sb;
+	DIR *d = NULL;
+	bool empty = true;
+	int fd = -1, rc = 0;
+
+	*out = -1;
+	while (n > 1 && p[n - 1] == '/') /* lstat("link/") would follow the link */
+		p[--n] = '\0';
+	if (lstat(p, &sb) != 0 && errno == ENOENT && (rc = cl_mkdir_new(p, 0700, NULL)))
+		goto out;
+	if (lstat(p, &sb) != 0) {
+		rc = cl_error_set(errno == ENOTDIR ? CL_EEXIST : CL_EFAIL, "cannot use '%s': %s", dir,
+				  errno == ENOTDIR ? "a part of it is a file, not a directory"
+						   : strerror(errno));
+		goto out;
+	}
+	if (S_ISLNK(sb.st_mode) || !S_ISDIR(sb.st_mode)) {
+		rc = cl_error_set(CL_EEXIST, "'%s' is %s: give a new or empty directory", dir,
+				  S_ISLNK(sb.st_mode) ? "a symbolic link (not followed)"
+						      : "not a directory");
+		goto out;
+	}
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		rc = cl_error_set(errno == ELOOP || errno == ENOTDIR ? CL_EEXIST : CL_EFAIL,
+				  "cannot open directory '%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	int dfd = dup(fd);
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		rc = cl_error_set(CL_EFAIL, "cannot list '%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	for (struct dirent *e; (e = readdir(d));)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = false;
+	if (!empty && !force) {
+		rc = cl_error_set(CL_EEXIST,
+				  "'%s' is not empty: give a new or empty directory (--force replaces "
+				  "only the files an earlier export wrote there)",
+				  dir);
+		goto out;
+	}
+	if (!empty && (rc = read_manifest(fd, dir, &manifest)))
+		goto out;
+	if ((rc = export_may_write(fd, dir, EXPORT_MANIFEST, force, &manifest)))
+		goto out;
+	for (size_t i = 0; i < N_EXPORT_FILES; i++)
+		if ((rc = export_may_write(fd, dir, export_files[i], force, &manifest)))
+			goto out;
+	*out = fd;
+	fd = -1;
+out:
+	if (d)
+		closedir(d);
+	if (fd >= 0)
+		close(fd);
+	cl_buf_free(&manifest);
+	free(p);
 	return rc;
 }
 
 int cmd_students_export(cli_ctx *ctx, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{"force", no_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
+	};
 	cl_access a = {0};
 	cl_buf b = CL_BUF_INIT, kh = CL_BUF_INIT;
-	char *dir, *cmd = NULL, *tcmd = NULL;
-	int rc;
+	char *cmd = NULL, *tcmd = NULL;
+	const char *dir;
+	bool force = false;
+	unsigned wflags;
+	int c, rc, dirfd = -1;
 
-	if ((rc = cli_positionals(ctx, argc, argv, 3, 3)) ||
-	    (rc = cl_access_get(ctx->st, ctx->data_dir, argv[optind], argv[optind + 1], &a)))
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': force = true; break;
+		default: return cli_bad_option(ctx, argv);
+		}
+	}
+	if ((rc = cli_positionals(ctx, argc, argv, 3, 3)))
 		return rc;
 	dir = argv[optind + 2];
-	if ((rc = cl_mkdir_p(dir, 0700)) || chmod(dir, 0700) != 0) {
-		if (!rc)
-			rc = cl_error_set(CL_EFAIL, "cannot chmod '%s': %s", dir, strerror(errno));
+	if (!*dir)
+		return cli_usage_error(ctx, "DIR is empty: name a new or empty directory");
+	if ((rc = cl_access_get(ctx->st, ctx->data_dir, argv[optind], argv[optind + 1], &a)) ||
+	    (rc = export_dir_open(dir, force, &dirfd)))
 		goto out;
-	}
+	wflags = force ? 0 : CL_WRITE_NOREPLACE; /* a name that appeared since the check is kept */
 	/* The handed-out files point at each other by relative names. */
+	cl_buf_printf(&b, "# written by 'classlab students export'; --force replaces only these\n");
+	for (size_t i = 0; i < N_EXPORT_FILES; i++)
+		if (i > 0 || a.identity_file)
+			cl_buf_printf(&b, "%s\n", export_files[i]);
+	if ((rc = cl_write_file_at(dirfd, EXPORT_MANIFEST, b.data, b.len, 0644, wflags)))
+		goto out;
+	cl_buf_reset(&b);
 	if (a.identity_file) {
 		if ((rc = cl_read_file(a.identity_file, 65536, &b)) ||
-		    (rc = export_file(dir, "id_ed25519", b.data, b.len, 0600)))
+		    (rc = cl_write_file_at(dirfd, "id_ed25519", b.data, b.len, 0600, wflags)))
 			goto out;
 		cl_buf_reset(&b);
 		free(a.identity_file);
 		a.identity_file = cl_strdup("id_ed25519");
 	}
 	cl_buf_printf(&kh, "%s\n", a.known_hosts_line);
-	if ((rc = export_file(dir, "known_hosts", kh.data, kh.len, 0644)))
+	if ((rc = cl_write_file_at(dirfd, "known_hosts", kh.data, kh.len, 0644, wflags)))
 		goto out;
 	free(a.known_hosts_file);
 	a.known_hosts_file = cl_strdup("known_hosts");
 	cl_access_ssh_config(&a, &b);
-	if ((rc = export_file(dir, "ssh_config", b.data, b.len, 0644)))
+	if ((rc = cl_write_file_at(dirfd, "ssh_config", b.data, b.len, 0644, wflags)))
 		goto out;
 	cl_buf_reset(&b);
 	cl_access_x2go_session(&a, &b);
-	if ((rc = export_file(dir, "x2go-session", b.data, b.len, 0644)))
+	if ((rc = cl_write_file_at(dirfd, "x2go-session", b.data, b.len, 0644, wflags)))
 		goto out;
 	cl_buf_reset(&b);
 	cmd = cl_access_ssh_command(&a, 0, 0);
@@ -279,11 +434,15 @@ int cmd_students_export(cli_ctx *ctx, int argc, char **argv)
 		      "X2Go: import x2go-session (SSH port %d, session type XFCE).\n"
 		      "The server's key fingerprint is %s; ssh checks it for you.\n",
 		      a.vm, a.vm, cmd, a.vm, tcmd, a.port, a.fingerprint);
-	if ((rc = export_file(dir, "README.txt", b.data, b.len, 0644)))
+	if ((rc = cl_write_file_at(dirfd, "README.txt", b.data, b.len, 0644, wflags)))
 		goto out;
 	cli_note(ctx, "wrote %s/{%sssh_config,known_hosts,x2go-session,README.txt}\n", dir,
 		 a.identity_file ? "id_ed25519," : "");
 out:
+	if (rc && dirfd >= 0)
+		cl_error_wrap("cannot export to '%s'", dir);
+	if (dirfd >= 0)
+		close(dirfd);
 	free(cmd);
 	free(tcmd);
 	cl_buf_free(&b);
@@ -303,18 +462,70 @@ static void on_signal(int sig)
 struct tunnel_ctx {
 	cli_ctx *ctx;
 	const cl_access *a;
+	const char *bind_addr; /* numeric, checked by tunnel_bind_check */
 	int remote;
 	const char *token; /* jupyter: appended to the printed URL */
 };
 
+/* A numeric address on this machine only: 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. */
+static bool is_loopback(const char *addr)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) != 1)
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(&a6))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
+/*
+ * A tunnel hands out the student's Jupyter (a shell as the student) to whoever
+ * connects: listening beyond this machine is refused unless asked for by name.
+ */
+int cli_tunnel_bind_check(const char *addr, bool public_ok)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (!*addr || (inet_pton(AF_INET, addr, &a4) != 1 && inet_pton(AF_INET6, addr, &a6) != 1))
+		return cl_error_set(CL_EINVAL,
+				    "invalid --bind address '%s': give a numeric IPv4 or IPv6 address "
+				    "(default 127.0.0.1)",
+				    addr);
+	if (!is_loopback(addr) && !public_ok)
+		return cl_error_set(CL_EINVAL,
+				    "--bind %s listens beyond this machine (anyone who reaches it gets "
+				    "the student's session): add --public to allow a non-loopback "
+				    "address",
+				    addr);
+	return 0;
+}
+
 static void on_listen(void *p, int port)
 {
 	struct tunnel_ctx *t = p;
+	const char *addr = t->bind_addr ? t->bind_addr : "127.0.0.1";
+	bool loop = is_loopback(addr), v6 = strchr(addr, ':') != NULL;
+	char *host = loop ? cl_strdup("localhost") : cl_aprintf(v6 ? "[%s]" : "%s", addr);
+
+	if (!loop) /* shown even with -q: the user must know who can connect */
+		fprintf(stderr,
+			"classlab: %s: warning: listening on %s port %d, not only on this machine: "
+			"anyone who can reach %s can use this tunnel\n",
+			t->ctx->cmd ? t->ctx->cmd->noun : "tunnel", host, port,
+			strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0
+				? "any of this machine's addresses"
+				: host);
 	if (t->token)
-		printf("http://localhost:%d/?token=%s\n", port, t->token);
+		printf("http://%s:%d/?token=%s\n", host, port, t->token);
 	else
-		printf("Forwarding http://localhost:%d -> %s:%d\n", port, t->a->vm, t->remote);
+		printf("Forwarding http://%s:%d -> %s:%d\n", host, port, t->a->vm, t->remote);
 	fflush(stdout);
+	free(host);
 }
 
 static void on_notice(void *p, const char *msg)
@@ -345,7 +556,7 @@ int cli_access_connect(cli_ctx *ctx, const cl_access *a, cl_ssh **ssh)
 int cli_tunnel_serve(cli_ctx *ctx, const cl_access *a, cl_ssh *ssh, const char *bind_addr,
 		     int local, int remote, const char *token)
 {
-	struct tunnel_ctx t = {ctx, a, remote, token};
+	struct tunnel_ctx t = {ctx, a, bind_addr, remote, token};
 	cl_tunnel_opts o = {.bind_address = bind_addr,
 			    .local_port = local,
 			    .remote_port = remote,
@@ -368,12 +579,14 @@ int cmd_tunnel(cli_ctx *ctx, int argc, char **argv)
 		{"local-port", required_argument, NULL, 'l'},
 		{"remote-port", required_argument, NULL, 'r'},
 		{"bind", required_argument, NULL, 'b'},
+		{"public", no_argument, NULL, 'P'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *bind_addr = "127.0.0.1";
 	uint64_t local = 8888, remote = 8888;
 	cl_access a = {0};
 	cl_ssh *ssh = NULL;
+	bool public_ok = false;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -387,10 +600,12 @@ int cmd_tunnel(cli_ctx *ctx, int argc, char **argv)
 				return rc ? rc : cl_error_set(CL_EINVAL, "--remote-port must be 1-65535");
 			break;
 		case 'b': bind_addr = optarg; break;
+		case 'P': public_ok = true; break;
 		default: return cli_bad_option(ctx, argv);
 		}
 	}
 	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)) ||
+	    (rc = cli_tunnel_bind_check(bind_addr, public_ok)) ||
 	    (rc = cl_access_get(ctx->st, ctx->data_dir, argv[optind], argv[optind + 1], &a)))
 		return rc;
 	if ((rc = cli_access_connect(ctx, &a, &ssh)) == 0)

@@ -32,8 +32,9 @@ const cli_cmd cli_commands[] = {
 	 "import a roster: name,email[,quota_hours[,ssh_public_key]]; all rows or none"},
 	{"students", "list", cmd_students_list, NEED_STORE, "LAB", "list a lab's students"},
 	{"students", "remove", cmd_students_remove, NEED_STORE, "LAB NAME", "remove a student"},
-	{"students", "export", VM(cmd_students_export), NEED_STORE, "LAB STUDENT DIR",
-	 "write what to hand a student: key, ssh config, known_hosts, X2Go session, commands"},
+	{"students", "export", VM(cmd_students_export), NEED_STORE, "LAB STUDENT DIR [--force]",
+	 "write what to hand a student into a new or empty DIR: key, ssh config, known_hosts, X2Go "
+	 "session, commands (--force replaces only an earlier export's files)"},
 	{"quota", "set", cmd_quota_set, NEED_STORE, "LAB [STUDENT] HOURS|default",
 	 "set the lab's quota hours, or one student's ('default' resets it)"},
 	{"schedule", "add", cmd_schedule_add, NEED_STORE,
@@ -72,8 +73,9 @@ const cli_cmd cli_commands[] = {
 	{"ssh-config", NULL, VM(cmd_ssh_config), NEED_STORE, "LAB [STUDENT]",
 	 "OpenSSH config blocks with pinned host keys"},
 	{"tunnel", NULL, VM(cmd_tunnel), NEED_STORE,
-	 "LAB STUDENT [--local-port P] [--remote-port 8888] [--bind 127.0.0.1]",
-	 "forward a local port to the student's VM (ssh -L), until interrupted"},
+	 "LAB STUDENT [--local-port P] [--remote-port 8888] [--bind 127.0.0.1 [--public]]",
+	 "forward a local port to the student's VM (ssh -L), until interrupted; a non-loopback "
+	 "--bind needs --public"},
 	{"jupyter", NULL, VM(cmd_jupyter), NEED_STORE, "LAB STUDENT [--local-port P]",
 	 "find or start Jupyter on the VM and open a tunnel to it"},
 	{NULL, NULL, NULL, 0, NULL, NULL},

@@ -169,12 +169,18 @@ static int run_vm_binary(const cli_cmd *cmd, char **argv)
 	return -CL_EFAIL;
 }
 
+/*
+ * The data directory holds keys and disks: one another user owns, or a symlink
+ * that could be pointed elsewhere, is refused (exit 2), never adopted or chmodded.
+ * With --db it is checked if it exists (VM commands keep keys there) and not made.
+ */
 static int open_store(cli_ctx *ctx)
 {
+	int rc = cl_private_dir("data directory", ctx->data_dir, !ctx->db_path);
+
+	if (rc)
+		return rc;
 	if (!ctx->db_path) {
-		if (cl_mkdir_p(ctx->data_dir, 0700))
-			return cl_error_code();
-		chmod(ctx->data_dir, 0700);
 		ctx->db_owned = cl_path_join(ctx->data_dir, "classlab.db");
 		ctx->db_path = ctx->db_owned;
 	}

@@ -171,18 +171,20 @@ static int local_write(const char *path, const char *src_file, const void *data,
 
 	if (!src_file)
 		return cl_write_file(path, data, len, 0600);
-	cl_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
 	in = open(src_file, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
 		rc = cl_error_set(errno == ENOENT ? CL_ENOTFOUND : CL_EFAIL, "cannot open '%s': %s",
 				  src_file, strerror(errno));
 		goto out;
 	}
-	outfd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	char *tmpname = NULL;
+	outfd = cl_tmpfile_open(path, 0600, &tmpname); /* O_EXCL|O_NOFOLLOW, unpredictable name */
 	if (outfd < 0) {
-		rc = cl_error_set(CL_EFAIL, "cannot create '%s': %s", tmp.data, strerror(errno));
+		rc = outfd;
 		goto out;
 	}
+	cl_buf_puts(&tmp, tmpname);
+	free(tmpname);
 	while ((n = read(in, buf, sizeof(buf))) > 0) {
 		if (write(outfd, buf, (size_t)n) != n) {
 			rc = cl_error_set(CL_EFAIL, "cannot write '%s': %s", tmp.data, strerror(errno));

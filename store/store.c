@@ -212,31 +212,94 @@ static int migrate(cl_store *st)
 	return 0;
 }
 
-static int prepare_file(const char *path)
+/*
+ * Checks the database path and creates the file 0600 (SQLite would use the
+ * umask). Only its last component must not be a symlink: SQLITE_OPEN_NOFOLLOW
+ * refuses a symlink anywhere in the path (a symlinked $HOME, /home ->
+ * /var/home), so *real is the path with its directory resolved, for SQLite.
+ * *created: this call made the file, which a failed open then removes.
+ */
+static int prepare_file(const char *path, char **real, bool *created)
 {
-	char *dir = cl_strdup(path);
-	char *slash = strrchr(dir, '/');
-	int rc = 0, fd;
+	const char *base = strrchr(path, '/');
+	char *dir = NULL, *rdir = NULL;
+	struct stat sb;
+	int rc = 0, fd = -1;
 
-	if (slash && slash != dir) {
-		*slash = '\0';
-		struct stat sb;
-		if (stat(dir, &sb) != 0) {
-			rc = cl_mkdir_p(dir, 0700);
-			if (rc == 0)
-				chmod(dir, 0700);
-		}
-	}
-	free(dir);
+	*real = NULL;
+	*created = false;
+	base = base ? base + 1 : path;
+	if (!*path)
+		return cl_error_set(CL_EINVAL, "the database path is empty: give a file name");
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return cl_error_set(CL_EINVAL, "database path '%s' names a directory: give a file name",
+				    path);
+	dir = base == path ? cl_strdup(".") : cl_strndup(path, (size_t)(base - path));
+	if (stat(dir, &sb) != 0) {
+		if (errno == ENOENT)
+			rc = cl_mkdir_p(dir, 0700); /* sets the mode of the directories it makes only */
+		else
+			rc = cl_error_set(errno == ENOTDIR ? CL_EINVAL : CL_EFAIL,
+					  "cannot open database '%s': %s", path, strerror(errno));
+	} else if (!S_ISDIR(sb.st_mode))
+		rc = cl_error_set(CL_EINVAL, "cannot open database '%s': '%s' is not a directory",
+				  path, dir);
 	if (rc)
-		return rc;
-	/* Create it 0600 ourselves: SQLite would use the umask. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return cl_error_set(CL_EFAIL, "cannot open database '%s': %s", path,
-				    strerror(errno));
-	close(fd);
-	return 0;
+		goto out;
+	if (!(rdir = realpath(dir, NULL))) {
+		rc = cl_error_set(CL_EFAIL, "cannot open database '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+		rc = cl_error_set(CL_EINVAL,
+				  "database '%s' is a symbolic link: classlab does not follow it (its "
+				  "target could change); give the real file's path",
+				  path);
+		goto out;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		*created = true;
+	else if (errno == EEXIST || errno == EISDIR)
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		rc = cl_error_set(errno == ELOOP ? CL_EINVAL : CL_EFAIL, "cannot open database '%s': %s",
+				  path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &sb) != 0) {
+		rc = cl_error_set(CL_EFAIL, "cannot open database '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rc = cl_error_set(CL_EINVAL, "database path '%s' is %s: give a file name", path,
+				  S_ISDIR(sb.st_mode) ? "a directory" : "not a regular file");
+		goto out;
+	}
+	*real = cl_path_join(rdir, base);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(rdir);
+	free(dir);
+	return rc;
+}
+
+/* A failed first open leaves nothing: a 0-byte file this call made is removed. */
+static void remove_new_file(const char *path)
+{
+	struct stat sb;
+	char *wal = cl_aprintf("%s-wal", path);
+
+	bool wal_empty = lstat(wal, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0;
+	bool wal_data = lstat(wal, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
+
+	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0 && !wal_data) {
+		unlink(path);
+		if (wal_empty)
+			unlink(wal);
+	}
+	free(wal);
 }
 
 /*
@@ -266,14 +329,16 @@ static int configure(cl_store *st)
 int cl_store_open(cl_store **out, const char *path)
 {
 	cl_store *st = NULL;
+	char *real = NULL;
+	bool created = false;
 	int rc;
 
 	*out = NULL;
-	if ((rc = prepare_file(path)))
+	if ((rc = prepare_file(path, &real, &created)))
 		return rc;
 	st = cl_calloc(1, sizeof(*st));
 	st->path = cl_strdup(path);
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
+	if (sqlite3_open_v2(real, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
 	    SQLITE_OK) {
 		rc = cl_error_set(CL_EFAIL, "cannot open database '%s': %s", path,
 				  st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -292,9 +357,13 @@ int cl_store_open(cl_store **out, const char *path)
 	if (rc)
 		goto fail;
 	*out = st;
+	free(real);
 	return 0;
 fail:
 	cl_store_close(st);
+	if (created)
+		remove_new_file(real);
+	free(real);
 	return rc;
 }
 

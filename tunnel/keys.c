@@ -413,11 +413,9 @@ int cl_ssh_write_private_key(const char *path, const char *pem)
 				  path);
 		goto out;
 	}
-	tmp = cl_aprintf("%s.tmp.%ld", path, (long)getpid());
-	(void)unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = cl_tmpfile_open(path, 0600, &tmp); /* O_EXCL|O_NOFOLLOW, unpredictable name */
 	if (fd < 0) {
-		rc = cl_error_set(CL_EFAIL, "cannot create '%s': %s", tmp, strerror(errno));
+		rc = fd;
 		goto out;
 	}
 	size_t len = strlen(pem), done = 0;

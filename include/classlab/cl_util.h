@@ -61,12 +61,39 @@ char *cl_buf_detach(cl_buf *b);
 const char *cl_buf_str(const cl_buf *b);
 void cl_buf_free(cl_buf *b);
 
-/* Reads a whole file (at most max bytes, else CL_EINVAL). */
+/*
+ * Reads a whole file (at most max bytes, else CL_EINVAL). A regular file or a
+ * pipe; an empty path, a directory, a device or a socket is CL_EINVAL.
+ */
 int cl_read_file(const char *path, size_t max, cl_buf *out);
-/* Writes a file atomically (temp file + rename) with the given mode. */
+/*
+ * Writes a file atomically with the given mode: a new temporary file beside it
+ * (O_CREAT|O_EXCL|O_NOFOLLOW under an unpredictable name "NAME.tmp.XXXXXXXXXXXX",
+ * its mode set on that new inode only), then renamed over path. A symlink or
+ * file already at path is replaced, never written through or chmodded.
+ * Symlinks in the directories above path are followed.
+ */
 int cl_write_file(const char *path, const void *data, size_t len, unsigned mode);
-/* mkdir -p with mode for the directories it creates. */
+/* Refuse (CL_EEXIST) to replace anything already at the name. */
+enum { CL_WRITE_NOREPLACE = 1u << 0 };
+/* cl_write_file in the directory dirfd; name is one path component. flags: CL_WRITE_*. */
+int cl_write_file_at(int dirfd, const char *name, const void *data, size_t len, unsigned mode,
+		     unsigned flags);
+/*
+ * Creates a new temporary file beside path (as cl_write_file does) with mode
+ * and returns its descriptor (>= 0; a negative CL_E* on failure). *tmp_path is
+ * its path (caller frees; rename it over path, or unlink it on failure).
+ */
+int cl_tmpfile_open(const char *path, unsigned mode, char **tmp_path);
+/* The same in the directory dirfd: *tmp_name is a name in that directory. */
+int cl_tmpfile_openat(int dirfd, const char *name, unsigned mode, char **tmp_name);
+/*
+ * mkdir -p. The directories it creates get exactly mode (not cut by the
+ * umask); an existing one keeps its mode and owner. An empty path is CL_EINVAL.
+ */
 int cl_mkdir_p(const char *path, unsigned mode);
+/* cl_mkdir_p that also says whether it created the last component (created may be NULL). */
+int cl_mkdir_new(const char *path, unsigned mode, bool *created);
 
 /* --- validation and parsing: every failure sets a message naming the value --- */
 
@@ -132,5 +159,13 @@ typedef struct cl_env {
 char *cl_paths_data_dir(const cl_env *env);
 char *cl_paths_cache_dir(const cl_env *env);
 char *cl_path_join(const char *a, const char *b);
+/*
+ * Checks that dir can hold classlab's private data (what names it in messages:
+ * "data directory"). Missing: created 0700 when create, else fine as it is.
+ * Present: it must be a directory, not a symlink (symlinks above it are
+ * followed), owned by the caller and not writable by group or others; its
+ * mode is never changed. Refusals are CL_EINVAL.
+ */
+int cl_private_dir(const char *what, const char *dir, bool create);
 
 #endif

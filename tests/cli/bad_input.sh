@@ -121,7 +121,8 @@ expect_refused 4 "line 4: student 'alice' is also on line 2" students import ml 
 expect_stderr_contains "line 2: student 'alice' is already in lab 'ml'"
 printf 'name,email\nzoe,\nalice,\n' >"$T/vs-existing.csv"
 expect_refused 4 "line 3: student 'alice' is already in lab 'ml'" students import ml "$T/vs-existing.csv"
-expect_refused 2 "larger than" students import ml /dev/zero
+expect_refused 2 "not a regular file" students import ml /dev/zero
+expect_refused 2 "larger than" students import ml <(head -c 17000000 /dev/zero)
 
 # --- usage: unknown options, missing arguments, --yes, -o, unknown nouns and verbs ---
 expect_refused 2 "unknown option or missing value: '--bogus'" lab create ml2 --size small --bogus

@@ -10,5 +10,5 @@ for f in "$CL_TEST_DATA"/hostile/labfiles/*.json; do
 done
 # A missing file is "not found"; a directory or an unreadable path fails cleanly too.
 expect_refused 3 "cannot open" up "$T/nope.json"
-expect_refused 1 "cannot read" up "$T"
+expect_refused 2 "is a directory" up "$T"
 finish

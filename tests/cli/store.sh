@@ -106,15 +106,16 @@ refuse_file "$T/junk.db" "is not a classlab database" "random bytes"
 sqlite3 "$T/v99.db" 'CREATE TABLE future (x); PRAGMA user_version = 99;'
 refuse_file "$T/v99.db" "schema version 99, newer than this classlab" "a newer schema"
 expect_eq "$(sqlite3 "$T/v99.db" 'PRAGMA user_version')" 99 "newer schema kept"
-# A directory, and a symlink (never followed: the store opens with O_NOFOLLOW).
+# A directory, and a symlink (never followed: the store opens with O_NOFOLLOW): exit 2.
 mkdir "$T/dir.db"
 cl_nodb --db "$T/dir.db" lab list
-expect_eq "$RC" 1 "a directory as the database: exit"
-expect_stderr_contains "classlab: lab list: cannot open database"
+expect_eq "$RC" 2 "a directory as the database: exit"
+expect_stderr_contains "classlab: lab list: database path '$T/dir.db' is a directory"
 ln -s "$T/fresh.db" "$T/link.db"
 before=$(md5sum <"$T/fresh.db")
 cl_nodb --db "$T/link.db" lab create via-link --size small
-expect_eq "$RC" 1 "a symlink as the database: exit"
+expect_eq "$RC" 2 "a symlink as the database: exit"
+expect_stderr_contains "symbolic link"
 expect_eq "$(md5sum <"$T/fresh.db")" "$before" "symlink target untouched"
 
 # A lab whose kept totals row was deleted by hand: the report says the file is damaged.
