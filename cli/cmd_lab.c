@@ -267,8 +267,10 @@ int cmd_lab_delete(cli_ctx *ctx, int argc, char **argv)
 					  lab.name, vms[i].name, lab.name);
 			goto out;
 		}
-	if ((rc = cl_labs_delete(ctx->st, argv[optind])) == 0)
-		cli_note(ctx, "deleted lab '%s'\n", argv[optind]);
+	/* Its keys go too: a lab made later under this name must not inherit them. */
+	if ((rc = cl_lab_dir_remove(ctx->data_dir, lab.name)) == 0 &&
+	    (rc = cl_labs_delete(ctx->st, argv[optind])) == 0)
+		cli_note(ctx, "deleted lab '%s' and its keys\n", argv[optind]);
 out:
 	cl_vm_list_free(vms, n);
 	cl_lab_clear(&lab);

@@ -1,6 +1,7 @@
 /* classlab students add/import/list/remove | quota set | schedule add/list */
 #include "cli.h"
 #include "classlab/cl_students.h"
+#include "classlab/cl_templates.h"
 #include "classlab/banned.h"
 
 #include <getopt.h>
@@ -131,15 +132,36 @@ out:
 	return rc;
 }
 
+#ifndef CL_CLI_FRONT
+/* Runs in classlab-vm: the student's VM is stopped and deleted where the hypervisor is. */
 int cmd_students_remove(cli_ctx *ctx, int argc, char **argv)
 {
-	int rc = cli_positionals(ctx, argc, argv, 2, 2);
+	static const struct option opts[] = {
+	    {"keep-vm", no_argument, NULL, 'k'},
+	    {NULL, 0, NULL, 0},
+	};
+	cl_ops ops;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'k')
+			return cli_bad_option(ctx, argv);
+		return cli_usage_error(ctx,
+				       "--keep-vm is not supported: removing a student deletes "
+				       "their VM and disk so that their key no longer works; "
+				       "copy what you need off the VM first");
+	}
+	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)))
+		return rc;
+	cli_ops_init(ctx, &ops);
+	rc = cl_student_revoke(&ops, argv[optind], argv[optind + 1]);
+	cl_ops_disconnect(&ops);
 	if (rc == 0)
-		rc = cl_students_remove(ctx->st, argv[optind], argv[optind + 1]);
-	if (rc == 0)
-		cli_note(ctx, "removed student '%s' from lab '%s'\n", argv[optind + 1], argv[optind]);
+		cli_note(ctx, "removed student '%s' from lab '%s' (VM, disk and keys deleted)\n",
+			 argv[optind + 1], argv[optind]);
 	return rc;
 }
+#endif
 
 int cmd_quota_set(cli_ctx *ctx, int argc, char **argv)
 {

@@ -25,13 +25,15 @@ const cli_cmd cli_commands[] = {
 	{"lab", "list", cmd_lab_list, NEED_STORE, "", "list labs"},
 	{"lab", "show", cmd_lab_show, NEED_STORE, "NAME", "show a lab's settings and estimate"},
 	{"lab", "delete", cmd_lab_delete, NEED_STORE, "NAME --yes",
-	 "delete a lab's records (run 'down' first to remove its VMs)"},
+	 "delete a lab's records and keys (run 'down' first to remove its VMs)"},
 	{"students", "add", cmd_students_add, NEED_STORE,
 	 "LAB NAME [--email E] [--quota-hours H] [--ssh-public-key FILE]", "add one student"},
 	{"students", "import", cmd_students_import, NEED_STORE, "LAB FILE.csv",
 	 "import a roster: name,email[,quota_hours[,ssh_public_key]]; all rows or none"},
 	{"students", "list", cmd_students_list, NEED_STORE, "LAB", "list a lab's students"},
-	{"students", "remove", cmd_students_remove, NEED_STORE, "LAB NAME", "remove a student"},
+	{"students", "remove", VM(cmd_students_remove), NEED_STORE, "LAB NAME",
+	 "remove a student and revoke their access: VM stopped, its disk, seed and their keys "
+	 "deleted"},
 	{"students", "export", VM(cmd_students_export), NEED_STORE, "LAB STUDENT DIR [--force]",
 	 "write what to hand a student into a new or empty DIR: key, ssh config, known_hosts, X2Go "
 	 "session, commands (--force replaces only an earlier export's files)"},

@@ -193,6 +193,45 @@ static void lab_bind(sqlite3_stmt *stmt, const cl_lab *l)
 	st_bind_text(stmt, 22, l->boot_cmdline);
 }
 
+/*
+ * VM names are <lab>-<student>, and a lab's template owns <lab>-template and
+ * <lab>-template-* (its VM, its disks <lab>-template-v<N>.qcow2): names from
+ * different labs could meet ("a" + "b-c" and "a-b" + "c"). Each check runs in
+ * the caller's write transaction, so two concurrent adds cannot both pass.
+ */
+static int lab_name_free(cl_store *st, const char *name)
+{
+	sqlite3_stmt *stmt = NULL;
+	char *tmpl = cl_aprintf("%s-template", name);
+	int rc = st_prepare(
+	    st, &stmt,
+	    "SELECT l.name, s.name FROM labs l JOIN students s ON s.lab_id = l.id "
+	    "WHERE l.name || '-' || s.name = ?1 "
+	    "OR substr(l.name || '-' || s.name, 1, length(?1) + 1) = ?1 || '-' "
+	    "UNION ALL SELECT l.name, m.name FROM vms m JOIN labs l ON l.id = m.lab_id "
+	    "WHERE m.name = ?1 OR substr(m.name, 1, length(?1) + 1) = ?1 || '-' LIMIT 1");
+
+	if (rc)
+		goto out;
+	st_bind_text(stmt, 1, tmpl);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		rc = cl_error_set(CL_EINVAL,
+				  "lab name '%s' is ambiguous: its template's VM and disks are "
+				  "named '%s*', and lab '%s' has '%s' (VM '%s-%s')",
+				  name, tmpl, sqlite3_column_text(stmt, 0),
+				  sqlite3_column_text(stmt, 1), sqlite3_column_text(stmt, 0),
+				  sqlite3_column_text(stmt, 1));
+	else if (rc == SQLITE_DONE)
+		rc = 0;
+	else
+		rc = st_fail(st, "cannot check the lab name");
+out:
+	sqlite3_finalize(stmt);
+	free(tmpl);
+	return rc;
+}
+
 int cl_store_lab_create(cl_store *st, cl_lab *lab)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -202,6 +241,8 @@ int cl_store_lab_create(cl_store *st, cl_lab *lab)
 	if ((rc = cl_store_size_get(st, lab->size, &size)))
 		return rc;
 	cl_size_clear(&size);
+	if ((rc = lab_name_free(st, lab->name)))
+		return rc;
 	if (!lab->created_at)
 		lab->created_at = (int64_t)time(NULL);
 	rc = st_prepare(st, &stmt,
@@ -312,14 +353,100 @@ static void student_row(sqlite3_stmt *stmt, void *p)
 	s->ssh_public_key = st_col_text(stmt, 5);
 }
 
-int cl_store_student_add(cl_store *st, cl_student *s)
+/* The statements adding a student takes, prepared once for a whole roster. */
+typedef struct add_stmts {
+	sqlite3_stmt *room, *name, *insert;
+} add_stmts;
+
+static void add_stmts_free(add_stmts *q)
 {
-	sqlite3_stmt *stmt = NULL;
-	int rc = st_prepare(st, &stmt,
-			    "INSERT INTO students (lab_id, name, email, quota_seconds, ssh_public_key) "
-			    "VALUES (?, ?, ?, ?, ?)");
-	if (rc)
+	sqlite3_finalize(q->room);
+	sqlite3_finalize(q->name);
+	sqlite3_finalize(q->insert);
+}
+
+static int add_stmts_prepare(cl_store *st, add_stmts *q)
+{
+	int rc;
+
+	memset(q, 0, sizeof(*q));
+	/* The cap holds per lab, however the students came (add, import, up). */
+	if ((rc = st_prepare(st, &q->room,
+			     "SELECT t.students, l.name FROM lab_totals t JOIN labs l ON l.id = "
+			     "t.lab_id WHERE t.lab_id = ?")))
 		return rc;
+	/* The VM name <lab>-<student> is nobody else's, and not in a template's namespace. */
+	if ((rc = st_prepare(
+		 st, &q->name,
+		 "WITH v(n) AS (SELECT name || '-' || ?2 FROM labs WHERE id = ?1) "
+		 "SELECT 't', l.id, l.name, v.n FROM v, labs l WHERE v.n = l.name || '-template' "
+		 "OR substr(v.n, 1, length(l.name) + 10) = l.name || '-template-' "
+		 "UNION ALL SELECT 's', l.id, l.name, v.n FROM v, labs l "
+		 "JOIN students s ON s.lab_id = l.id WHERE l.id != ?1 "
+		 "AND substr(v.n, 1, length(l.name) + 1) = l.name || '-' "
+		 "AND s.name = substr(v.n, length(l.name) + 2) "
+		 "UNION ALL SELECT 'v', l.id, l.name, v.n FROM v, vms m "
+		 "JOIN labs l ON l.id = m.lab_id WHERE m.name = v.n AND m.lab_id != ?1 LIMIT 1")))
+		return rc;
+	return st_prepare(
+	    st, &q->insert,
+	    "INSERT INTO students (lab_id, name, email, quota_seconds, ssh_public_key) "
+	    "VALUES (?, ?, ?, ?, ?)");
+}
+
+static int lab_has_room(cl_store *st, sqlite3_stmt *stmt, int64_t lab_id)
+{
+	int rc;
+
+	sqlite3_reset(stmt);
+	sqlite3_bind_int64(stmt, 1, lab_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) >= CL_STORE_LAB_STUDENTS_MAX)
+		return cl_error_set(CL_EINVAL, "lab '%s' has %d students, the most a lab may have",
+				    sqlite3_column_text(stmt, 1), CL_STORE_LAB_STUDENTS_MAX);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return 0;
+	return st_fail(st, "cannot count the lab's students");
+}
+
+static int student_name_free(cl_store *st, sqlite3_stmt *stmt, int64_t lab_id, const char *name)
+{
+	int rc;
+
+	sqlite3_reset(stmt);
+	sqlite3_bind_int64(stmt, 1, lab_id);
+	st_bind_text(stmt, 2, name);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return st_fail(st, "cannot check the student name");
+	char what = (char)sqlite3_column_text(stmt, 0)[0];
+	const char *lab = (const char *)sqlite3_column_text(stmt, 2);
+	const char *vm = (const char *)sqlite3_column_text(stmt, 3);
+	if (what == 't' && sqlite3_column_int64(stmt, 1) == lab_id)
+		return cl_error_set(CL_EINVAL,
+				    "student name '%s' is reserved: 'template' and 'template-*' "
+				    "name the lab's template VM and disks",
+				    name);
+	return cl_error_set(CL_EINVAL,
+			    "student '%s' would get the VM name '%s', which lab '%s' already uses "
+			    "for %s; choose another name",
+			    name, vm, lab,
+			    what == 't'	  ? "its template"
+			    : what == 's' ? "one of its students"
+					  : "a VM");
+}
+
+static int add_one(cl_store *st, add_stmts *q, cl_student *s)
+{
+	sqlite3_stmt *stmt = q->insert;
+	int rc;
+
+	if ((rc = lab_has_room(st, q->room, s->lab_id)) ||
+	    (rc = student_name_free(st, q->name, s->lab_id, s->name)))
+		return rc;
+	sqlite3_reset(stmt);
 	sqlite3_bind_int64(stmt, 1, s->lab_id);
 	st_bind_text(stmt, 2, s->name);
 	st_bind_text(stmt, 3, s->email);
@@ -330,8 +457,27 @@ int cl_store_student_add(cl_store *st, cl_student *s)
 		rc = cl_error_set(CL_EEXIST, "student '%s' already exists in this lab", s->name);
 	else if (rc == 0)
 		s->id = sqlite3_last_insert_rowid(st->db);
-	sqlite3_finalize(stmt);
 	return rc;
+}
+
+int cl_store_students_add(cl_store *st, cl_student *s, size_t n, size_t *failed)
+{
+	add_stmts q;
+	int rc = add_stmts_prepare(st, &q);
+	size_t i = 0;
+
+	for (; rc == 0 && i < n; i++)
+		if ((rc = add_one(st, &q, &s[i])))
+			break;
+	if (failed)
+		*failed = i;
+	add_stmts_free(&q);
+	return rc;
+}
+
+int cl_store_student_add(cl_store *st, cl_student *s)
+{
+	return cl_store_students_add(st, s, 1, NULL);
 }
 
 int cl_store_student_get(cl_store *st, int64_t lab_id, const char *name, cl_student *out)
@@ -353,7 +499,7 @@ int cl_store_student_list(cl_store *st, int64_t lab_id, cl_student **out, size_t
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc = st_prepare(st, &stmt,
-			    "SELECT " STUDENT_COLS " FROM students WHERE lab_id = ? ORDER BY name");
+			    "SELECT " STUDENT_COLS " FROM students WHERE lab_id = ? ORDER BY id");
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(stmt, 1, lab_id);

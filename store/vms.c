@@ -119,7 +119,8 @@ int cl_store_vm_get(cl_store *st, const char *name, cl_vm *out)
 int cl_store_vm_list(cl_store *st, int64_t lab_id, cl_vm **out, size_t *n)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc = st_prepare(st, &stmt, "SELECT " VM_COLS " FROM vms WHERE lab_id = ? ORDER BY name");
+	int rc = st_prepare(st, &stmt, "SELECT " VM_COLS " FROM vms WHERE lab_id = ? "
+				       "ORDER BY student_id IS NOT NULL, student_id, id");
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(stmt, 1, lab_id);

@@ -50,6 +50,14 @@ int cl_access_get(cl_store *st, const char *data_dir, const char *labname, const
 					  student, labname);
 		goto out;
 	}
+	/* Names alone could meet across labs: the record must be this student's, by ids. */
+	if (vm.lab_id != lab.id || vm.student_id != s.id || strcmp(vm.kind, "template") == 0) {
+		rc = cl_error_set(CL_EEXIST,
+				  "VM '%s' is not student '%s' of lab '%s' (it belongs to another "
+				  "lab or student): rename the student",
+				  vmname, student, labname);
+		goto out;
+	}
 	if (!vm.host_key_pub || !vm.ssh_port) {
 		rc = cl_error_set(CL_ENOTFOUND, "VM '%s' is not published yet", vmname);
 		goto out;

@@ -3,10 +3,13 @@
 #include "classlab/cl_ssh.h"
 #include "classlab/banned.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void cl_keypair_clear(cl_keypair *k)
 {
@@ -142,6 +145,107 @@ int cl_keys_host(const char *data_dir, const char *lab, const char *vm, cl_keypa
 {
 	return lab_pair(data_dir, lab, cl_aprintf("hostkeys/%s", vm), "ssh_host_ed25519_key",
 			cl_aprintf("root@%s", vm), true, out);
+}
+
+/*
+ * Removes name (a file, or a directory and everything in it) under the directory
+ * dirfd, never following a symlink: a link is removed, not what it points to.
+ */
+static int remove_at(int dirfd, const char *name, const char *shown_path, int depth)
+{
+	int fd, rc = 0;
+	DIR *d;
+	struct dirent *e;
+
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return cl_error_set(CL_EFAIL, "cannot remove '%s/%s': %s", shown_path, name,
+				    strerror(errno));
+	if (depth > 8)
+		return cl_error_set(CL_EFAIL, "cannot remove '%s/%s': nested too deep", shown_path,
+				    name);
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0
+				       : cl_error_set(CL_EFAIL, "cannot open '%s/%s': %s",
+						      shown_path, name, strerror(errno));
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return cl_error_set(CL_EFAIL, "cannot read '%s/%s': %s", shown_path, name,
+				    strerror(errno));
+	}
+	char *sub = cl_aprintf("%s/%s", shown_path, name);
+	while (rc == 0 && (e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			rc = remove_at(fd, e->d_name, sub, depth + 1);
+	free(sub);
+	closedir(d);
+	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+		rc = cl_error_set(CL_EFAIL, "cannot remove '%s/%s': %s", shown_path, name,
+				  strerror(errno));
+	return rc;
+}
+
+/* Removes <data>/labs/<lab>/<rel>; *removed says whether there was anything. */
+static int lab_remove(const char *data_dir, const char *lab, const char *rel, bool *removed)
+{
+	char *dir = cl_aprintf("%s/labs/%s", data_dir, lab);
+	struct stat sb;
+	int fd = -1, rc = cl_name_check("lab name", lab);
+
+	if (rc)
+		goto out;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			rc = cl_error_set(CL_EFAIL, "cannot open '%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	if (fstatat(fd, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		goto out; /* nothing there */
+	*removed = true;
+	rc = remove_at(fd, rel, dir, 0);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return rc;
+}
+
+int cl_keys_forget(const char *data_dir, const char *lab, const char *student, const char *vm,
+		   bool *removed)
+{
+	char *rel = NULL;
+	int rc;
+
+	*removed = false;
+	if ((rc = cl_name_check("student name", student)))
+		return rc;
+	rel = cl_aprintf("students/%s", student);
+	rc = lab_remove(data_dir, lab, rel, removed);
+	free(rel);
+	if (rc == 0 && vm) {
+		rel = cl_aprintf("hostkeys/%s", vm);
+		rc = lab_remove(data_dir, lab, rel, removed);
+		free(rel);
+	}
+	return rc;
+}
+
+int cl_lab_dir_remove(const char *data_dir, const char *lab)
+{
+	char *labs = cl_path_join(data_dir, "labs");
+	int fd, rc = cl_name_check("lab name", lab);
+
+	if (rc == 0 && (fd = open(labs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+		rc = remove_at(fd, lab, labs, 0);
+		close(fd);
+	} else if (rc == 0 && errno != ENOENT) {
+		rc = cl_error_set(CL_EFAIL, "cannot open '%s': %s", labs, strerror(errno));
+	}
+	free(labs);
+	return rc;
 }
 
 int cl_known_hosts_write(cl_store *st, const char *data_dir, const cl_lab *lab)

@@ -51,7 +51,7 @@ static int lab_check(cl_store *st, const cl_lab *lab)
 	if ((rc = cl_store_size_get(st, lab->size, &size)))
 		return rc;
 	cl_size_clear(&size);
-	if (lab->username && (rc = cl_name_check("username", lab->username)))
+	if (lab->username && (rc = cl_username_check("username", lab->username)))
 		return rc;
 	if (lab->port_min || lab->port_max) {
 		if (lab->port_min < 1024 || lab->port_max > 65535 || lab->port_min > lab->port_max)
@@ -119,6 +119,8 @@ int cl_students_import(cl_store *st, const char *labname, const cl_roster_row *r
 {
 	cl_lab lab = {0};
 	const cl_roster_row **sorted = NULL;
+	cl_student *add = NULL; /* borrows the rows' strings */
+	size_t failed = 0;
 	int *first = NULL; /* line of the name's first row, for later rows with that name */
 	int rc, dup = 0;
 
@@ -159,15 +161,17 @@ int cl_students_import(cl_store *st, const char *labname, const cl_roster_row *r
 				  dup, dup == 1 ? "" : "s");
 		goto out;
 	}
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		cl_student s = {.lab_id = lab.id,
-				.name = rows[i].name,
-				.email = rows[i].email,
-				.quota_seconds = rows[i].quota_seconds,
-				.ssh_public_key = rows[i].ssh_public_key};
-		rc = cl_store_student_add(st, &s);
-	}
+	add = cl_calloc(n ? n : 1, sizeof(*add));
+	for (size_t i = 0; i < n; i++)
+		add[i] = (cl_student){.lab_id = lab.id,
+				      .name = rows[i].name,
+				      .email = rows[i].email,
+				      .quota_seconds = rows[i].quota_seconds,
+				      .ssh_public_key = rows[i].ssh_public_key};
+	if ((rc = cl_store_students_add(st, add, n, &failed)) && failed < n)
+		cl_error_wrap("line %d (nothing was imported)", rows[failed].line);
 out:
+	free(add);
 	free(first);
 	free(sorted);
 	cl_lab_clear(&lab);
@@ -189,20 +193,6 @@ int cl_students_add(cl_store *st, const char *labname, cl_student *s)
 		return rc;
 	s->lab_id = lab.id;
 	rc = cl_store_student_add(st, s);
-	cl_lab_clear(&lab);
-	return cl_store_end(st, rc);
-}
-
-int cl_students_remove(cl_store *st, const char *labname, const char *name)
-{
-	cl_lab lab = {0};
-	int rc;
-
-	if ((rc = cl_name_check("student name", name)))
-		return rc;
-	if ((rc = begin_on_lab(st, labname, &lab)))
-		return rc;
-	rc = cl_store_student_remove(st, lab.id, name);
 	cl_lab_clear(&lab);
 	return cl_store_end(st, rc);
 }

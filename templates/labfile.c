@@ -337,7 +337,7 @@ static int parse_root(json_t *root, const char *base_dir, cl_labfile *lf)
 	    (rc = get_string(root, "public_host", false, &host)) ||
 	    (rc = get_string(root, "roster", false, &roster)))
 		return rc;
-	if (user && (rc = cl_name_check("username", user)))
+	if (user && (rc = cl_username_check("username", user)))
 		return cl_error_wrap("lab file: \"username\"");
 	if (image && (!*image || cl_text_check("image", image, 4096)))
 		return bad("image", "must be \"tiny\" or a path to a qcow2/raw image");

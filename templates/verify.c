@@ -39,6 +39,11 @@ int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_repo
 	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)) ||
 	    (rc = cl_store_vm_get(ops->st, name, &vm)))
 		goto out;
+	if (vm.lab_id != lab.id || !student != !strcmp(vm.kind, "template")) {
+		rc = cl_error_set(CL_EEXIST, "VM '%s' is not %s of lab '%s'", name,
+				  student ? "a student's VM" : "the template", lab.name);
+		goto out;
+	}
 	if (strcmp(vm.kind, "attached") != 0) {
 		if ((rc = cl_ops_connect(ops)) || (rc = cl_hv_domain_state(ops->hv, name, &st)))
 			goto out;

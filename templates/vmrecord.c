@@ -121,8 +121,22 @@ int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int6
 
 	memset(vm, 0, sizeof(*vm));
 	rc = cl_store_vm_get(ops->st, name, vm);
+	/* By ids, not by name: "template" as a student, or a name two labs' VMs share. */
 	if (rc == 0 && vm->lab_id != lab->id) {
 		rc = cl_error_set(CL_EEXIST, "VM name '%s' is already used by another lab", name);
+		goto out;
+	}
+	if (rc == 0 && (!student) != (strcmp(vm->kind, "template") == 0)) {
+		rc = cl_error_set(CL_EEXIST, "VM name '%s' is already the lab's %s VM", name,
+				  student ? "template" : "student");
+		goto out;
+	}
+	/* A record whose student is gone (ON DELETE SET NULL) holds that student's disk and key. */
+	if (rc == 0 && student && vm->student_id != student->id) {
+		rc = cl_error_set(CL_EEXIST,
+				  "VM '%s' is left from a removed student of that name: run "
+				  "'classlab template publish %s' to remove it first",
+				  name, lab->name);
 		goto out;
 	}
 	if (rc && rc != CL_ENOTFOUND)
@@ -411,5 +425,78 @@ int tp_start_all(cl_ops *ops, const cl_lab *lab, char *const *names, size_t n)
 	}
 	free(pool.msgs);
 	free(pool.rcs);
+	return rc;
+}
+
+/*
+ * Removing a student revokes their access: the VM (domain, disk, seed, record),
+ * then their keys, then the student's row. Each step finds what is left, so a
+ * rerun after a crash finishes the job; the row goes last, so nothing is lost
+ * track of. A student removed before this existed (row gone, VM or keys left) is
+ * cleaned up the same way.
+ */
+int cl_student_revoke(cl_ops *ops, const char *labname, const char *student)
+{
+	cl_lab lab = {0};
+	cl_student s = {0};
+	cl_vm vm = {0};
+	char *name = NULL;
+	bool found = false, ours = false, removed = false, locked = false;
+	int rc;
+
+	if ((rc = cl_name_check("lab name", labname)) ||
+	    (rc = cl_name_check("student name", student)) ||
+	    (rc = cl_store_lab_get(ops->st, labname, &lab)))
+		return rc;
+	if ((rc = tp_lock(ops, lab.name, "students remove")))
+		goto out;
+	locked = true;
+	rc = cl_store_student_get(ops->st, lab.id, student, &s);
+	if (rc && rc != CL_ENOTFOUND)
+		goto out;
+	found = rc == 0;
+	name = tp_vm_name(lab.name, student);
+	rc = cl_store_vm_get(ops->st, name, &vm);
+	if (rc && rc != CL_ENOTFOUND)
+		goto out;
+	/* Only this student's VM (or a removed one's, left without its student): by ids. */
+	ours = rc == 0 && vm.lab_id == lab.id && strcmp(vm.kind, "template") != 0 &&
+	       (found ? vm.student_id == s.id : vm.student_id == 0);
+	rc = 0;
+	if (ours && strcmp(vm.kind, "attached") == 0) {
+		/* A machine classlab did not make: forget it (its key goes with the student's). */
+		if ((rc = cl_store_begin(ops->st)) ||
+		    (rc = cl_store_end(ops->st, cl_store_vm_delete(ops->st, name))))
+			goto out;
+	} else if (ours) {
+		tp_progress(ops, "removing %s", name);
+		if ((rc = cl_ops_connect(ops)) || (rc = tp_vm_remove(ops, name)))
+			goto out;
+	}
+	cl_killpoint("students-remove:vm");
+	/* Host keys of a VM of this lab that is not the student's (the template's) stay. */
+	if ((rc = cl_keys_forget(ops->data_dir, lab.name, student,
+				 !vm.name || vm.lab_id != lab.id || ours ? name : NULL, &removed)))
+		goto out;
+	cl_killpoint("students-remove:keys");
+	if (found) {
+		if ((rc = cl_store_begin(ops->st)) ||
+		    (rc = cl_store_end(ops->st, cl_store_student_remove(ops->st, lab.id, student))))
+			goto out;
+	} else if (!ours && !removed) {
+		rc = cl_error_set(CL_ENOTFOUND, "student '%s' not found", student);
+		goto out;
+	}
+	if (ours)
+		rc = cl_known_hosts_write(ops->st, ops->data_dir, &lab);
+out:
+	if (locked)
+		tp_unlock(ops, lab.name);
+	if (rc)
+		cl_error_wrap("cannot remove student '%s' from lab '%s'", student, labname);
+	free(name);
+	cl_vm_clear(&vm);
+	cl_student_clear(&s);
+	cl_lab_clear(&lab);
 	return rc;
 }

@@ -295,3 +295,45 @@ int cl_text_check_multiline(const char *s, size_t len)
 	}
 	return 0;
 }
+
+/*
+ * Accounts a stock cloud image already has (Debian/Ubuntu base-passwd and common
+ * packages), or whose name is a group it has: cloud-init cannot create such a user
+ * (or would take over a system account), and the tiny guest refuses them.
+ */
+/* clang-format off */
+static const char *const reserved_users[] = {
+	"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
+	"proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "nogroup", "_apt",
+	"sshd", "syslog", "messagebus", "uuidd", "tcpdump", "tss", "adm", "sudo", "wheel",
+	"admin", "users", "staff", "disk", "kmem", "tty", "shadow", "utmp", "operator",
+	"dialout", "cdrom", "floppy", "audio", "video", "plugdev", "netdev", "input", "kvm",
+	"render", "crontab", "ssh", "docker", "libvirt", "lxd", "systemd-network",
+	"systemd-resolve", "systemd-timesync", "polkitd", "dnsmasq", "landscape", "pollinate",
+	"halt", "shutdown",
+};
+/* clang-format on */
+
+int cl_username_check(const char *what, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	bool ok = n >= 1 && n <= CL_NAME_MAX && ((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_');
+
+	for (size_t i = 1; ok && i < n; i++)
+		ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		     s[i] == '-';
+	if (!ok)
+		return cl_error_set(
+		    CL_EINVAL,
+		    "invalid %s '%s': a login name is 1-32 characters a-z, 0-9, '_' "
+		    "and '-', starting with a letter or '_'",
+		    what, s ? shown(s) : "");
+	for (size_t i = 0; i < sizeof(reserved_users) / sizeof(reserved_users[0]); i++)
+		if (strcmp(s, reserved_users[i]) == 0)
+			return cl_error_set(
+			    CL_EINVAL,
+			    "invalid %s '%s': a system account or group of the guest "
+			    "has that name; choose another (e.g. 'student')",
+			    what, s);
+	return 0;
+}

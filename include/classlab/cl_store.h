@@ -84,7 +84,10 @@ typedef struct cl_lab {
 } cl_lab;
 void cl_lab_clear(cl_lab *lab);
 void cl_lab_list_free(cl_lab *labs, size_t n);
-/* Fills lab->id. CL_EEXIST if the name is taken, CL_ENOTFOUND for an unknown size. */
+/*
+ * Fills lab->id. CL_EEXIST if the name is taken, CL_ENOTFOUND for an unknown size,
+ * CL_EINVAL if another lab has a VM or student named <name>-template[-*].
+ */
 int cl_store_lab_create(cl_store *st, cl_lab *lab);
 int cl_store_lab_update(cl_store *st, const cl_lab *lab);
 int cl_store_lab_get(cl_store *st, const char *name, cl_lab *out);
@@ -93,6 +96,8 @@ int cl_store_lab_list(cl_store *st, cl_lab **out, size_t *n);
 int cl_store_lab_delete(cl_store *st, const char *name);
 
 #define CL_QUOTA_DEFAULT (-1)
+/* The most students one lab may have (add, import and up alike: CL_EINVAL past it). */
+#define CL_STORE_LAB_STUDENTS_MAX 100000
 typedef struct cl_student {
 	int64_t id;
 	int64_t lab_id;
@@ -103,9 +108,17 @@ typedef struct cl_student {
 } cl_student;
 void cl_student_clear(cl_student *s);
 void cl_student_list_free(cl_student *s, size_t n);
-/* CL_EEXIST if the lab has a student of that name. */
+/*
+ * CL_EEXIST if the lab has a student of that name. CL_EINVAL if the lab is full
+ * (CL_STORE_LAB_STUDENTS_MAX) or the VM name <lab>-<student> would be ambiguous:
+ * another lab's VM or student, or a template's (<lab>-template[-*]: "template" is
+ * not a student name). Call inside a write transaction.
+ */
 int cl_store_student_add(cl_store *st, cl_student *s);
+/* Adds n students as cl_store_student_add would, stopping at the first refused (*failed). */
+int cl_store_students_add(cl_store *st, cl_student *s, size_t n, size_t *failed);
 int cl_store_student_get(cl_store *st, int64_t lab_id, const char *name, cl_student *out);
+/* In the roster's order (the order they were added). */
 int cl_store_student_list(cl_store *st, int64_t lab_id, cl_student **out, size_t *n);
 int cl_store_student_remove(cl_store *st, int64_t lab_id, const char *name);
 int cl_store_student_set_quota(cl_store *st, int64_t lab_id, const char *name, int64_t seconds);
@@ -158,6 +171,7 @@ void cl_vm_list_free(cl_vm *vms, size_t n);
 /* Inserts or updates by name (UNIQUE name, uuid, mac, ssh_port, instance_id). */
 int cl_store_vm_put(cl_store *st, cl_vm *vm);
 int cl_store_vm_get(cl_store *st, const char *name, cl_vm *out);
+/* The template first, then students' VMs in the roster's order. */
 int cl_store_vm_list(cl_store *st, int64_t lab_id, cl_vm **out, size_t *n);
 int cl_store_vm_delete(cl_store *st, const char *name);
 /* Every SSH port any VM holds, sorted, for allocation. */

@@ -10,7 +10,7 @@
 #include "classlab/cl_util.h"
 
 #define CL_ROSTER_MAX_BYTES (16u << 20)
-#define CL_ROSTER_MAX_ROWS 100000
+#define CL_ROSTER_MAX_ROWS CL_STORE_LAB_STUDENTS_MAX
 #define CL_EMAIL_MAX 254
 
 /* An email address for display and notices: one '@', no spaces/controls, no formula lead. */
@@ -51,7 +51,7 @@ int cl_roster_parse(const char *data, size_t len, cl_roster_row **rows, size_t *
 int cl_students_import(cl_store *st, const char *lab, const cl_roster_row *rows, size_t n,
 		       cl_buf *errors);
 int cl_students_add(cl_store *st, const char *lab, cl_student *s);
-int cl_students_remove(cl_store *st, const char *lab, const char *name);
+/* Removing a student revokes their VM and keys: cl_student_revoke (cl_templates.h). */
 /* student NULL: the lab's default quota. seconds CL_QUOTA_DEFAULT resets a student's. */
 int cl_quota_set(cl_store *st, const char *lab, const char *student, int64_t seconds);
 int cl_schedule_add(cl_store *st, const char *lab, cl_schedule *s);
@@ -76,6 +76,15 @@ int cl_keys_student(const char *data_dir, const char *lab, const char *student,
 		    const char *supplied_public, cl_keypair *out);
 /* A VM's SSH host key (with its PEM), so known_hosts is right before the first boot. */
 int cl_keys_host(const char *data_dir, const char *lab, const char *vm, cl_keypair *out);
+/*
+ * Revokes a student's files: students/<student>/ (generated key pair, an attached
+ * machine's key) and, when vm is given, hostkeys/<vm>/. Never follows a symlink.
+ * *removed says whether anything was there. A student added later gets new keys.
+ */
+int cl_keys_forget(const char *data_dir, const char *lab, const char *student, const char *vm,
+		   bool *removed);
+/* Removes <data>/labs/<lab> and everything in it (keys, known_hosts); absent is fine. */
+int cl_lab_dir_remove(const char *data_dir, const char *lab);
 /* Rewrites <lab dir>/known_hosts from the lab's VM records ([public_host]:port key). */
 int cl_known_hosts_write(cl_store *st, const char *data_dir, const cl_lab *lab);
 

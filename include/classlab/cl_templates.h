@@ -86,6 +86,13 @@ int cl_template_publish(cl_ops *ops, const char *lab, const cl_publish_opts *opt
 /* down: destroys and undefines the lab's domains, deletes volumes, seeds and VM records. */
 int cl_lab_down(cl_ops *ops, const char *lab);
 
+/*
+ * students remove: stops and deletes the student's VM (domain, disk, seed,
+ * record), deletes their keys and host keys, then their row. Reruns finish an
+ * interrupted removal; the hypervisor is opened only when there is a VM.
+ */
+int cl_student_revoke(cl_ops *ops, const char *lab, const char *student);
+
 /* vm start/stop for one student ("template" for the template VM) or all (student NULL). */
 int cl_vm_start(cl_ops *ops, const char *lab, const char *student);
 int cl_vm_stop(cl_ops *ops, const char *lab, const char *student);

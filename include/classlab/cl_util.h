@@ -135,6 +135,11 @@ char *cl_format_time(int64_t t); /* "2026-01-31T09:00:00Z" */
 int cl_text_check(const char *what, const char *s, size_t max);
 /* len bytes of text that must be valid UTF-8 (any line breaks); the message names the line. */
 int cl_text_check_multiline(const char *s, size_t len);
+/*
+ * A guest login name every image accepts: [a-z_][a-z0-9_-]{0,31}, and not a system
+ * account or group (root, daemon, bin, sys, nobody, sudo, ...). what names the value.
+ */
+int cl_username_check(const char *what, const char *s);
 
 /*
  * Crash-safety tests: in a build with CLASSLAB_TEST_HOOKS, the process kills

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -319,6 +320,137 @@ static void test_refused_files(void)
 	free(newer);
 }
 
+/* Adds a student to the lab; returns the store's code. */
+static int add(cl_store *st, const cl_lab *lab, const char *name)
+{
+	cl_student s = {.lab_id = lab->id, .name = (char *)name, .quota_seconds = CL_QUOTA_DEFAULT};
+	int rc = cl_store_begin(st);
+	return rc ? rc : cl_store_end(st, cl_store_student_add(st, &s));
+}
+
+static int make_lab(cl_store *st, cl_lab *lab, const char *name)
+{
+	memset(lab, 0, sizeof(*lab));
+	lab->name = (char *)name;
+	lab->size = "small";
+	int rc = cl_store_begin(st);
+	return rc ? rc : cl_store_end(st, cl_store_lab_create(st, lab));
+}
+
+/*
+ * VM names are <lab>-<student> and a template owns <lab>-template[-*]: whichever
+ * of two meeting names comes second is refused (CL_EINVAL), in either order, for
+ * students and labs alike (issue 13, item 10).
+ */
+static void test_vm_names(void)
+{
+	char *path = db_path("names.db");
+	cl_store *st = NULL;
+	cl_lab a1 = {0}, a1b2 = {0}, x = {0}, y = {0}, z = {0};
+
+	CHECK_INT(cl_store_open(&st, path), 0);
+	if (!st)
+		goto out;
+	CHECK_INT(make_lab(st, &a1, "a1"), 0);
+	CHECK_INT(make_lab(st, &a1b2, "a1-b2"), 0);
+	/* The template's own names are not student names, in any lab. */
+	const char *reserved[] = {"template", "template-v1", "template-v12", "template-x"};
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		CHECK_INT(add(st, &a1, reserved[i]), CL_EINVAL);
+		CHECK(strstr(cl_error_msg(), "is reserved") != NULL);
+	}
+	CHECK_INT(add(st, &a1, "templates"), 0); /* a1-templates: no template's name */
+	/* Lab a1 + student b2-c3 and lab a1-b2 + student c3 are both a1-b2-c3. */
+	CHECK_INT(add(st, &a1, "b2-c3"), 0);
+	CHECK_INT(add(st, &a1b2, "c3"), CL_EINVAL);
+	CHECK(strstr(cl_error_msg(), "'a1-b2-c3'") != NULL && strstr(cl_error_msg(), "lab 'a1'"));
+	CHECK_INT(add(st, &a1b2, "d4"), 0);
+	CHECK_INT(add(st, &a1, "b2-d4"), CL_EINVAL); /* the other order */
+	CHECK(strstr(cl_error_msg(), "one of its students") != NULL);
+	/* A student of a1 named like a1-b2's template VM or one of its disks. */
+	CHECK_INT(add(st, &a1, "b2-template"), CL_EINVAL);
+	CHECK(strstr(cl_error_msg(), "its template") != NULL);
+	CHECK_INT(add(st, &a1, "b2-template-v3"), CL_EINVAL);
+	/* A lab whose template's names another lab's student already has. */
+	CHECK_INT(make_lab(st, &x, "xx"), 0);
+	CHECK_INT(add(st, &x, "yy-template"), 0);
+	CHECK_INT(add(st, &x, "zz-template-v2"), 0);
+	CHECK_INT(make_lab(st, &y, "xx-yy"), CL_EINVAL);
+	CHECK(strstr(cl_error_msg(), "ambiguous") != NULL);
+	CHECK_INT(make_lab(st, &z, "xx-zz"), CL_EINVAL);
+	CHECK_INT(make_lab(st, &z, "xx-zz-template"), 0); /* xx-zz-template-template: free */
+	/* A VM record (an attached machine, a VM from before) of another lab counts too. */
+	cl_vm vm = {.lab_id = a1.id, .name = "a1-b2-e5", .kind = "attached", .username = "u"};
+	CHECK_INT(cl_store_vm_put(st, &vm), 0);
+	CHECK_INT(add(st, &a1b2, "e5"), CL_EINVAL);
+	CHECK(strstr(cl_error_msg(), "a VM") != NULL);
+	/* A refused add wrote nothing. */
+	cl_student *s = NULL;
+	size_t n = 0;
+	CHECK_INT(cl_store_student_list(st, a1b2.id, &s, &n), 0);
+	CHECK_INT(n, 1);
+	cl_student_list_free(s, n);
+out:
+	cl_store_close(st);
+	free(path);
+}
+
+/* The cap holds per lab for every way in (one by one and many at once); order is the roster's. */
+static void test_cap_and_order(void)
+{
+	char *path = db_path("cap.db");
+	cl_store *st = NULL;
+	cl_lab big = {0}, other = {0};
+	size_t n = CL_STORE_LAB_STUDENTS_MAX - 1, failed = 0, got = 0;
+	cl_student *rows = cl_calloc(n, sizeof(*rows)), *list = NULL;
+	char **names = cl_calloc(n, sizeof(*names));
+
+	CHECK_INT(cl_store_open(&st, path), 0);
+	if (!st)
+		goto out;
+	CHECK_INT(make_lab(st, &big, "big"), 0);
+	CHECK_INT(make_lab(st, &other, "other"), 0);
+	/* Added st1, st10, st2, ...: lexical order would differ from the roster's. */
+	const char *order[] = {"st1", "st10", "st11", "st2", "st9", "st100"};
+	for (size_t i = 0; i < 6; i++)
+		CHECK_INT(add(st, &other, order[i]), 0);
+	CHECK_INT(cl_store_student_list(st, other.id, &list, &got), 0);
+	CHECK_INT(got, 6);
+	for (size_t i = 0; i < got && i < 6; i++)
+		CHECK_STR(list[i].name, order[i]);
+	cl_student_list_free(list, got);
+
+	for (size_t i = 0; i < n; i++) {
+		names[i] = cl_aprintf("s%zu", i);
+		rows[i] = (cl_student){
+		    .lab_id = big.id, .name = names[i], .quota_seconds = CL_QUOTA_DEFAULT};
+	}
+	CHECK_INT(cl_store_begin(st), 0);
+	CHECK_INT(cl_store_end(st, cl_store_students_add(st, rows, n, &failed)), 0);
+	CHECK_INT(failed, n);
+	CHECK_INT(add(st, &big, "last"), 0); /* the 100000th */
+	CHECK_INT(add(st, &big, "one-more"), CL_EINVAL);
+	CHECK(strstr(cl_error_msg(), "the most a lab may have") != NULL);
+	CHECK_INT(add(st, &other, "one-more"), 0); /* per lab, not in all */
+	/* Many at once stop at the first past the cap; the caller's rollback keeps nothing. */
+	cl_student two[2] = {{.lab_id = big.id, .name = "x1", .quota_seconds = CL_QUOTA_DEFAULT},
+			     {.lab_id = big.id, .name = "x2", .quota_seconds = CL_QUOTA_DEFAULT}};
+	CHECK_INT(cl_store_student_remove(st, big.id, "last"), 0);
+	CHECK_INT(cl_store_begin(st), 0);
+	CHECK_INT(cl_store_end(st, cl_store_students_add(st, two, 2, &failed)), CL_EINVAL);
+	CHECK_INT(failed, 1);
+	cl_lab_totals t = {0};
+	CHECK_INT(cl_store_lab_totals(st, big.id, &t), 0);
+	CHECK_INT(t.students, CL_STORE_LAB_STUDENTS_MAX - 1);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(rows);
+	cl_store_close(st);
+	free(path);
+}
+
 int main(void)
 {
 	char *cmd;
@@ -331,6 +463,8 @@ int main(void)
 	test_migrate_v1();
 	test_totals_kept();
 	test_refused_files();
+	test_vm_names();
+	test_cap_and_order();
 	cmd = cl_aprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
