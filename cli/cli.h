@@ -67,6 +67,9 @@ json_t *cli_hours_json(int64_t seconds);
 struct cl_estimate;
 /* The estimate's fields as a new JSON object (total_cents is an integer). */
 json_t *cli_estimate_json(const struct cl_estimate *e);
+struct cl_lab_estimate;
+/* A lab's estimate: the same, or null results and "unavailable" when it cannot be computed. */
+json_t *cli_lab_estimate_json(const struct cl_lab_estimate *le);
 
 int cli_parse_yes(cli_ctx *ctx, int argc, char **argv, bool *yes);
 
@@ -99,6 +102,7 @@ int cmd_lab_create(cli_ctx *, int, char **);
 int cmd_lab_list(cli_ctx *, int, char **);
 int cmd_lab_show(cli_ctx *, int, char **);
 int cmd_lab_delete(cli_ctx *, int, char **);
+int cmd_lab_unlock(cli_ctx *, int, char **);
 int cmd_students_add(cli_ctx *, int, char **);
 int cmd_students_import(cli_ctx *, int, char **);
 int cmd_students_list(cli_ctx *, int, char **);

@@ -32,6 +32,23 @@ json_t *cli_estimate_json(const cl_estimate *e)
 	return o;
 }
 
+/*
+ * A lab's estimate as JSON: cli_estimate_json's fields, or for an estimate that
+ * cannot be computed exactly its inputs with null results and "unavailable": why.
+ */
+json_t *cli_lab_estimate_json(const cl_lab_estimate *le)
+{
+	json_t *o = cli_estimate_json(&le->est);
+	if (le->unavailable) {
+		json_object_set_new(o, "student_hours", json_null());
+		json_object_set_new(o, "lab_unit_hours", json_null());
+		json_object_set_new(o, "total_cents", json_null());
+		json_object_set_new(o, "total", json_string("unavailable"));
+		json_object_set_new(o, "unavailable", json_string(le->unavailable));
+	}
+	return o;
+}
+
 /* The table form: the inputs, then the seed's breakdown line. */
 static char *estimate_text(const char *lab, const char *size, const cl_estimate *e,
 			   bool from_schedule)
@@ -74,8 +91,13 @@ static int estimate_lab(cli_ctx *ctx, const char *lab)
 
 	if (rc == 0)
 		rc = cl_cost_lab_estimate(ctx->st, lab, &le);
-	if (rc)
+	if (rc == 0 && le.unavailable)
+		rc = cl_error_set(CL_EINVAL, "lab '%s' has no exact estimate: %s", lab,
+				  le.unavailable);
+	if (rc) {
+		cl_lab_estimate_clear(&le);
 		return rc;
+	}
 	char *text = estimate_text(le.lab, le.size, &le.est, le.from_schedule);
 	json_t *o = json_object();
 	json_object_set_new(o, "lab", json_string(le.lab));
@@ -175,16 +197,17 @@ int cmd_cost_report(cli_ctx *ctx, int argc, char **argv)
 		json_t *o = json_object();
 		json_object_set_new(o, "lab", json_string(rows[i].lab));
 		json_object_set_new(o, "size", json_string(rows[i].size));
-		json_object_update_new(o, cli_estimate_json(&rows[i].est));
+		json_object_update_new(o, cli_lab_estimate_json(&rows[i]));
 		json_array_append_new(arr, o);
 		cl_lab_estimate_clear(&rows[i]);
 	}
 	free(rows);
-	char *t = cl_format_cents(total);
+	/* -1: some lab's estimate (or the sum) is unavailable; the rows say which. */
+	char *t = total >= 0 ? cl_format_cents(total) : cl_strdup("unavailable");
 	if (ctx->output == OUT_JSON) {
 		json_t *o = json_object();
 		json_object_set_new(o, "labs", arr);
-		json_object_set_new(o, "total_cents", json_integer(total));
+		json_object_set_new(o, "total_cents", total >= 0 ? json_integer(total) : json_null());
 		json_object_set_new(o, "total", json_string(t));
 		cli_out_object(ctx, o);
 	} else {

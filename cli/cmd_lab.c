@@ -90,7 +90,13 @@ int cmd_size_set(cli_ctx *ctx, int argc, char **argv)
 		rc = cl_error_set(CL_EINVAL, "a size needs at least 1 vCPU and 64 MiB");
 	if (rc)
 		return rc;
-	if ((rc = cl_store_size_put(ctx->st, &s)))
+	/* New lab units must leave every lab of the size an exact estimate. */
+	if ((rc = cl_store_begin(ctx->st)))
+		return rc;
+	rc = cl_store_size_put(ctx->st, &s);
+	if (rc == 0)
+		rc = cl_cost_check_labs(ctx->st, s.name);
+	if ((rc = cl_store_end(ctx->st, rc)))
 		return rc;
 	cli_out_object(ctx, size_json(&s));
 	return 0;
@@ -185,11 +191,14 @@ int cmd_lab_list(cli_ctx *ctx, int argc, char **argv)
 		json_t *o = lab_json(&labs[i]);
 		for (size_t j = 0; j < ne; j++)
 			if (strcmp(est[j].lab, labs[i].name) == 0) {
-				char *t = cl_format_cents(est[j].est.total_cents);
+				/* One lab's uncomputable estimate shows as such; the rest still list. */
+				bool ok = !est[j].unavailable;
+				char *t = ok ? cl_format_cents(est[j].est.total_cents)
+					     : cl_strdup("unavailable");
 				json_object_set_new(o, "students", json_integer(est[j].est.in.students));
 				json_object_set_new(o, "estimate", json_string(t));
 				json_object_set_new(o, "estimate_cents",
-						    json_integer(est[j].est.total_cents));
+						    ok ? json_integer(est[j].est.total_cents) : json_null());
 				free(t);
 			}
 		json_array_append_new(arr, o);
@@ -215,10 +224,11 @@ int cmd_lab_show(cli_ctx *ctx, int argc, char **argv)
 	    (rc = cl_cost_lab_estimate(ctx->st, argv[optind], &est)))
 		goto out;
 	json_t *o = lab_json(&lab);
-	char *t = cl_format_cents(est.est.total_cents);
+	char *t = est.unavailable ? cl_strdup("unavailable") : cl_format_cents(est.est.total_cents);
 	json_object_set_new(o, "students", json_integer(est.est.in.students));
 	json_object_set_new(o, "estimate", json_string(t));
-	json_object_set_new(o, "estimate_cents", json_integer(est.est.total_cents));
+	json_object_set_new(o, "estimate_cents",
+			    est.unavailable ? json_null() : json_integer(est.est.total_cents));
 	free(t);
 	cli_out_object(ctx, o);
 out:

@@ -60,12 +60,17 @@ void cl_lab_estimate_clear(cl_lab_estimate *e)
 		return;
 	free(e->lab);
 	free(e->size);
+	free(e->unavailable);
 	memset(e, 0, sizeof(*e));
 }
 
-/* Fills an estimate from a lab, its summed quotas and size, and its schedule. */
-static int lab_estimate(const cl_lab *lab, const cl_lab_totals *t, const cl_schedule *events,
-			size_t nevents, cl_lab_estimate *out)
+/*
+ * Fills an estimate from a lab, its summed quotas and size, and its schedule. Inputs
+ * whose estimate does not fit (a database from before the write-time check) give an
+ * estimate marked unavailable, not an error: one lab must not hide all the others.
+ */
+static void lab_estimate(const cl_lab *lab, const cl_lab_totals *t, const cl_schedule *events,
+			 size_t nevents, cl_lab_estimate *out)
 {
 	cl_cost_input in = {0};
 	int rc = 0;
@@ -81,13 +86,15 @@ static int lab_estimate(const cl_lab *lab, const cl_lab_totals *t, const cl_sche
 	in.price_micro = lab->price_micro;
 	if (rc == 0)
 		rc = cl_cost_compute(&in, &out->est);
-	if (rc)
-		return cl_error_wrap("cannot estimate lab '%s'", lab->name);
+	out->est.in = in;
+	if (rc) {
+		out->unavailable = cl_strdup(cl_error_msg());
+		cl_error_clear();
+	}
 	out->lab = cl_strdup(lab->name);
 	out->size = cl_strdup(lab->size);
 	out->overrides = t->overrides;
 	out->from_schedule = nevents > 0;
-	return 0;
 }
 
 int cl_cost_lab_estimate(cl_store *st, const char *name, cl_lab_estimate *out)
@@ -98,11 +105,12 @@ int cl_cost_lab_estimate(cl_store *st, const char *name, cl_lab_estimate *out)
 	size_t n = 0;
 	int rc;
 
+	memset(out, 0, sizeof(*out));
 	if ((rc = cl_store_lab_get(st, name, &lab)))
 		return rc;
 	if ((rc = cl_store_lab_totals(st, lab.id, &t)) == 0 &&
 	    (rc = cl_store_schedule_list(st, lab.id, &events, &n)) == 0)
-		rc = lab_estimate(&lab, &t, events, n, out);
+		lab_estimate(&lab, &t, events, n, out);
 	free(events);
 	cl_lab_clear(&lab);
 	return rc;
@@ -126,21 +134,17 @@ static const cl_schedule *events_of(const cl_schedule *ev, size_t n, int64_t lab
 	return ev + lo;
 }
 
-int cl_cost_report(cl_store *st, cl_lab_estimate **out, size_t *n, int64_t *total_cents)
+/* Every lab's estimate, in the caller's transaction (if any). */
+static int estimate_all(cl_store *st, cl_lab_estimate **out, size_t *n)
 {
 	cl_lab *labs = NULL;
 	cl_lab_totals *totals = NULL;
 	cl_schedule *events = NULL;
 	size_t nlabs = 0, ntotals = 0, nevents = 0;
-	cl_lab_estimate *rows = NULL;
-	int64_t total = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	/* Three queries, one snapshot: no lab can come or go between them. */
-	if ((rc = cl_store_begin_read(st)))
-		return rc;
 	if ((rc = cl_store_lab_list(st, &labs, &nlabs)) ||
 	    (rc = cl_store_lab_totals_all(st, &totals, &ntotals)) ||
 	    (rc = cl_store_schedule_list_all(st, &events, &nevents)))
@@ -152,29 +156,87 @@ int cl_cost_report(cl_store *st, cl_lab_estimate **out, size_t *n, int64_t *tota
 				  nlabs, ntotals);
 		goto out;
 	}
-	rows = cl_calloc(nlabs + 1, sizeof(*rows));
+	*out = cl_calloc(nlabs + 1, sizeof(**out));
 	for (size_t i = 0; i < nlabs; i++) {
 		size_t nev;
 		const cl_schedule *ev = events_of(events, nevents, labs[i].id, &nev);
-		if ((rc = lab_estimate(&labs[i], &totals[i], ev, nev, &rows[i])))
-			goto out;
-		if (__builtin_add_overflow(total, rows[i].est.total_cents, &total)) {
-			rc = too_large();
-			goto out;
-		}
+		lab_estimate(&labs[i], &totals[i], ev, nev, &(*out)[i]);
 	}
-	*out = rows;
 	*n = nlabs;
-	*total_cents = total;
-	rows = NULL;
 out:
-	cl_store_rollback(st);
-	for (size_t i = 0; rows && i < nlabs; i++)
-		cl_lab_estimate_clear(&rows[i]);
-	free(rows);
 	free(events);
 	free(totals);
 	cl_lab_list_free(labs, nlabs);
+	return rc;
+}
+
+int cl_cost_report(cl_store *st, cl_lab_estimate **out, size_t *n, int64_t *total_cents)
+{
+	cl_lab_estimate *rows = NULL;
+	size_t nrows = 0;
+	int64_t total = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	*total_cents = 0;
+	/* Three queries, one snapshot: no lab can come or go between them. */
+	if ((rc = cl_store_begin_read(st)))
+		return rc;
+	rc = estimate_all(st, &rows, &nrows);
+	cl_store_rollback(st);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < nrows && total >= 0; i++)
+		if (rows[i].unavailable ||
+		    __builtin_add_overflow(total, rows[i].est.total_cents, &total))
+			total = -1;
+	*out = rows;
+	*n = nrows;
+	*total_cents = total;
+	return 0;
+}
+
+static int refuse(const cl_lab_estimate *e)
+{
+	char *sched = cl_format_hours(e->est.in.scheduled_seconds);
+	char *quota = cl_format_hours(e->est.in.quota_seconds_sum);
+	char *price = cl_format_price(e->est.in.price_micro);
+	int rc = cl_error_set(CL_EINVAL,
+			      "lab '%s' would have no exact cost estimate (%lld students, %s "
+			      "scheduled hours each, %s quota hours in all, %lld lab units, %s "
+			      "per unit-hour: the total does not fit): lower one of them",
+			      e->lab, (long long)e->est.in.students, sched, quota,
+			      (long long)e->est.in.lab_units, price);
+	free(sched);
+	free(quota);
+	free(price);
+	return rc;
+}
+
+int cl_cost_check_lab(cl_store *st, const char *lab)
+{
+	cl_lab_estimate e = {0};
+	int rc = cl_cost_lab_estimate(st, lab, &e);
+
+	if (rc == 0 && e.unavailable)
+		rc = refuse(&e);
+	cl_lab_estimate_clear(&e);
+	return rc;
+}
+
+int cl_cost_check_labs(cl_store *st, const char *size)
+{
+	cl_lab_estimate *rows = NULL;
+	size_t n = 0;
+	int rc = estimate_all(st, &rows, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && rows[i].unavailable && (!size || strcmp(rows[i].size, size) == 0))
+			rc = refuse(&rows[i]);
+		cl_lab_estimate_clear(&rows[i]);
+	}
+	free(rows);
 	return rc;
 }
 

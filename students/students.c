@@ -79,7 +79,10 @@ int cl_labs_update(cl_store *st, const cl_lab *lab)
 		return rc;
 	if ((rc = cl_store_begin(st)))
 		return rc;
-	return cl_store_end(st, cl_store_lab_update(st, lab));
+	rc = cl_store_lab_update(st, lab);
+	if (rc == 0) /* hours or price may leave the estimate uncomputable */
+		rc = cl_cost_check_lab(st, lab->name);
+	return cl_store_end(st, rc);
 }
 
 int cl_labs_delete(cl_store *st, const char *name)
@@ -170,6 +173,8 @@ int cl_students_import(cl_store *st, const char *labname, const cl_roster_row *r
 				      .ssh_public_key = rows[i].ssh_public_key};
 	if ((rc = cl_store_students_add(st, add, n, &failed)) && failed < n)
 		cl_error_wrap("line %d (nothing was imported)", rows[failed].line);
+	if (rc == 0)
+		rc = cl_cost_check_lab(st, lab.name);
 out:
 	free(add);
 	free(first);
@@ -193,6 +198,8 @@ int cl_students_add(cl_store *st, const char *labname, cl_student *s)
 		return rc;
 	s->lab_id = lab.id;
 	rc = cl_store_student_add(st, s);
+	if (rc == 0)
+		rc = cl_cost_check_lab(st, lab.name);
 	cl_lab_clear(&lab);
 	return cl_store_end(st, rc);
 }
@@ -214,6 +221,8 @@ int cl_quota_set(cl_store *st, const char *labname, const char *student, int64_t
 		lab.quota_seconds = seconds;
 		rc = cl_store_lab_update(st, &lab);
 	}
+	if (rc == 0)
+		rc = cl_cost_check_lab(st, lab.name);
 	cl_lab_clear(&lab);
 	return cl_store_end(st, rc);
 }
@@ -247,6 +256,8 @@ int cl_schedule_add(cl_store *st, const char *labname, cl_schedule *s)
 					  CL_HOURS_MAX);
 		free(events);
 	}
+	if (rc == 0)
+		rc = cl_cost_check_lab(st, lab.name);
 	cl_lab_clear(&lab);
 	return cl_store_end(st, rc);
 }

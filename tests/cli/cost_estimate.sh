@@ -74,4 +74,67 @@ expect_refused 2 "too large" cost estimate --students 100000 --scheduled-hours 8
 expect_refused 2 "too large" cost estimate --students 100000 --scheduled-hours 87600 \
 	--quota-hours 87600 --lab-units 100000 --price-per-unit-hour 1000
 
+# A lab's stored estimate must stay computable (issue 13, item 12). Each value below is
+# accepted alone; the write that would make the lab's exact total overflow is refused
+# (exit 2, nothing written), whichever input it changes.
+# Per student: (87600 + 87600) h × 100000 units × $1000 = 1 752 000 000 000 000 cents;
+# int64 holds 5264 of them.
+roster() { # roster FILE FIRST LAST
+	{ echo name; seq -f "s%g" "$2" "$3"; } >"$1"
+}
+expect_exit 0 size set huge --lab-units 100000
+expect_exit 0 size set mid --lab-units 20
+expect_exit 0 lab create big --size huge --scheduled-hours 87600 --quota-hours 87600 --price-per-unit-hour 1000
+roster "$T/r5000.csv" 1 5000
+roster "$T/r300.csv" 5001 5300
+expect_exit 0 students import big "$T/r5000.csv"
+expect_refused 2 "no exact cost estimate" students import big "$T/r300.csv"
+for i in $(seq 5001 5264); do echo "s$i"; done | { echo name; cat; } >"$T/r264.csv"
+expect_exit 0 students import big "$T/r264.csv"
+expect_refused 2 "no exact cost estimate" students add big s9999
+# The same lab with cheap units fits; raising the units of its size does not.
+expect_exit 0 lab create big2 --size mid --scheduled-hours 87600 --quota-hours 87600 --price-per-unit-hour 1000
+expect_exit 0 students import big2 "$T/r5000.csv"
+expect_exit 0 students import big2 "$T/r300.csv"
+expect_refused 2 "no exact cost estimate" size set mid --lab-units 100000
+# Quotas: the lab's default and one student's own.
+expect_exit 0 lab create big3 --size huge --scheduled-hours 87600 --quota-hours 0 --price-per-unit-hour 1000
+expect_exit 0 students import big3 "$T/r5000.csv"
+expect_exit 0 students import big3 "$T/r300.csv"
+expect_refused 2 "no exact cost estimate" quota set big3 87600
+# 10528 students × 87600 h fit; a 10529th student's worth of quota does not.
+expect_exit 0 lab create big4 --size huge --scheduled-hours 87600 --quota-hours 0 --price-per-unit-hour 1000
+roster "$T/r10528.csv" 1 10528
+expect_exit 0 students import big4 "$T/r10528.csv"
+expect_exit 0 quota set big4 s1 1
+expect_refused 2 "no exact cost estimate" quota set big4 s2 87600
+
+# An older database may already hold such a lab: list and report show that lab's estimate
+# as unavailable and every other lab's as usual, exit 0.
+expect_exit 0 lab create small1 --size small --scheduled-hours 20 --quota-hours 10
+expect_exit 0 students add small1 alice
+sqlite3 "$DB" "UPDATE labs SET price_micro = 1000000000, quota_seconds = 315360000 WHERE name = 'big3'"
+cl lab list
+expect_eq "$RC" 0 "lab list with an uncomputable lab"
+grep -E '^big3 .*unavailable' "$OUT" >/dev/null && pass || fail "lab list: big3 not 'unavailable'"
+grep -E '^small1 .*\$6\.00' "$OUT" >/dev/null && pass || fail "lab list: small1 lost its estimate"
+cl -o json lab list
+expect_eq "$RC" 0 "lab list -o json"
+expect_eq "$(json_get '.[] | select(.name == "big3") | .estimate_cents')" null "big3 estimate_cents"
+expect_eq "$(json_get '.[] | select(.name == "small1") | .estimate_cents')" 600 "small1 estimate_cents"
+cl cost report
+expect_eq "$RC" 0 "cost report with an uncomputable lab"
+grep -E '^big3 .*unavailable' "$OUT" >/dev/null && pass || fail "cost report: big3 not 'unavailable'"
+grep -E '^small1 .*\$6\.00' "$OUT" >/dev/null && pass || fail "cost report: small1 lost its estimate"
+grep -E '^TOTAL .*unavailable' "$OUT" >/dev/null && pass || fail "cost report: total should be unavailable"
+cl -o json cost report
+expect_eq "$RC" 0 "cost report -o json"
+expect_eq "$(json_get .total_cents)" null "report total_cents"
+expect_eq "$(json_get '.labs[] | select(.lab == "big3") | .total_cents')" null "report big3 total_cents"
+expect_eq "$(json_get '.labs[] | select(.lab == "small1") | .total_cents')" 600 "report small1"
+cl lab show big3
+expect_eq "$RC" 0 "lab show of the uncomputable lab"
+expect_stdout_contains unavailable
+expect_refused 2 "no exact estimate" cost estimate big3
+
 finish
