@@ -188,12 +188,18 @@ int cl_template_build(cl_ops *ops, const char *name)
 	if ((rc = cl_image_resolve(ops->hv, CL_POOL_NAME, lab.image, ops->cache_dir,
 				   ops->images_dir, &img)))
 		goto out;
-	/* A published version is frozen (students' disks stand on it): build on top of it. */
-	/* "outdated": the lab file changed the image or customisation; start from the base. */
+	/*
+	 * A published version is frozen (students' disks stand on it): build on top of it.
+	 * "outdated": the lab file changed the image or customisation; start from the base.
+	 * Otherwise (building, built, verified) this rebuilds the lab's own unfinished
+	 * version in place, on the disk it already has whatever that disk stands on: a
+	 * build that failed or was killed after making it is simply run again.
+	 */
 	bool fresh = strcmp(lab.template_state, "published") == 0 ||
 		     strcmp(lab.template_state, "outdated") == 0 ||
 		     strcmp(lab.template_state, "none") == 0 || lab.template_version == 0;
 	version = fresh ? lab.template_version + 1 : lab.template_version;
+	vol = tp_template_vol(lab.name, version);
 	backing = strcmp(lab.template_state, "published") == 0 ? tp_template_vol(lab.name, lab.template_version)
 							      : NULL;
 	if (backing && cl_hv_vol_path(ops->hv, CL_POOL_NAME, backing, &disk) == 0) {
@@ -206,6 +212,33 @@ int cl_template_build(cl_ops *ops, const char *name)
 		backing = cl_strdup(img->disk_path);
 		backing_fmt = img->disk_format;
 	}
+	cl_error_clear();
+	if ((rc = tp_vm_ensure(ops, &lab, NULL, version, &vm)))
+		goto out;
+	/* The template VM may still run an older version's disk: stop it before switching. */
+	if (fresh && (rc = cl_hv_domain_shutdown(ops->hv, vm.name, TEMPLATE_SHUTDOWN_S)))
+		goto out;
+	if (fresh) {
+		/*
+		 * Version N+1 of a lab at N is no student's (publish makes it the lab's
+		 * version first): a disk of that name is left by an earlier attempt that
+		 * was killed before it recorded "building", maybe on another base. Replace it.
+		 */
+		if ((rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, vol)) ||
+		    (rc = cl_hv_vol_overlay(ops->hv, CL_POOL_NAME, vol, backing, backing_fmt, 0)))
+			goto out;
+		cl_killpoint("build:disk");
+	} else if (cl_hv_vol_path(ops->hv, CL_POOL_NAME, vol, &disk) != 0) {
+		/* The unfinished version's disk is gone (deleted by hand): start it from the base. */
+		cl_error_clear();
+		if ((rc = cl_hv_vol_overlay(ops->hv, CL_POOL_NAME, vol, backing, backing_fmt, 0)))
+			goto out;
+	}
+	free(disk);
+	disk = NULL;
+	if ((rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, vol, &disk)))
+		goto out;
+	/* Only now, with its disk made, is the new version the lab's (unfinished) one. */
 	lab.template_version = version;
 	free(lab.template_state);
 	lab.template_state = cl_strdup("building");
@@ -218,20 +251,12 @@ int cl_template_build(cl_ops *ops, const char *name)
 	if ((rc = tp_lab_save(ops, &lab)))
 		goto out;
 	cl_killpoint("build:lab");
-	if ((rc = tp_vm_ensure(ops, &lab, NULL, version, &vm)))
-		goto out;
 	/* A new template version reruns cloud-init's per-instance steps (the customisation). */
 	if (vm.template_version != version && (rc = tp_vm_new_instance(ops, &vm, version)))
 		goto out;
 	if ((rc = tp_gpus_assign(ops, &lab, &size, &vm, 1, false, false)))
 		goto out;
-	/* The template VM may still run an older version's disk: stop it before switching. */
-	if (fresh && (rc = cl_hv_domain_shutdown(ops->hv, vm.name, TEMPLATE_SHUTDOWN_S)))
-		goto out;
-	vol = tp_template_vol(lab.name, version);
-	if ((rc = cl_hv_vol_overlay(ops->hv, CL_POOL_NAME, vol, backing, backing_fmt, 0)) ||
-	    (rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, vol, &disk)) ||
-	    (rc = make_seed(ops, &lab, &vm, &spec, NULL, &seed)) ||
+	if ((rc = make_seed(ops, &lab, &vm, &spec, NULL, &seed)) ||
 	    (rc = tp_define(ops, &lab, &size, &vm, disk, seed)) ||
 	    (rc = tp_start_all(ops, &lab, &vm.name, 1)))
 		goto out;

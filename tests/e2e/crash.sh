@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Crash safety (SIGKILL at every named step of publish and down, and at random times
-# during up): running the same command again converges to exactly one domain, disk,
+# Crash safety (SIGKILL at every named step of publish, rebuild and down, and at random
+# times during up): running the same command again converges to exactly one domain, disk,
 # seed, port, MAC and instance-id per student, no orphans, and an intact database.
 # Needs a build with -DCLASSLAB_TEST_HOOKS=ON (scripts/test makes one).
 set -u
@@ -62,14 +62,28 @@ check_converged() {
 }
 
 # publish:seed and publish:define are reached only for a VM not defined yet: each such
-# round first replaces student s3 (its old VM goes, a new one is made).
+# round first replaces student s3 (its old VM goes, a new one is made). remove:* steps
+# run in `students remove` (which revokes at once): it is killed there and rerun.
 for round in publish:record:1 publish:record:2 publish:overlay:2 publish:student:2 \
              publish:seed:1 publish:define:1 remove:disk:1 remove:undefine:1; do
   step=${round%:*} nth=${round##*:}
   {
     case $step in
-    publish:seed|publish:define|remove:*)
+    publish:seed|publish:define)
       "$CLASSLAB" -q students remove "$LAB" s3 && "$CLASSLAB" -q students add "$LAB" s3 ;;
+    remove:*)
+      CLASSLAB_KILL_AT=$step:$nth "$CLASSLAB" -q students remove "$LAB" s3 >/dev/null 2>&1
+      rc=$?
+      [ $rc -eq 137 ] || fail "students remove with kill at $step:$nth exited $rc, want 137"
+      "$CLASSLAB" -q students remove "$LAB" s3 >/dev/null 2>&1
+      case $? in 0 | 3) ;; *) fail "students remove after kill at $step:$nth" ;; esac
+      "$CLASSLAB" -q template publish "$LAB" --no-start >/dev/null || fail "publish after remove killed at $step:$nth"
+      check_converged "students remove killed at $step:$nth" 2
+      "$CLASSLAB" -q students add "$LAB" s3 >/dev/null || fail "students add s3 after $step:$nth"
+      "$CLASSLAB" -q template publish "$LAB" --no-start >/dev/null || fail "publish of s3 after $step:$nth"
+      check_converged "s3 back after $step:$nth" 3
+      echo "ok: students remove killed at $step:$nth converged"
+      continue ;;
     esac
     CLASSLAB_KILL_AT=$step:$nth "$CLASSLAB" -q template publish "$LAB" --no-start >/dev/null 2>&1
     rc=$?
@@ -79,6 +93,44 @@ for round in publish:record:1 publish:record:2 publish:overlay:2 publish:student
     check_converged "publish killed at $step:$nth" 3
     echo "ok: publish killed at $step:$nth converged"
   }
+done
+
+# A rebuild of the published lab that is killed at each of its steps, or fails (boot
+# timeout), leaves an unfinished version: the next build or up reuses or replaces it
+# and the students' disks stay until a publish (issue 13, item 9).
+disks_before=$(ls "$POOL" | grep -E "^$LAB-s[0-9]\.qcow2$" | sort)
+for how in kill:build:disk kill:build:lab kill:build:start fail:timeout kill:build:lab:up; do
+  ver=$(sqlite3 "$DB" "select template_version from labs where name='$LAB'")
+  case $how in
+  kill:*)
+    step=${how#kill:}; step=${step%:up}
+    CLASSLAB_KILL_AT=$step "$CLASSLAB" -q template build "$LAB" >/dev/null 2>&1
+    rc=$?
+    [ $rc -eq 137 ] || fail "template build with kill at $step exited $rc, want 137" ;;
+  fail:timeout)
+    CLASSLAB_BOOT_TIMEOUT=1 "$CLASSLAB" -q template build "$LAB" >/dev/null 2>&1
+    rc=$?
+    # A boot timeout is 5 (the guest did not answer); anything but success or a kill.
+    case $rc in 0 | 137) fail "template build with a 1 s boot timeout exited $rc" ;; esac ;;
+  esac
+  [ "$(ls "$POOL" | grep -E "^$LAB-s[0-9]\.qcow2$" | sort)" = "$disks_before" ] ||
+    fail "$how: a failed rebuild touched the students' disks"
+  if [ "${how%:up}" != "$how" ]; then
+    "$CLASSLAB" -q up "$CLASSLAB_HOME/lab.json" --no-publish >/dev/null 2>"$CLASSLAB_HOME/err" ||
+      fail "up after rebuild $how: $(cat "$CLASSLAB_HOME/err")"
+  else
+    "$CLASSLAB" -q template build "$LAB" >/dev/null 2>"$CLASSLAB_HOME/err" ||
+      fail "template build after rebuild $how: $(cat "$CLASSLAB_HOME/err")"
+  fi
+  got=$(sqlite3 "$DB" "select template_state||' '||template_version from labs where name='$LAB'")
+  # up also verifies the template it built.
+  case $got in "built $((ver + 1))" | "verified $((ver + 1))") ;;
+  *) fail "$how: lab is '$got' after the rerun, want 'built $((ver + 1))'" ;; esac
+  [ -e "$POOL/$LAB-template-v$((ver + 2)).qcow2" ] && fail "$how: a second new version was made"
+  "$CLASSLAB" -q template publish "$LAB" --no-start --yes >/dev/null 2>"$CLASSLAB_HOME/err" ||
+    fail "publish after rebuild $how: $(cat "$CLASSLAB_HOME/err")"
+  check_converged "rebuild $how" 3
+  echo "ok: rebuild of a published lab ($how) converged on rerun"
 done
 
 # down killed again and again at different steps; each rerun picks up where it stopped.
