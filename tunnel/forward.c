@@ -321,6 +321,22 @@ static int open_listener(const cl_tunnel_opts *o, int *port_out, int *lfd_out)
 			    addr, first, strerror(err));
 }
 
+/* ACKs what was just read from the SSH socket now instead of up to 40 ms later. sshd keeps
+ * Nagle on for a session without a tty, so when a response reaches it in two pieces (an HTTP
+ * header, then its body) the second SSH packet waits for our ACK of the first, and Linux
+ * delays that ACK in request/response traffic: a 40 ms stall on every such request over a
+ * keep-alive connection (tests/unit/test_tunnel_latency.c). The option is not sticky, hence
+ * once per round of reads. */
+static void ack_now(int fd)
+{
+#ifdef TCP_QUICKACK
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+#else
+	(void)fd;
+#endif
+}
+
 static struct pollfd *pfd_slot(loop *l, size_t i)
 {
 	if (i >= l->pfd_cap) {
@@ -416,6 +432,7 @@ int cl_tunnel_run(cl_ssh *ssh, const cl_tunnel_opts *o)
 			for (int r = 0; r < SSH_DRAIN_ROUNDS; r++)
 				if (ssh_event_dopoll(ev, 0) != SSH_OK)
 					break;
+			ack_now(sfd);
 			if (!ssh_is_connected(s)) {
 				rc = cl_error_set(CL_EUNAVAIL, "connection to %s lost: %s",
 						  ssh->target, ssh_get_error(s));
@@ -437,8 +454,10 @@ int cl_tunnel_run(cl_ssh *ssh, const cl_tunnel_opts *o)
 		/* Send what the pumps queued now rather than after another poll round: libssh
 		 * only writes to its socket from its own poll callback once a write was partial
 		 * or followed another one. */
-		if (ssh_get_poll_flags(s) & SSH_WRITE_PENDING)
+		if (ssh_get_poll_flags(s) & SSH_WRITE_PENDING) {
 			ssh_event_dopoll(ev, 0);
+			ack_now(sfd); /* it may have read a reply that came back meanwhile */
+		}
 
 		/* Reap. */
 		size_t k = 0;
