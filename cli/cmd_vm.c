@@ -66,6 +66,30 @@ void cli_ops_init(cli_ctx *ctx, cl_ops *ops)
 	ops->boot_timeout_s = t ? atoi(t) : 0;
 }
 
+/*
+ * Forwards bound beyond loopback are said out loud, each time classlab binds them
+ * (up, template build and publish, vm start), even with -q: the lab file opted in,
+ * but the next reader of the terminal may not know.
+ */
+static void warn_listen(const char *lab, const char *listen)
+{
+	if (!listen || cl_listen_is_loopback(listen))
+		return;
+	fprintf(stderr,
+		"classlab: warning: lab '%s' binds its VMs' SSH and Jupyter forwards to %s%s, "
+		"reachable from other machines (\"listen_public\" in its lab file)\n",
+		lab, listen, strcmp(listen, "0.0.0.0") == 0 ? " (every interface)" : "");
+}
+
+static void warn_lab_listen(cli_ctx *ctx, const char *labname)
+{
+	cl_lab lab = {0};
+	if (cl_name_check("lab name", labname) == 0 && cl_store_lab_get(ctx->st, labname, &lab) == 0)
+		warn_listen(lab.name, lab.listen);
+	cl_error_clear();
+	cl_lab_clear(&lab);
+}
+
 /* Every student's connection line, then the estimate: what `up` and publish print. */
 static int print_lab_access(cli_ctx *ctx, const char *lab)
 {
@@ -81,6 +105,9 @@ static int print_lab_access(cli_ctx *ctx, const char *lab)
 	    (rc = cl_store_student_list(ctx->st, l.id, &s, &n)) ||
 	    (rc = cl_cost_lab_estimate(ctx->st, lab, &est)))
 		goto out;
+	if (!cl_listen_is_loopback(l.listen))
+		cl_buf_printf(&text, "listening    %s%s\n", l.listen,
+			      strcmp(l.listen, "0.0.0.0") == 0 ? " (every interface)" : "");
 	for (size_t i = 0; i < n; i++) {
 		cl_access a = {0};
 		if (cl_access_get(ctx->st, ctx->data_dir, lab, s[i].name, &a) != 0)
@@ -93,14 +120,19 @@ static int print_lab_access(cli_ctx *ctx, const char *lab)
 		free(cmd);
 		cl_access_clear(&a);
 	}
-	char *line = cl_cost_breakdown(&est.est);
-	cl_buf_printf(&text, "estimate     %s\n", line);
-	free(line);
+	if (est.unavailable) {
+		cl_buf_printf(&text, "estimate     unavailable (%s)\n", est.unavailable);
+	} else {
+		char *line = cl_cost_breakdown(&est.est);
+		cl_buf_printf(&text, "estimate     %s\n", line);
+		free(line);
+	}
 	o = json_object();
 	json_object_set_new(o, "lab", json_string(lab));
+	json_object_set_new(o, "listen", json_string(l.listen));
 	json_object_set_new(o, "students", arr);
 	arr = NULL;
-	json_object_set_new(o, "estimate", cli_estimate_json(&est.est));
+	json_object_set_new(o, "estimate", cli_lab_estimate_json(&est));
 	cli_out_text(ctx, cl_buf_str(&text), o);
 out:
 	json_decref(arr);
@@ -136,6 +168,7 @@ int cmd_up(cli_ctx *ctx, int argc, char **argv)
 	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
 	    (rc = cl_labfile_parse(argv[optind], &lf)))
 		return rc;
+	warn_listen(lf.lab.name, lf.lab.listen);
 	cli_ops_init(ctx, &ops);
 	rc = cl_up(&ops, &lf, publish, &po);
 	cl_ops_disconnect(&ops);
@@ -163,6 +196,34 @@ int cmd_down(cli_ctx *ctx, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * lab unlock: the way out of a lock whose holder is gone (a lock is otherwise taken
+ * over by the next command; this names it and clears it by hand). Refused, exit 4,
+ * while the holder runs.
+ */
+int cmd_lab_unlock(cli_ctx *ctx, int argc, char **argv)
+{
+	cl_lab lab = {0};
+	char *holder = NULL;
+	bool held = false;
+	int rc;
+
+	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
+	    (rc = cl_name_check("lab name", argv[optind])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
+	    (rc = cl_store_lab_unlock_stale(ctx->st, lab.name, &held, &holder)))
+		goto out;
+	if (held)
+		cli_note(ctx, "released lab '%s': its lock was left by a process that is gone (%s)\n",
+			 lab.name, holder);
+	else
+		cli_note(ctx, "lab '%s' was not locked\n", lab.name);
+out:
+	free(holder);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
 int cmd_template_build(cli_ctx *ctx, int argc, char **argv)
 {
 	cl_ops ops;
@@ -170,6 +231,7 @@ int cmd_template_build(cli_ctx *ctx, int argc, char **argv)
 
 	if (rc)
 		return rc;
+	warn_lab_listen(ctx, argv[optind]);
 	cli_ops_init(ctx, &ops);
 	rc = cl_template_build(&ops, argv[optind]);
 	cl_ops_disconnect(&ops);
@@ -198,6 +260,7 @@ int cmd_template_publish(cli_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
 		return rc;
+	warn_lab_listen(ctx, argv[optind]);
 	cli_ops_init(ctx, &ops);
 	rc = cl_template_publish(&ops, argv[optind], &po);
 	cl_ops_disconnect(&ops);
@@ -252,6 +315,8 @@ static int vm_power(cli_ctx *ctx, int argc, char **argv, bool start)
 		return rc;
 	if (all == (argc - optind == 2))
 		return cli_usage_error(ctx, "give a STUDENT or --all");
+	if (start)
+		warn_lab_listen(ctx, argv[optind]);
 	cli_ops_init(ctx, &ops);
 	const char *student = all ? NULL : argv[optind + 1];
 	rc = start ? cl_vm_start(&ops, argv[optind], student) : cl_vm_stop(&ops, argv[optind], student);

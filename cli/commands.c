@@ -26,6 +26,8 @@ const cli_cmd cli_commands[] = {
 	{"lab", "show", cmd_lab_show, NEED_STORE, "NAME", "show a lab's settings and estimate"},
 	{"lab", "delete", cmd_lab_delete, NEED_STORE, "NAME --yes",
 	 "delete a lab's records and keys (run 'down' first to remove its VMs)"},
+	{"lab", "unlock", VM(cmd_lab_unlock), NEED_STORE, "NAME",
+	 "clear the lab's lock left by a classlab that is gone (refused while it runs)"},
 	{"students", "add", cmd_students_add, NEED_STORE,
 	 "LAB NAME [--email E] [--quota-hours H] [--ssh-public-key FILE]", "add one student"},
 	{"students", "import", cmd_students_import, NEED_STORE, "LAB FILE.csv",

@@ -135,7 +135,14 @@ static const char schema_v3[] =
 	"CREATE TRIGGER lab_totals_student_update AFTER UPDATE OF lab_id, quota_seconds ON students"
 	"  BEGIN" TOTALS_STEP("-", "OLD") TOTALS_STEP("+", "NEW") "END;";
 
-const char *const cl_store_migrations[] = {schema_v1, schema_v2, schema_v3};
+/*
+ * Version 4: a lock remembers its holder's start time (/proc/<pid>/stat field 22), so a
+ * pid the kernel gave to another process since does not keep the lab locked. 0: unknown
+ * (a lock taken before version 4, or where /proc is not readable).
+ */
+static const char schema_v4[] = "ALTER TABLE locks ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;";
+
+const char *const cl_store_migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
 const int cl_store_migration_count = sizeof(cl_store_migrations) / sizeof(cl_store_migrations[0]);
 
 /* Azure Lab Services' sizes (lab units per hour), as seeds/001 and 000 list them. */

@@ -11,10 +11,33 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * A full disk (or quota) shows up as SQLITE_FULL, or as an I/O error whose
+ * system errno is ENOSPC/EDQUOT (creating the -shm file of a WAL database):
+ * say so, rather than anything that suggests the file is damaged.
+ */
+static bool disk_full(cl_store *st)
+{
+	int code = sqlite3_extended_errcode(st->db), sys = sqlite3_system_errno(st->db);
+	return (code & 0xff) == SQLITE_FULL ||
+	       ((code & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT));
+}
+
+static int full_error(cl_store *st, const char *what)
+{
+	return cl_error_set(CL_EFAIL,
+			    "%s: the disk holding '%s' is full (%s): free some space and retry; "
+			    "nothing was written and the database is not damaged",
+			    what, st->path, sqlite3_errmsg(st->db));
+}
+
 int st_fail(cl_store *st, const char *what)
 {
 	int code = sqlite3_extended_errcode(st->db);
 	int rc = CL_EFAIL;
+
+	if (disk_full(st))
+		return full_error(st, what);
 
 	if ((code & 0xff) == SQLITE_CONSTRAINT)
 		rc = CL_EEXIST;
@@ -82,7 +105,8 @@ static int exec_sql(cl_store *st, const char *sql, const char *what)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		int rc = cl_error_set(CL_EFAIL, "%s: %s", what, msg ? msg : "unknown");
+		int rc = disk_full(st) ? full_error(st, what)
+				       : cl_error_set(CL_EFAIL, "%s: %s", what, msg ? msg : "unknown");
 		sqlite3_free(msg);
 		return rc;
 	}
@@ -319,8 +343,7 @@ static int configure(cl_store *st)
 			    NULL, NULL, NULL) != SQLITE_OK) {
 		if ((sqlite3_errcode(st->db) & 0xff) != SQLITE_BUSY ||
 		    ++tries * 10 >= CL_STORE_BUSY_MS)
-			return cl_error_set(CL_EFAIL, "cannot configure the database: %s",
-					    sqlite3_errmsg(st->db));
+			return st_fail(st, "cannot configure the database");
 		nanosleep(&pause, NULL);
 	}
 	return 0;
@@ -375,11 +398,20 @@ int cl_store_check_quick(cl_store *st)
 
 	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM sqlite_master", -1, &stmt, NULL) !=
 		    SQLITE_OK ||
-	    sqlite3_step(stmt) != SQLITE_ROW)
-		rc = cl_error_set(CL_EFAIL, "'%s' is not a classlab database: %s", st->path,
-				  sqlite3_errmsg(st->db));
-	else
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		int code = sqlite3_extended_errcode(st->db) & 0xff;
+		/* Only a file SQLite cannot read as a database is "not a database". */
+		if (disk_full(st))
+			rc = full_error(st, "cannot open the database");
+		else if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT || code == SQLITE_FORMAT)
+			rc = cl_error_set(CL_EFAIL, "'%s' is not a classlab database: %s", st->path,
+					  sqlite3_errmsg(st->db));
+		else
+			rc = cl_error_set(CL_EFAIL, "cannot read database '%s': %s", st->path,
+					  sqlite3_errmsg(st->db));
+	} else {
 		rc = 0;
+	}
 	sqlite3_finalize(stmt);
 	return rc;
 }

@@ -3,10 +3,13 @@
 #include "classlab/banned.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void cl_vm_clear(cl_vm *vm)
 {
@@ -214,45 +217,132 @@ static bool pid_alive(long pid)
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-int cl_store_lab_lock(cl_store *st, const char *lab, const char *kind, long pid)
+/* A small file under /proc, NUL-terminated; false when unreadable. */
+static bool read_proc(long pid, const char *what, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/%s", pid, what);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+/* Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); 0 if unknown. */
+static int64_t pid_start_time(long pid)
+{
+	char buf[1024], *p;
+	long long start = 0;
+
+	if (pid <= 0 || !read_proc(pid, "stat", buf, sizeof(buf)))
+		return 0;
+	/* comm (field 2) may hold spaces and ')': fields 3.. follow its last ')'. */
+	if (!(p = strrchr(buf, ')')))
+		return 0;
+	p++;
+	for (int field = 3; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %lld", &start) != 1 || start < 0)
+		return 0;
+	return (int64_t)start;
+}
+
+/*
+ * Does the lock's holder still run? The pid alone does not say: the kernel reuses
+ * pids. With a start time, the process at pid must have started then; without one
+ * (a lock from before schema 4), it must at least be a classlab.
+ */
+static bool holder_alive(long pid, int64_t start)
+{
+	char comm[64];
+	int64_t now;
+
+	if (!pid_alive(pid))
+		return false;
+	if (start > 0 && (now = pid_start_time(pid)) > 0)
+		return now == start;
+	if (start == 0 && read_proc(pid, "comm", comm, sizeof(comm)))
+		return strncmp(comm, "classlab", 8) == 0;
+	return true; /* nothing to tell: assume it runs */
+}
+
+/* The lab's lock row: 0, CL_ENOTFOUND when there is none, or the error. */
+static int lock_get(cl_store *st, const char *lab, char **kind, long *pid, int64_t *start,
+		    int64_t *since)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc;
 
-	if ((rc = cl_store_begin(st)))
+	*kind = NULL;
+	if ((rc = st_prepare(st, &stmt, "SELECT kind, pid, pid_start, since FROM locks WHERE lab = ?")))
 		return rc;
-	if ((rc = st_prepare(st, &stmt, "SELECT kind, pid, since FROM locks WHERE lab = ?")))
-		goto out;
 	st_bind_text(stmt, 1, lab);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
-		long holder = (long)sqlite3_column_int64(stmt, 1);
-		if (holder != pid && pid_alive(holder)) {
-			char *since = cl_format_time(sqlite3_column_int64(stmt, 2));
-			rc = cl_error_set(CL_EEXIST, "lab '%s' is busy (pid %ld, since %s, %s)", lab,
-					  holder, since, sqlite3_column_text(stmt, 0));
-			free(since);
-			goto out;
-		}
-	} else if (rc != SQLITE_DONE) {
+		*kind = st_col_text(stmt, 0);
+		*pid = (long)sqlite3_column_int64(stmt, 1);
+		*start = sqlite3_column_int64(stmt, 2);
+		*since = sqlite3_column_int64(stmt, 3);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = CL_ENOTFOUND;
+	} else {
 		rc = st_fail(st, "cannot read locks");
-		goto out;
 	}
 	sqlite3_finalize(stmt);
-	stmt = NULL;
+	return rc;
+}
+
+static char *describe(long pid, const char *kind, int64_t since)
+{
+	char *t = cl_format_time(since);
+	char *d = cl_aprintf("pid %ld, since %s, %s", pid, t, kind ? kind : "?");
+	free(t);
+	return d;
+}
+
+int cl_store_lab_lock(cl_store *st, const char *lab, const char *kind, long pid)
+{
+	sqlite3_stmt *stmt = NULL;
+	char *hkind = NULL;
+	long holder = 0;
+	int64_t hstart = 0, since = 0;
+	int rc;
+
+	if ((rc = cl_store_begin(st)))
+		return rc;
+	rc = lock_get(st, lab, &hkind, &holder, &hstart, &since);
+	if (rc == 0 && holder != pid && holder_alive(holder, hstart)) {
+		char *d = describe(holder, hkind, since);
+		rc = cl_error_set(CL_EEXIST, "lab '%s' is busy (%s)", lab, d);
+		free(d);
+		goto out;
+	}
+	if (rc && rc != CL_ENOTFOUND)
+		goto out;
 	/* Free, ours already, or left by a process that is gone: take it. */
 	if ((rc = st_prepare(st, &stmt,
-			     "INSERT OR REPLACE INTO locks (lab, kind, pid, since) VALUES (?, ?, ?, ?)")))
+			     "INSERT OR REPLACE INTO locks (lab, kind, pid, pid_start, since) "
+			     "VALUES (?, ?, ?, ?, ?)")))
 		goto out;
 	st_bind_text(stmt, 1, lab);
 	st_bind_text(stmt, 2, kind);
 	sqlite3_bind_int64(stmt, 3, pid);
-	sqlite3_bind_int64(stmt, 4, (int64_t)time(NULL));
+	sqlite3_bind_int64(stmt, 4, pid_start_time(pid));
+	sqlite3_bind_int64(stmt, 5, (int64_t)time(NULL));
 	if ((rc = st_exec_stmt(st, stmt, "cannot take the lab lock")))
 		goto out;
 	rc = cl_store_commit(st);
 out:
 	sqlite3_finalize(stmt);
+	free(hkind);
 	if (rc)
 		cl_store_rollback(st);
 	return rc;
@@ -269,6 +359,52 @@ int cl_store_lab_unlock(cl_store *st, const char *lab, long pid)
 	rc = st_exec_stmt(st, stmt, "cannot release the lab lock");
 	sqlite3_finalize(stmt);
 	return rc;
+}
+
+int cl_store_lab_unlock_stale(cl_store *st, const char *lab, bool *held, char **holder)
+{
+	sqlite3_stmt *stmt = NULL;
+	char *kind = NULL, *d = NULL;
+	long pid = 0;
+	int64_t start = 0, since = 0;
+	int rc;
+
+	*held = false;
+	if (holder)
+		*holder = NULL;
+	if ((rc = cl_store_begin(st)))
+		return rc;
+	rc = lock_get(st, lab, &kind, &pid, &start, &since);
+	if (rc == CL_ENOTFOUND) {
+		rc = 0;
+		goto out;
+	}
+	if (rc)
+		goto out;
+	*held = true;
+	d = describe(pid, kind, since);
+	if (holder_alive(pid, start)) {
+		rc = cl_error_set(CL_EEXIST,
+				  "lab '%s' is locked by a running classlab (%s): let it finish or "
+				  "stop it first",
+				  lab, d);
+		goto out;
+	}
+	if ((rc = st_prepare(st, &stmt, "DELETE FROM locks WHERE lab = ? AND pid = ?")))
+		goto out;
+	st_bind_text(stmt, 1, lab);
+	sqlite3_bind_int64(stmt, 2, pid);
+	if ((rc = st_exec_stmt(st, stmt, "cannot release the lab lock")))
+		goto out;
+	if (holder) {
+		*holder = d;
+		d = NULL;
+	}
+out:
+	sqlite3_finalize(stmt);
+	free(kind);
+	free(d);
+	return cl_store_end(st, rc);
 }
 
 int cl_store_usage_add(cl_store *st, int64_t vm_id, int64_t start, int64_t end)

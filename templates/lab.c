@@ -1,5 +1,6 @@
 /* The lab as a whole: up from a lab file, down, and per-VM start/stop/status. */
 #include "templates_impl.h"
+#include "classlab/cl_cost.h"
 #include "classlab/cl_students.h"
 #include "classlab/banned.h"
 
@@ -190,10 +191,6 @@ static int converge_lab(cl_ops *ops, const cl_labfile *lf, cl_lab *lab)
 	cl_lab want = lf->lab;
 	int rc;
 
-	/* Refuse a missing image before anything is written. */
-	if (strcmp(want.image, "tiny") != 0 && access(want.image, R_OK) != 0)
-		return cl_error_set(CL_EINVAL, "image '%s' cannot be read: %s", want.image,
-				    strerror(errno));
 	rc = cl_store_lab_get(ops->st, want.name, lab);
 
 	if (rc == CL_ENOTFOUND) {
@@ -251,52 +248,131 @@ static int converge_lab(cl_ops *ops, const cl_labfile *lf, cl_lab *lab)
 	return cl_labs_update(ops->st, lab);
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Everything up will write, checked before it writes anything (issue 13): the
+ * image's header, the size, and the lab's cost estimate with the file's students
+ * added to the lab's present ones (the lab file's own fields, GPU strings and roster
+ * were checked by the parser). The students module checks names against other labs.
+ */
+static int up_check(cl_ops *ops, const cl_labfile *lf)
+{
+	const cl_lab *want = &lf->lab;
+	cl_lab lab = {0};
+	cl_size size = {0};
+	cl_student *have = NULL;
+	cl_schedule *events = NULL;
+	const char **names = NULL;
+	size_t nhave = 0, nevents = 0, matched = 0;
+	cl_cost_input in = {0};
+	cl_estimate est;
+	int rc;
+
+	if (strcmp(want->image, "tiny") != 0) {
+		const char *fmt;
+		if ((rc = cl_image_check(want->image, &fmt)))
+			return cl_error_wrap("lab file: \"image\"");
+	}
+	if ((rc = cl_store_size_get(ops->st, want->size, &size)))
+		return cl_error_wrap("lab file: \"size\"");
+	in.lab_units = size.lab_units;
+	in.price_micro = want->price_micro;
+	in.scheduled_seconds = want->scheduled_seconds;
+	in.quota_seconds_each = -1;
+	rc = cl_store_lab_get(ops->st, want->name, &lab);
+	if (rc == 0)
+		rc = cl_store_student_list(ops->st, lab.id, &have, &nhave);
+	if (rc == 0)
+		rc = cl_store_schedule_list(ops->st, lab.id, &events, &nevents);
+	if (rc == 0 && nevents > 0)
+		rc = cl_cost_schedule_seconds(events, nevents, &in.scheduled_seconds);
+	if (rc == CL_ENOTFOUND) {
+		cl_error_clear();
+		rc = 0;
+	}
+	if (rc)
+		goto out;
+	names = cl_calloc(lf->n_students + 1, sizeof(*names));
+	for (size_t i = 0; i < lf->n_students; i++)
+		names[i] = lf->students[i].name;
+	qsort(names, lf->n_students, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < nhave && rc == 0; i++) {
+		const char *key = have[i].name;
+		if (bsearch(&key, names, lf->n_students, sizeof(*names), name_cmp)) {
+			matched++;
+			continue;
+		}
+		int64_t q = have[i].quota_seconds >= 0 ? have[i].quota_seconds : want->quota_seconds;
+		if (__builtin_add_overflow(in.quota_seconds_sum, q, &in.quota_seconds_sum))
+			rc = cl_error_set(CL_EINVAL, "the quotas add up to too many hours");
+	}
+	for (size_t i = 0; i < lf->n_students && rc == 0; i++) {
+		int64_t q = lf->students[i].quota_seconds >= 0 ? lf->students[i].quota_seconds
+							       : want->quota_seconds;
+		if (__builtin_add_overflow(in.quota_seconds_sum, q, &in.quota_seconds_sum))
+			rc = cl_error_set(CL_EINVAL, "the quotas add up to too many hours");
+	}
+	in.students = (int64_t)(nhave + lf->n_students - matched);
+	if (rc == 0 && in.students > CL_ROSTER_MAX_ROWS)
+		rc = cl_error_set(CL_EINVAL, "lab '%s' would have %lld students, more than %d",
+				  want->name, (long long)in.students, CL_ROSTER_MAX_ROWS);
+	if (rc == 0)
+		rc = cl_cost_compute(&in, &est);
+	if (rc)
+		cl_error_wrap("lab file: lab '%s' with these students, hours, size and price has no "
+			      "exact cost estimate",
+			      want->name);
+out:
+	free(names);
+	free(events);
+	cl_student_list_free(have, nhave);
+	cl_size_clear(&size);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+/* New students in one transaction (all or none), then changed quotas. */
 static int converge_students(cl_ops *ops, const cl_labfile *lf, const cl_lab *lab)
 {
-	cl_roster_row *rows = NULL;
-	size_t n = 0, added = 0;
-	cl_buf data = CL_BUF_INIT, errors = CL_BUF_INIT;
+	cl_roster_row *add = cl_calloc(lf->n_students + 1, sizeof(*add));
+	cl_buf errors = CL_BUF_INIT;
+	size_t nadd = 0;
 	int rc = 0;
 
-	if (lf->roster_path) {
-		if ((rc = cl_read_file(lf->roster_path, CL_ROSTER_MAX_BYTES, &data)) ||
-		    (rc = cl_roster_parse(data.data, data.len, &rows, &n, &errors)))
-			goto out;
-	} else {
-		rows = cl_calloc(lf->n_students + 1, sizeof(*rows));
-		for (size_t i = 0; i < lf->n_students; i++) {
-			rows[i].line = (int)i + 1;
-			rows[i].name = cl_strdup(lf->students[i].name);
-			rows[i].email = lf->students[i].email ? cl_strdup(lf->students[i].email) : NULL;
-			rows[i].ssh_public_key = lf->students[i].ssh_public_key
-							 ? cl_strdup(lf->students[i].ssh_public_key)
-							 : NULL;
-			rows[i].quota_seconds = lf->students[i].quota_seconds;
-		}
-		n = lf->n_students;
-	}
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	for (size_t i = 0; i < lf->n_students && rc == 0; i++) {
+		const cl_labfile_student *f = &lf->students[i];
 		cl_student s = {0};
-		rc = cl_store_student_get(ops->st, lab->id, rows[i].name, &s);
+		rc = cl_store_student_get(ops->st, lab->id, f->name, &s);
 		if (rc == CL_ENOTFOUND) {
-			cl_student add = {.name = rows[i].name,
-					  .email = rows[i].email,
-					  .quota_seconds = rows[i].quota_seconds,
-					  .ssh_public_key = rows[i].ssh_public_key};
-			rc = cl_students_add(ops->st, lab->name, &add);
-			added++;
-		} else if (rc == 0 && s.quota_seconds != rows[i].quota_seconds) {
-			rc = cl_quota_set(ops->st, lab->name, rows[i].name, rows[i].quota_seconds);
+			cl_error_clear();
+			/* Borrowed strings: the rows are freed below without cl_roster_free. */
+			add[nadd++] = (cl_roster_row){.line = (int)i + 1,
+						      .name = f->name,
+						      .email = f->email,
+						      .quota_seconds = f->quota_seconds,
+						      .ssh_public_key = f->ssh_public_key};
+			rc = 0;
 		}
 		cl_student_clear(&s);
 	}
-	if (rc == 0 && added)
-		tp_progress(ops, "added %zu student%s", added, added == 1 ? "" : "s");
-out:
-	if (rc && errors.len)
-		cl_error_set(CL_EINVAL, "roster '%s': %s", lf->roster_path, errors.data);
-	cl_roster_free(rows, n);
-	cl_buf_free(&data);
+	if (rc == 0 && nadd > 0 && (rc = cl_students_import(ops->st, lab->name, add, nadd, &errors)))
+		if (errors.len)
+			cl_error_wrap("%.*s", (int)errors.len - (errors.data[errors.len - 1] == '\n'),
+				      errors.data);
+	for (size_t i = 0; i < lf->n_students && rc == 0; i++) {
+		cl_student s = {0};
+		rc = cl_store_student_get(ops->st, lab->id, lf->students[i].name, &s);
+		if (rc == 0 && s.quota_seconds != lf->students[i].quota_seconds)
+			rc = cl_quota_set(ops->st, lab->name, s.name, lf->students[i].quota_seconds);
+		cl_student_clear(&s);
+	}
+	if (rc == 0 && nadd)
+		tp_progress(ops, "added %zu student%s", nadd, nadd == 1 ? "" : "s");
+	free(add);
 	cl_buf_free(&errors);
 	return rc;
 }
@@ -306,8 +382,9 @@ int cl_up(cl_ops *ops, const cl_labfile *lf, bool publish, const cl_publish_opts
 	cl_lab lab = {0};
 	int rc;
 
-	/* The hypervisor first: an unreachable one leaves the store untouched. */
-	if ((rc = cl_ops_connect(ops)) || (rc = converge_lab(ops, lf, &lab)))
+	/* The whole file first, then the hypervisor: either refused leaves the store untouched. */
+	if ((rc = up_check(ops, lf)) || (rc = cl_ops_connect(ops)) ||
+	    (rc = converge_lab(ops, lf, &lab)))
 		return rc;
 	if ((rc = tp_lock(ops, lab.name, "up")))
 		goto out_nolock;

@@ -1,6 +1,7 @@
 /* The lab file: strict JSON (jansson) into a lab, its students and its customisation. */
 #include "classlab/cl_templates.h"
 #include "classlab/cl_cost.h"
+#include "classlab/cl_gpu.h"
 #include "classlab/cl_students.h"
 #include "classlab/banned.h"
 
@@ -242,11 +243,74 @@ static int parse_students(json_t *arr, cl_labfile *lf)
 		s->name = cl_strdup(name);
 		s->email = email ? cl_strdup(email) : NULL;
 		s->ssh_public_key = key ? cl_strdup(key) : NULL;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(lf->students[j].name, name) == 0)
-				return cl_error_set(CL_EINVAL, "lab file: student '%s' is listed twice",
-						    name);
 	}
+	return rc;
+}
+
+static int student_cmp(const void *a, const void *b)
+{
+	return strcmp((*(const cl_labfile_student *const *)a)->name,
+		      (*(const cl_labfile_student *const *)b)->name);
+}
+
+/* A name twice (a roster may have 100 000 rows: sorted, not pairwise). */
+static int check_unique(const cl_labfile *lf, const char *where)
+{
+	const cl_labfile_student **v = cl_calloc(lf->n_students + 1, sizeof(*v));
+	int rc = 0;
+
+	for (size_t i = 0; i < lf->n_students; i++)
+		v[i] = &lf->students[i];
+	qsort(v, lf->n_students, sizeof(*v), student_cmp);
+	for (size_t i = 1; i < lf->n_students && rc == 0; i++)
+		if (strcmp(v[i]->name, v[i - 1]->name) == 0)
+			rc = cl_error_set(CL_EINVAL, "%s: student '%s' is listed twice", where,
+					  v[i]->name);
+	free(v);
+	return rc;
+}
+
+/* The roster is part of the lab file: read and checked with it, before anything is written. */
+static int load_roster(cl_labfile *lf)
+{
+	cl_roster_row *rows = NULL;
+	size_t n = 0;
+	cl_buf data = CL_BUF_INIT, errors = CL_BUF_INIT;
+	int rc;
+
+	if ((rc = cl_read_file(lf->roster_path, CL_ROSTER_MAX_BYTES, &data))) {
+		cl_error_wrap("lab file: \"roster\"");
+		goto out;
+	}
+	if ((rc = cl_roster_parse(data.data, data.len, &rows, &n, &errors))) {
+		if (errors.len) {
+			while (errors.len && errors.data[errors.len - 1] == '\n')
+				errors.data[--errors.len] = '\0';
+			rc = cl_error_set(CL_EINVAL, "roster '%s': %s", lf->roster_path, errors.data);
+		}
+		goto out;
+	}
+	if (n > CL_ROSTER_MAX_ROWS) {
+		rc = cl_error_set(CL_EINVAL, "roster '%s' has more than %d students",
+				  lf->roster_path, CL_ROSTER_MAX_ROWS);
+		goto out;
+	}
+	lf->students = cl_calloc(n + 1, sizeof(*lf->students));
+	for (size_t i = 0; i < n; i++) {
+		cl_labfile_student *s = &lf->students[i];
+		s->name = rows[i].name;
+		s->email = rows[i].email;
+		s->ssh_public_key = rows[i].ssh_public_key;
+		s->quota_seconds = rows[i].quota_seconds;
+		rows[i].name = rows[i].email = rows[i].ssh_public_key = NULL;
+	}
+	lf->n_students = n;
+	if ((rc = check_unique(lf, "roster")))
+		cl_error_wrap("roster '%s'", lf->roster_path);
+out:
+	cl_roster_free(rows, n);
+	cl_buf_free(&data);
+	cl_buf_free(&errors);
 	return rc;
 }
 
@@ -304,6 +368,22 @@ static int parse_extras(json_t *root, cl_lab *lab)
 		for (size_t i = 0; rc == 0 && i < tmp.n_frameworks; i++)
 			if (strcmp(tmp.frameworks[i], "torch") && strcmp(tmp.frameworks[i], "tensorflow"))
 				rc = bad("gpu.frameworks", "entries must be \"torch\" or \"tensorflow\"");
+		/*
+		 * The same checks the build and the verdict make later ("550>x", an
+		 * unknown CUDA, a driver too old for it), now: before anything is written.
+		 */
+		if (rc == 0 && (driver || cuda)) {
+			cl_gpu_install gi = {.driver = driver,
+					     .cuda = cuda,
+					     .frameworks = (const char *const *)tmp.frameworks,
+					     .nframeworks = tmp.n_frameworks};
+			char **pk = NULL, **run = NULL;
+			size_t npk = 0, nrun = 0;
+			if ((rc = cl_gpu_cloudconfig_additions(&gi, &pk, &npk, &run, &nrun)))
+				cl_error_wrap("lab file: \"gpu\"");
+			cl_gpu_strv_free(pk, npk);
+			cl_gpu_strv_free(run, nrun);
+		}
 	}
 	if (rc == 0 && json_object_size(spec) > 0)
 		lab->spec_json = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
@@ -312,13 +392,19 @@ static int parse_extras(json_t *root, cl_lab *lab)
 	return rc;
 }
 
+bool cl_listen_is_loopback(const char *addr)
+{
+	struct in_addr a4;
+	return addr && inet_pton(AF_INET, addr, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 static int parse_root(json_t *root, const char *base_dir, cl_labfile *lf)
 {
 	static const char *const keys[] = {
 		"name",	   "size",	  "image",	  "username",	 "scheduled_hours",
 		"quota_hours", "price_per_unit_hour", "memory_mib", "vcpus", "listen",
 		"public_host", "port_range", "customize", "gpu",	 "students",
-		"roster",      NULL};
+		"roster",      "listen_public", NULL};
 	cl_lab *lab = &lf->lab;
 	const char *name, *size, *image, *user, *listen, *host, *roster;
 	char *price = NULL;
@@ -344,6 +430,21 @@ static int parse_root(json_t *root, const char *base_dir, cl_labfile *lf)
 	struct in_addr a4;
 	if (listen && inet_pton(AF_INET, listen, &a4) != 1)
 		return bad("listen", "must be an IPv4 address such as 127.0.0.1");
+	/*
+	 * Every forward binds there: the template's SSH (the admin key's), each student's
+	 * SSH and Jupyter. Beyond loopback only on purpose, said in the file itself.
+	 */
+	if ((v = json_object_get(root, "listen_public")) && !json_is_boolean(v))
+		return bad("listen_public", "must be true or false");
+	if (listen && !cl_listen_is_loopback(listen) && !json_is_true(v)) {
+		char *why = cl_aprintf("%s is not a loopback address: the template's and every "
+				       "student's SSH and Jupyter would be reachable from other "
+				       "machines; add \"listen_public\": true if that is meant",
+				       listen);
+		rc = bad("listen", why);
+		free(why);
+		return rc;
+	}
 	if (host) {
 		if (!*host || strlen(host) > 253)
 			return bad("public_host", "must be a host name or address");
@@ -385,13 +486,15 @@ static int parse_root(json_t *root, const char *base_dir, cl_labfile *lf)
 		return rc;
 	if ((v = json_object_get(root, "students")) && roster)
 		return bad("roster", "give \"students\" or \"roster\", not both");
-	if (v && (rc = parse_students(v, lf)))
+	if (v && ((rc = parse_students(v, lf)) || (rc = check_unique(lf, "lab file"))))
 		return rc;
 	if (roster) {
 		if (!*roster || cl_text_check("roster", roster, 4096))
 			return bad("roster", "must be a path to a CSV file");
 		lf->roster_path = roster[0] == '/' || !base_dir ? cl_strdup(roster)
 								: cl_path_join(base_dir, roster);
+		if ((rc = load_roster(lf)))
+			return rc;
 	}
 	return 0;
 }

@@ -14,7 +14,7 @@
 typedef struct cl_store cl_store;
 
 /* The newest schema version; older files are migrated on open. */
-#define CL_STORE_SCHEMA_VERSION 3
+#define CL_STORE_SCHEMA_VERSION 4
 
 /*
  * Opens (creating if needed) the database at path: parent directory 0700,
@@ -185,12 +185,20 @@ int cl_store_gpu_assign(cl_store *st, int64_t vm_id, const char *address);
 
 /* --- operations: progress and the per-lab busy lock --- */
 /*
- * Takes the lab's lock for `kind` (publish, up, down, ...) for this pid.
- * CL_EEXIST "lab 'X' is busy (pid N, since T)" while a live process holds it;
- * a lock whose pid is gone is taken over.
+ * Takes the lab's lock for `kind` (publish, up, down, ...) for this pid, noting
+ * the pid's start time. CL_EEXIST "lab 'X' is busy (pid N, since T)" while its
+ * holder runs; a lock whose holder is gone is taken over, even when the kernel
+ * has given its pid to another process since (the start time differs; for a lock
+ * from before schema 4, the process is not a classlab).
  */
 int cl_store_lab_lock(cl_store *st, const char *lab, const char *kind, long pid);
 int cl_store_lab_unlock(cl_store *st, const char *lab, long pid);
+/*
+ * `classlab lab unlock`: removes the lab's lock when its holder is gone.
+ * CL_EEXIST while the holder runs (nothing changes); 0 with *held false when
+ * there was no lock. *holder (may be NULL) describes the lock: new string.
+ */
+int cl_store_lab_unlock_stale(cl_store *st, const char *lab, bool *held, char **holder);
 
 /* Usage: seconds a VM ran, for reports. */
 int cl_store_usage_add(cl_store *st, int64_t vm_id, int64_t start, int64_t end);

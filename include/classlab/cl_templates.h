@@ -50,9 +50,15 @@ typedef struct cl_labfile {
 	cl_lab lab; /* name, size, image, username, hours, price, listen, ports, ... */
 	cl_labfile_student *students;
 	size_t n_students;
-	char *roster_path; /* "roster": a CSV, resolved against the file's directory */
+	char *roster_path; /* "roster": a CSV, resolved against the file's directory, read into
+			      students by the parser (its errors are the lab file's) */
 } cl_labfile;
 void cl_labfile_clear(cl_labfile *lf);
+/*
+ * 127.0.0.0/8. A lab file's "listen" elsewhere (0.0.0.0, a LAN address) needs
+ * "listen_public": true, and the front end warns whenever it binds there.
+ */
+bool cl_listen_is_loopback(const char *addr);
 int cl_labfile_parse(const char *path, cl_labfile *out);
 int cl_labfile_parse_buf(const char *json, size_t len, const char *base_dir, cl_labfile *out);
 

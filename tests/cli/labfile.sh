@@ -11,4 +11,62 @@ done
 # A missing file is "not found"; a directory or an unreadable path fails cleanly too.
 expect_refused 3 "cannot open" up "$T/nope.json"
 expect_refused 2 "is a directory" up "$T"
+
+# Lab files that parse but are refused by up's checks before it writes anything: the
+# database stays as it was, no pool file appears (nothing is imported) and the
+# hypervisor is never asked (issue 13, items 1, 12 and 13).
+POOL_DIR="$XDG_DATA_HOME/classlab/pool"
+pool_empty() {
+	if [ -n "$(ls -A "$POOL_DIR" 2>/dev/null)" ]; then
+		fail "$1: the pool holds $(ls -A "$POOL_DIR" | tr '\n' ' ')"
+		return 1
+	fi
+	pass
+}
+# up_refused CODE TEXT LABFILE-JSON: writes the file and checks the refusal.
+up_refused() {
+	local want=$1 text=$2
+	printf '%s\n' "$3" >"$T/up.json"
+	expect_refused "$want" "$text" --connect test:///default up "$T/up.json" ||
+		echo "  (lab file $3)" >&2
+	pool_empty "up $3"
+	# The lab was not created either (expect_refused compares the whole database).
+}
+mkdir -p "$T/img"
+printf 'name,email\nalice,a@example.org\nbob,not-an-email\n' >"$T/bad-roster.csv"
+printf 'name,email\nalice,a@example.org\nalice,b@example.org\n' >"$T/dup-roster.csv"
+printf 'name\n' >"$T/img/id_key"
+up_refused 3 "no-such.csv" '{"name": "r1", "size": "small", "roster": "'"$T"'/no-such.csv"}'
+up_refused 2 "line 3" '{"name": "r2", "size": "small", "roster": "'"$T"'/bad-roster.csv"}'
+up_refused 2 "listed twice" '{"name": "r3", "size": "small", "roster": "'"$T"'/dup-roster.csv"}'
+up_refused 3 "no-such-size" '{"name": "r4", "size": "no-such-size"}'
+up_refused 3 "cannot use image" '{"name": "r5", "size": "small", "image": "'"$T"'/img/nope.qcow2"}'
+if command -v qemu-img >/dev/null; then
+	qemu-img create -q -f qcow2 -b "$T/img/id_key" -F raw "$T/img/evil.qcow2" 64M
+	qemu-img create -q -f qcow2 -o data_file="$T/img/id_key",data_file_raw=on "$T/img/data.qcow2" 1M 2>/dev/null ||
+		cp "$T/img/evil.qcow2" "$T/img/data.qcow2"
+	qemu-img create -q -f vmdk "$T/img/disk.vmdk" 1M
+	up_refused 2 "backing file" '{"name": "i1", "size": "small", "image": "'"$T"'/img/evil.qcow2"}'
+	up_refused 2 "image" '{"name": "i2", "size": "small", "image": "'"$T"'/img/data.qcow2"}'
+	up_refused 2 "VMDK" '{"name": "i3", "size": "small", "image": "'"$T"'/img/disk.vmdk"}'
+else
+	echo "note: qemu-img missing; image header cases skipped" >&2
+fi
+# Values each accepted alone whose estimate does not fit: refused, nothing written.
+expect_exit 0 size set huge --lab-units 100000
+many=$(for i in $(seq 1 5300); do printf '{"name":"s%d"},' "$i"; done)
+up_refused 2 "cost estimate" '{"name": "e1", "size": "huge", "scheduled_hours": 87600,
+  "quota_hours": 87600, "price_per_unit_hour": 1000, "students": ['"${many%,}"']}'
+# A listen address beyond loopback needs "listen_public": true (refused above without it),
+# and then every up says where it binds, even with -q (issue 13, item 7).
+head -c 65536 /dev/zero >"$T/img/disk.raw"
+printf '%s\n' '{"name": "pub", "size": "small", "image": "'"$T"'/img/disk.raw", "listen": "0.0.0.0",
+  "listen_public": true, "students": [{"name": "alice"}]}' >"$T/pub.json"
+cl -q --connect test:///default up "$T/pub.json" # the test driver cannot import: it fails later
+expect_stderr_contains "classlab: warning: lab 'pub' binds its VMs' SSH and Jupyter forwards to 0.0.0.0 (every interface)"
+[[ $ERRTEXT != *'"listen"'* ]] && pass || fail "listen_public: true was not accepted"
+expect_eq "$(sqlite3 "$DB" "SELECT listen FROM labs WHERE name = 'pub'")" 0.0.0.0 "the lab keeps its public listen"
+printf '%s\n' '{"name": "lo", "size": "small", "image": "'"$T"'/img/disk.raw", "listen": "127.0.0.2"}' >"$T/lo.json"
+cl --connect test:///default up "$T/lo.json"
+[[ $ERRTEXT != *warning* && $ERRTEXT != *'"listen"'* ]] && pass || fail "a loopback listen warned: $ERRTEXT"
 finish

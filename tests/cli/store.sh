@@ -125,4 +125,94 @@ cl_nodb --db "$T/fresh.db" cost report
 expect_eq "$RC" 1 "report on damaged totals: exit"
 expect_stderr_contains "the database is damaged: of 1 labs, 0 have a known size and student totals"
 
+# --- lab locks: a holder is its pid *and* that process's start time (schema 4) ---
+# A lock row whose pid the kernel has given to another process blocks nothing; one whose
+# holder still runs is kept, and `lab unlock` refuses to clear it (issue 13, item 15).
+LK="$T/locks.db"
+lk() { cl_nodb --db "$LK" "$@"; }
+lock_row() { # PID START
+	sqlite3 "$LK" "INSERT OR REPLACE INTO locks (lab, kind, pid, pid_start, since)
+	               VALUES ('lk', 'template publish', $1, $2, 1700000000)"
+}
+locks() { sqlite3 "$LK" "SELECT count(*) FROM locks"; }
+lk lab create lk --size small
+expect_eq "$RC" 0 "lab create lk"
+expect_eq "$(sqlite3 "$LK" 'PRAGMA user_version')" "$latest" "locks.db schema"
+sleep 300 &
+holder=$!
+start=$(awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$holder/stat")
+lock_row "$holder" "$start" # the holder runs
+lk lab unlock lk
+expect_eq "$RC" 4 "unlock while the holder runs: exit"
+expect_stderr_contains "pid $holder"
+expect_eq "$(locks)" 1 "a live holder's lock stays"
+lk --connect test:///default down lk --yes
+expect_eq "$RC" 4 "down while the holder runs: exit"
+expect_stderr_contains "is busy (pid $holder"
+lock_row "$holder" $((start + 1)) # same pid, another process: the holder is gone
+lk --connect test:///default down lk --yes
+expect_eq "$RC" 0 "down takes over a lock whose pid was reused"
+expect_eq "$(locks)" 0 "down released the lock it took over"
+lock_row "$holder" $((start + 1))
+lk lab unlock lk
+expect_eq "$RC" 0 "unlock of a reused pid's lock: exit"
+expect_stderr_contains "released lab 'lk'"
+expect_eq "$(locks)" 0 "reused pid's lock cleared"
+lock_row "$holder" 0 # from before schema 4: the pid runs, but it is no classlab
+lk lab unlock lk
+expect_eq "$RC" 0 "unlock of a pre-4 lock held by a non-classlab pid: exit"
+expect_eq "$(locks)" 0 "pre-4 lock cleared"
+kill "$holder"
+wait "$holder" 2>/dev/null
+lock_row "$holder" "$start" # the holder is gone
+lk lab unlock lk
+expect_eq "$RC" 0 "unlock of a dead holder's lock: exit"
+expect_eq "$(locks)" 0 "dead holder's lock cleared"
+lk lab unlock lk
+expect_eq "$RC" 0 "unlock of an unlocked lab: exit"
+expect_stderr_contains "was not locked"
+lk lab unlock nolab
+expect_eq "$RC" 3 "unlock of an unknown lab: exit"
+
+# --- a full disk is said to be full, never "not a classlab database" (issue 13, item 16) ---
+# A 512 KiB tmpfs in a private mount namespace (root and unshare needed; else skipped).
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+	mkdir "$T/full" "$T/fr"
+	{ echo name; seq -f 's%g' 1 3000; } >"$T/fr/r.csv"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	unshare -m bash -c '
+		R=$1 C=$2 M=$3
+		mount -t tmpfs -o size=512k tmpfs "$M" || exit 77
+		"$C" --db "$M/c.db" lab create aa --size small >/dev/null 2>&1 || exit 3
+		dd if=/dev/zero of="$M/fill" bs=1k 2>/dev/null
+		run() { n=$1; shift; "$C" "$@" >"$R/o$n" 2>"$R/e$n"; echo $? >"$R/r$n"; }
+		run 1 --db "$M/c.db" lab create bb --size small
+		run 2 --db "$M/c.db" lab list
+		run 3 --db "$M/new.db" lab list
+		rm -f "$M/fill" "$M/new.db"*
+		free=$(df -k "$M" | awk "NR == 2 { print \$4 }")
+		dd if=/dev/zero of="$M/fill" bs=1k count=$((free - 40)) 2>/dev/null
+		run 4 --db "$M/c.db" students import aa "$R/r.csv"
+		run 5 --db "$M/c.db" lab list
+		sqlite3 "$M/c.db" "PRAGMA integrity_check; SELECT count(*) FROM students" >"$R/ic"
+	' full-disk "$T/fr" "$CLASSLAB" "$T/full"
+	case $? in
+	0)
+		for n in 1 2 3 4; do
+			expect_eq "$(cat "$T/fr/r$n")" 1 "full disk, command $n: exit"
+			grep -q "is full" "$T/fr/e$n" || fail "full disk, command $n: $(cat "$T/fr/e$n")"
+			grep -q "not a classlab database" "$T/fr/e$n" &&
+				fail "full disk, command $n blames the database: $(cat "$T/fr/e$n")"
+		done
+		expect_eq "$(cat "$T/fr/r5")" 0 "lab list with 40 KiB free: exit"
+		grep -q '^aa ' "$T/fr/o5" || fail "lab list with 40 KiB free lost lab aa"
+		expect_eq "$(tr '\n' ' ' <"$T/fr/ic")" "ok 0 " "database intact after the refused import"
+		;;
+	77) echo "note: cannot mount a tmpfs here; full-disk checks skipped" >&2 ;;
+	*) fail "full-disk setup failed" ;;
+	esac
+else
+	echo "note: not root or no unshare -m; full-disk checks skipped" >&2
+fi
+
 finish
