@@ -3,7 +3,10 @@
 #include "classlab/cl_util.h"
 #include "tap.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define H 3600LL
 #define WEEK (7 * 24 * H)
@@ -120,10 +123,82 @@ static void test_schedule(void)
 	CHECK_INT(cl_cost_schedule_seconds(ev, 1, &secs), CL_EINVAL);
 }
 
+/*
+ * A lab whose stored inputs overflow (written by hand here, as an older classlab could):
+ * its estimate is unavailable, the others are not, the report still answers, and the
+ * write-time checks name it.
+ */
+static void test_unavailable(void)
+{
+	char path[] = "/tmp/cl-cost-XXXXXX";
+	int fd = mkstemp(path);
+	cl_store *st = NULL;
+	cl_size huge = {.name = "huge", .lab_units = 100000, .vcpus = 1, .memory_mib = 64};
+	cl_lab big = {.name = "big", .size = "huge", .price_micro = 1000000000,
+		      .scheduled_seconds = 87600 * H, .quota_seconds = 87600 * H};
+	cl_lab ok = {.name = "ok", .size = "small", .price_micro = 10000, .scheduled_seconds = 20 * H};
+	cl_lab_estimate *rows = NULL, one = {0};
+	size_t n = 0;
+	int64_t total = 0;
+	char name[16];
+
+	close(fd);
+	unlink(path);
+	CHECK_INT(cl_store_open(&st, path), 0);
+	if (!st)
+		return;
+	CHECK_INT(cl_store_size_put(st, &huge), 0);
+	CHECK_INT(cl_store_begin(st), 0);
+	CHECK_INT(cl_store_lab_create(st, &big), 0);
+	CHECK_INT(cl_store_lab_create(st, &ok), 0);
+	for (int i = 0; i < 5300; i++) { /* 5264 fit */
+		snprintf(name, sizeof(name), "s%d", i);
+		cl_student s = {.lab_id = big.id, .name = name, .quota_seconds = CL_QUOTA_DEFAULT};
+		CHECK_INT(cl_store_student_add(st, &s), 0);
+	}
+	cl_student a = {.lab_id = ok.id, .name = "alice", .quota_seconds = CL_QUOTA_DEFAULT};
+	CHECK_INT(cl_store_student_add(st, &a), 0);
+	CHECK_INT(cl_store_commit(st), 0);
+
+	CHECK_INT(cl_cost_report(st, &rows, &n, &total), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(total, -1);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(rows[i].lab, "big") == 0) {
+			CHECK(rows[i].unavailable && strstr(rows[i].unavailable, "too large"));
+			CHECK_INT(rows[i].est.in.students, 5300);
+		} else {
+			CHECK(rows[i].unavailable == NULL);
+			CHECK_INT(rows[i].est.total_cents, 400); /* 1 × 20 h × 20 units × $0.01 */
+		}
+		cl_lab_estimate_clear(&rows[i]);
+	}
+	free(rows);
+	CHECK_INT(cl_cost_lab_estimate(st, "big", &one), 0);
+	CHECK(one.unavailable != NULL);
+	cl_lab_estimate_clear(&one);
+	CHECK_INT(cl_cost_check_lab(st, "big"), CL_EINVAL);
+	CHECK(strstr(cl_error_msg(), "lab 'big' would have no exact cost estimate (5300 students") != NULL);
+	CHECK_INT(cl_cost_check_lab(st, "ok"), 0);
+	CHECK_INT(cl_cost_check_labs(st, "small"), 0);
+	CHECK_INT(cl_cost_check_labs(st, "huge"), CL_EINVAL);
+	CHECK_INT(cl_cost_check_labs(st, NULL), CL_EINVAL);
+	cl_store_close(st);
+	unlink(path);
+	{
+		char *wal = cl_aprintf("%s-wal", path), *shm = cl_aprintf("%s-shm", path);
+		unlink(wal);
+		unlink(shm);
+		free(wal);
+		free(shm);
+	}
+}
+
 int main(void)
 {
 	test_compute();
 	test_breakdown();
 	test_schedule();
+	test_unavailable();
 	return tap_done();
 }
