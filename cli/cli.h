@@ -22,45 +22,101 @@ typedef struct cli_ctx {
 	int verbosity; /* -1 quiet, 0 normal, 1 verbose */
 	cl_store *st;  /* opened for commands with NEED_STORE */
 	const struct cli_cmd *cmd;
+	char **optval; /* per option of cmd: its value (in argv), "" for a flag, NULL if absent */
 } cli_ctx;
 
 enum { NEED_STORE = 1 << 0 };
 
+/* One option of a command: getopt's table, usage, --help and completion come from it. */
+typedef struct cli_opt {
+	const char *name; /* long name, without "--" */
+	char short_name;  /* or 0 */
+	enum { OPT_FLAG, OPT_VALUE, OPT_OPTIONAL } arg;
+	const char *value_name; /* in usage: "--size SIZE"; FILE and DIR complete as paths */
+	const char *help;
+} cli_opt;
+
+/* --- results: what a handler returns, printed by one renderer (cli/output.c) --- */
+typedef struct cli_col {
+	const char *key;    /* field in each row object */
+	const char *header; /* column title */
+} cli_col;
+
+enum cli_view {
+	VIEW_NONE,   /* nothing on stdout */
+	VIEW_ROWS,   /* an array of objects (or data[rows_key]) as a table of cols */
+	VIEW_OBJECT, /* an object as "key  value" lines */
+	VIEW_TEXT,   /* text(data), or the library's own text where it formats a struct */
+};
+
+typedef struct cli_result {
+	json_t *data; /* what -o json prints and an HTTP API returns; owned */
+	enum cli_view view;
+	const cli_col *cols;
+	size_t ncols;
+	const char *rows_key;  /* VIEW_ROWS: the rows are data[rows_key] */
+	const char *total_key; /* VIEW_ROWS: a last row "TOTAL" with data[total_key] */
+	const char *empty;     /* VIEW_ROWS: said on stderr instead of an empty table */
+	char *(*text)(const json_t *data); /* VIEW_TEXT: the table form of data */
+	char *lib_text; /* VIEW_TEXT: text formatted by the library from its struct; owned */
+} cli_result;
+
+#define CLI_ROWS(res, data_, cols_)                                                                \
+	((res)->data = (data_), (res)->view = VIEW_ROWS, (res)->cols = (cols_),                   \
+	 (res)->ncols = sizeof(cols_) / sizeof((cols_)[0]))
+
+/*
+ * Handlers get the positional arguments only (options are parsed from the table) and
+ * fill res; main renders it, even when the handler also returns an error (a report
+ * that failed), so a handler fills res only with what should be printed.
+ */
+typedef int cli_fn(cli_ctx *ctx, int argc, char **argv, cli_result *res);
+
 typedef struct cli_cmd {
 	const char *noun;
 	const char *verb;
-	int (*fn)(cli_ctx *ctx, int argc, char **argv);
+	cli_fn *fn;
 	unsigned flags;
-	const char *usage; /* arguments after "classlab NOUN VERB" */
+	const cli_opt *opts; /* NULL-name terminated, or NULL */
+	/* Positionals (and option rules) for usage; options not named here follow as [--opt V]. */
+	const char *args;
+	int min_args, max_args;
 	const char *help;
 } cli_cmd;
 
 /* Every command, in the order --help lists them (cli/commands.c). */
 extern const cli_cmd cli_commands[];
 
+/* The value of an option of the running command: NULL if absent, "" for a given flag. */
+char *cli_opt_get(const cli_ctx *ctx, const char *name);
+static inline bool cli_flag(const cli_ctx *ctx, const char *name)
+{
+	return cli_opt_get(ctx, name) != NULL;
+}
+/* Parses the command's options from its table; positionals end up at argv[optind..]. */
+int cli_parse_opts(cli_ctx *ctx, int argc, char **argv);
+/* "NOUN VERB ARGS [--opt V]...": the usage line from the table. New string. */
+char *cli_usage(const cli_cmd *c);
+/*
+ * Hidden "classlab __complete" (for scripts/classlab.bash-completion): one line per
+ * command, "NOUN VERB|- POSITIONAL... --opt[=VALUE]...".
+ */
+void cli_print_completion(void);
+
 /* Prints "usage: classlab NOUN VERB USAGE" and returns CL_EINVAL with a message. */
 int cli_usage_error(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The usage error for what getopt_long just refused (names the right option). */
 int cli_bad_option(cli_ctx *ctx, char **argv);
-/* Requires exactly n positional arguments after options (optind..argc). */
-int cli_positionals(cli_ctx *ctx, int argc, char **argv, int min, int max);
 
-/* --- output: tables or JSON, chosen by -o; stdout carries only results --- */
-typedef struct cli_col {
-	const char *key;    /* field in each row object */
-	const char *header; /* column title */
-} cli_col;
-/* Prints an array of objects as a table of cols, or as a JSON array. Steals rows. */
-void cli_out_rows(cli_ctx *ctx, json_t *rows, const cli_col *cols, size_t ncols);
-/* Prints an object as "key  value" lines (fields in order), or as JSON. Steals obj. */
-void cli_out_object(cli_ctx *ctx, json_t *obj);
-/* Prints text as is for table output, obj for JSON output. Steals obj. */
-void cli_out_text(cli_ctx *ctx, const char *text, json_t *obj);
+/* --- output --- */
+/* Prints a result as table/text or JSON (-o); frees what it owns. */
+void cli_render(cli_ctx *ctx, cli_result *res);
+/* An event of a long-running command (e.g. a tunnel listening): text, or one JSON line. */
+void cli_render_event(cli_ctx *ctx, cli_result *ev);
+void cli_result_clear(cli_result *res);
 /* Prints a notice on stderr unless -q. */
 void cli_note(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parses a number option; the message names the option. */
-int cli_u64(const char *opt, const char *s, uint64_t max, uint64_t *out);
 /* Hours as a JSON value: an integer when whole, else a string with decimals. */
 json_t *cli_hours_json(int64_t seconds);
 
@@ -71,11 +127,10 @@ struct cl_lab_estimate;
 /* A lab's estimate: the same, or null results and "unavailable" when it cannot be computed. */
 json_t *cli_lab_estimate_json(const struct cl_lab_estimate *le);
 
-int cli_parse_yes(cli_ctx *ctx, int argc, char **argv, bool *yes);
-
 struct cl_ops;
-/* Fills ops from the context (store, URI, directories, progress on stderr). */
-void cli_ops_init(cli_ctx *ctx, struct cl_ops *ops);
+/* Fills ops from the context (store, URI, directories, progress on stderr); CL_EINVAL
+ * for a bad CLASSLAB_BOOT_TIMEOUT. */
+int cli_ops_init(cli_ctx *ctx, struct cl_ops *ops);
 /* up's verification step between build and publish (template verify). */
 int cli_verify_hook(struct cl_ops *ops, const char *lab);
 
@@ -96,37 +151,37 @@ int cli_tunnel_serve(cli_ctx *ctx, const struct cl_access *a, struct cl_ssh *ssh
 		     const char *bind_addr, int local, int remote, const char *token);
 
 /* Command handlers (one file per noun). */
-int cmd_sizes_list(cli_ctx *, int, char **);
-int cmd_size_set(cli_ctx *, int, char **);
-int cmd_lab_create(cli_ctx *, int, char **);
-int cmd_lab_list(cli_ctx *, int, char **);
-int cmd_lab_show(cli_ctx *, int, char **);
-int cmd_lab_delete(cli_ctx *, int, char **);
-int cmd_lab_unlock(cli_ctx *, int, char **);
-int cmd_students_add(cli_ctx *, int, char **);
-int cmd_students_import(cli_ctx *, int, char **);
-int cmd_students_list(cli_ctx *, int, char **);
-int cmd_students_remove(cli_ctx *, int, char **);
-int cmd_quota_set(cli_ctx *, int, char **);
-int cmd_schedule_add(cli_ctx *, int, char **);
-int cmd_schedule_list(cli_ctx *, int, char **);
-int cmd_cost_estimate(cli_ctx *, int, char **);
-int cmd_cost_report(cli_ctx *, int, char **);
-int cmd_up(cli_ctx *, int, char **);
-int cmd_down(cli_ctx *, int, char **);
-int cmd_template_build(cli_ctx *, int, char **);
-int cmd_template_publish(cli_ctx *, int, char **);
-int cmd_template_verify(cli_ctx *, int, char **);
-int cmd_vm_list(cli_ctx *, int, char **);
-int cmd_vm_start(cli_ctx *, int, char **);
-int cmd_vm_stop(cli_ctx *, int, char **);
-int cmd_vm_verify(cli_ctx *, int, char **);
-int cmd_vm_attach(cli_ctx *, int, char **);
-int cmd_host_gpus(cli_ctx *, int, char **);
-int cmd_connect(cli_ctx *, int, char **);
-int cmd_ssh_config(cli_ctx *, int, char **);
-int cmd_students_export(cli_ctx *, int, char **);
-int cmd_tunnel(cli_ctx *, int, char **);
-int cmd_jupyter(cli_ctx *, int, char **);
+cli_fn cmd_sizes_list;
+cli_fn cmd_size_set;
+cli_fn cmd_lab_create;
+cli_fn cmd_lab_list;
+cli_fn cmd_lab_show;
+cli_fn cmd_lab_delete;
+cli_fn cmd_lab_unlock;
+cli_fn cmd_students_add;
+cli_fn cmd_students_import;
+cli_fn cmd_students_list;
+cli_fn cmd_students_remove;
+cli_fn cmd_quota_set;
+cli_fn cmd_schedule_add;
+cli_fn cmd_schedule_list;
+cli_fn cmd_cost_estimate;
+cli_fn cmd_cost_report;
+cli_fn cmd_up;
+cli_fn cmd_down;
+cli_fn cmd_template_build;
+cli_fn cmd_template_publish;
+cli_fn cmd_template_verify;
+cli_fn cmd_vm_list;
+cli_fn cmd_vm_start;
+cli_fn cmd_vm_stop;
+cli_fn cmd_vm_verify;
+cli_fn cmd_vm_attach;
+cli_fn cmd_host_gpus;
+cli_fn cmd_connect;
+cli_fn cmd_ssh_config;
+cli_fn cmd_students_export;
+cli_fn cmd_tunnel;
+cli_fn cmd_jupyter;
 
 #endif

@@ -37,28 +37,6 @@ static json_t *access_json(const cl_access *a)
 	return o;
 }
 
-/*
- * "--tunnel 9999" (getopt only takes "--tunnel=9999" for an optional value):
- * a number right after --tunnel is its port; it is taken out of argv before
- * option parsing so that it is not read as LAB.
- */
-static const char *take_tunnel_port(int *argc, char **argv)
-{
-	for (int i = 1; i + 1 < *argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], "--tunnel") != 0)
-			continue;
-		const char *v = argv[i + 1];
-		if (!*v || strspn(v, "0123456789") != strlen(v))
-			return NULL;
-		memmove(&argv[i + 1], &argv[i + 2], (size_t)(*argc - i - 2) * sizeof(char *));
-		(*argc)--;
-		return v;
-	}
-	return NULL;
-}
-
 static int tunnel_port_arg(const char *s, int *port)
 {
 	uint64_t v;
@@ -112,87 +90,107 @@ out:
 	return rc;
 }
 
-int cmd_connect(cli_ctx *ctx, int argc, char **argv)
+/* The table form of connect's data: the tunnel command, the X2Go settings or the ssh command. */
+static char *connect_text(const json_t *o)
 {
-	static const struct option opts[] = {
-		{"tunnel", optional_argument, NULL, 't'},
-		{"x2go", no_argument, NULL, 'x'},
-		{"write", no_argument, NULL, 'w'},
-		{NULL, 0, NULL, 0},
-	};
-	bool tunnel = false, x2go = false, write = false;
-	int port = 0, c, rc;
-	const char *tport = NULL;
+	const json_t *x = json_object_get(o, "x2go");
+	const char *key;
+
+	if (json_object_get(o, "tunnel"))
+		return cl_aprintf("%s\n", json_string_value(json_object_get(o, "tunnel")));
+	if (!x)
+		return cl_aprintf("%s\n", json_string_value(json_object_get(o, "ssh")));
+	key = json_string_value(json_object_get(x, "key_file"));
+	return cl_aprintf("X2Go session for %s\n  host          %s\n  login         %s\n"
+			  "  SSH port      %lld\n  session type  %s\n  key file      %s\n",
+			  json_string_value(json_object_get(o, "vm")),
+			  json_string_value(json_object_get(x, "host")),
+			  json_string_value(json_object_get(x, "login")),
+			  (long long)json_integer_value(json_object_get(x, "ssh_port")),
+			  json_string_value(json_object_get(x, "session_type")),
+			  key ? key : "(the student's own key)");
+}
+
+int cmd_connect(cli_ctx *ctx, int argc, char **argv, cli_result *res)
+{
+	const char *tport = cli_opt_get(ctx, "tunnel");
+	bool x2go = cli_flag(ctx, "x2go"), write = cli_flag(ctx, "write");
+	int port = 0, rc;
 	cl_access a = {0};
 
-	tport = take_tunnel_port(&argc, argv);
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			tunnel = true;
-			if (optarg)
-				tport = optarg;
-			break;
-		case 'x': x2go = true; break;
-		case 'w': write = true; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if (tunnel && (rc = tunnel_port_arg(tport, &port)))
-		return rc;
-	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)))
+	(void)argc;
+	if (tport && (rc = tunnel_port_arg(*tport ? tport : NULL, &port)))
 		return rc;
 	if (write && !x2go)
 		return cli_usage_error(ctx, "--write goes with --x2go");
-	if ((rc = cl_access_get(ctx->st, ctx->data_dir, argv[optind], argv[optind + 1], &a)))
+	if ((rc = cl_access_get(ctx->st, ctx->data_dir, argv[0], argv[1], &a)))
 		return rc;
 	json_t *o = access_json(&a);
-	cl_buf text = CL_BUF_INIT;
-	if (tunnel) {
+	if (tport) {
 		char *cmd = cl_access_ssh_command(&a, port, port);
 		json_object_set_new(o, "tunnel", json_string(cmd));
-		cl_buf_printf(&text, "%s\n", cmd);
 		free(cmd);
 	} else if (x2go) {
-		cl_buf_printf(&text,
-			      "X2Go session for %s\n  host          %s\n  login         %s\n"
-			      "  SSH port      %d\n  session type  XFCE\n  key file      %s\n",
-			      a.vm, a.host, a.user, a.port, a.identity_file ? a.identity_file
-									    : "(the student's own key)");
 		json_object_set_new(o, "x2go", json_pack("{s:s, s:s, s:i, s:s, s:o}", "host", a.host,
 							 "login", a.user, "ssh_port", a.port,
 							 "session_type", "XFCE", "key_file",
 							 a.identity_file ? json_string(a.identity_file)
 									 : json_null()));
-	} else {
-		char *cmd = cl_access_ssh_command(&a, 0, 0);
-		cl_buf_printf(&text, "%s\n", cmd);
-		free(cmd);
 	}
-	cli_out_text(ctx, cl_buf_str(&text), o);
-	cl_buf_free(&text);
+	res->data = o;
+	res->view = VIEW_TEXT;
+	res->text = connect_text;
 	if (x2go && write)
 		rc = write_x2go_session(ctx, &a);
 	cl_access_clear(&a);
 	return rc;
 }
 
-int cmd_ssh_config(cli_ctx *ctx, int argc, char **argv)
+/* The fields of access_json that an ssh config block needs, borrowed from o. */
+static void access_from_json(const json_t *o, cl_access *a)
+{
+#define STR(k) ((char *)json_string_value(json_object_get(o, k)))
+	a->vm = STR("vm");
+	a->host = STR("host");
+	a->port = (int)json_integer_value(json_object_get(o, "port"));
+	a->user = STR("user");
+	a->identity_file = STR("identity_file");
+	a->known_hosts_file = STR("known_hosts_file");
+#undef STR
+}
+
+/* The table form: the library's config block of each student, blank lines between. */
+static char *ssh_config_text(const json_t *arr)
+{
+	cl_buf text = CL_BUF_INIT;
+	const json_t *o;
+	size_t i;
+
+	json_array_foreach(arr, i, o)
+	{
+		cl_access a = {0};
+		access_from_json(o, &a);
+		if (i)
+			cl_buf_putc(&text, '\n');
+		cl_access_ssh_config(&a, &text);
+	}
+	return cl_buf_detach(&text);
+}
+
+int cmd_ssh_config(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	cl_lab lab = {0};
 	cl_student *s = NULL;
 	size_t n = 0, shown = 0;
-	cl_buf text = CL_BUF_INIT;
 	json_t *arr = json_array();
 	int rc;
 
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 2)) ||
-	    (rc = cl_name_check("lab name", argv[optind])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
+	if ((rc = cl_name_check("lab name", argv[0])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
 	    (rc = cl_store_student_list(ctx->st, lab.id, &s, &n)) ||
 	    (rc = cl_known_hosts_write(ctx->st, ctx->data_dir, &lab))) /* the file it names */
 		goto out;
-	const char *only = argc - optind == 2 ? argv[optind + 1] : NULL;
+	const char *only = argc == 2 ? argv[1] : NULL;
 	for (size_t i = 0; i < n; i++) {
 		cl_access a = {0};
 		if (only && strcmp(only, s[i].name) != 0)
@@ -204,9 +202,7 @@ int cmd_ssh_config(cli_ctx *ctx, int argc, char **argv)
 		}
 		if (rc)
 			goto out;
-		if (shown++)
-			cl_buf_putc(&text, '\n');
-		cl_access_ssh_config(&a, &text);
+		shown++;
 		json_array_append_new(arr, access_json(&a));
 		cl_access_clear(&a);
 	}
@@ -214,11 +210,12 @@ int cmd_ssh_config(cli_ctx *ctx, int argc, char **argv)
 		rc = cl_error_set(CL_ENOTFOUND, "student '%s' not found", only);
 		goto out;
 	}
-	cli_out_text(ctx, cl_buf_str(&text), arr);
+	res->data = arr;
+	res->view = VIEW_TEXT;
+	res->text = ssh_config_text;
 	arr = NULL;
 out:
 	json_decref(arr);
-	cl_buf_free(&text);
 	cl_student_list_free(s, n);
 	cl_lab_clear(&lab);
 	return rc;
@@ -365,32 +362,20 @@ out:
 	return rc;
 }
 
-int cmd_students_export(cli_ctx *ctx, int argc, char **argv)
+int cmd_students_export(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-		{"force", no_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0},
-	};
 	cl_access a = {0};
 	cl_buf b = CL_BUF_INIT, kh = CL_BUF_INIT;
 	char *cmd = NULL, *tcmd = NULL;
-	const char *dir;
-	bool force = false;
+	const char *dir = argv[2];
+	bool force = cli_flag(ctx, "force");
 	unsigned wflags;
-	int c, rc, dirfd = -1;
+	int rc, dirfd = -1;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f': force = true; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 3, 3)))
-		return rc;
-	dir = argv[optind + 2];
+	(void)argc, (void)res;
 	if (!*dir)
 		return cli_usage_error(ctx, "DIR is empty: name a new or empty directory");
-	if ((rc = cl_access_get(ctx->st, ctx->data_dir, argv[optind], argv[optind + 1], &a)) ||
+	if ((rc = cl_access_get(ctx->st, ctx->data_dir, argv[0], argv[1], &a)) ||
 	    (rc = export_dir_open(dir, force, &dirfd)))
 		goto out;
 	wflags = force ? 0 : CL_WRITE_NOREPLACE; /* a name that appeared since the check is kept */
@@ -505,6 +490,18 @@ int cli_tunnel_bind_check(const char *addr, bool public_ok)
 	return 0;
 }
 
+/* Jupyter's line is its URL with the token; a plain tunnel's says where it forwards. */
+static char *listen_text(const json_t *ev)
+{
+	const char *url = json_string_value(json_object_get(ev, "url"));
+
+	if (json_object_get(ev, "token"))
+		return cl_aprintf("%s\n", url);
+	return cl_aprintf("Forwarding %s -> %s:%lld\n", url,
+			  json_string_value(json_object_get(ev, "vm")),
+			  (long long)json_integer_value(json_object_get(ev, "remote_port")));
+}
+
 static void on_listen(void *p, int port)
 {
 	struct tunnel_ctx *t = p;
@@ -520,11 +517,15 @@ static void on_listen(void *p, int port)
 			strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0
 				? "any of this machine's addresses"
 				: host);
+	cli_result ev = {.view = VIEW_TEXT, .text = listen_text};
+	char *url = t->token ? cl_aprintf("http://%s:%d/?token=%s", host, port, t->token)
+			     : cl_aprintf("http://%s:%d", host, port);
+	ev.data = json_pack("{s:s, s:s, s:s, s:i, s:s, s:i}", "event", "listening", "url", url,
+			    "address", addr, "port", port, "vm", t->a->vm, "remote_port", t->remote);
 	if (t->token)
-		printf("http://%s:%d/?token=%s\n", host, port, t->token);
-	else
-		printf("Forwarding http://%s:%d -> %s:%d\n", host, port, t->a->vm, t->remote);
-	fflush(stdout);
+		json_object_set_new(ev.data, "token", json_string(t->token));
+	cli_render_event(t->ctx, &ev);
+	free(url);
 	free(host);
 }
 
@@ -573,40 +574,24 @@ int cli_tunnel_serve(cli_ctx *ctx, const cl_access *a, cl_ssh *ssh, const char *
 	return cl_tunnel_run(ssh, &o);
 }
 
-int cmd_tunnel(cli_ctx *ctx, int argc, char **argv)
+int cmd_tunnel(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-		{"local-port", required_argument, NULL, 'l'},
-		{"remote-port", required_argument, NULL, 'r'},
-		{"bind", required_argument, NULL, 'b'},
-		{"public", no_argument, NULL, 'P'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *bind_addr = "127.0.0.1";
+	const char *bind_addr = cli_opt_get(ctx, "bind"), *l = cli_opt_get(ctx, "local-port"),
+		   *r = cli_opt_get(ctx, "remote-port");
 	uint64_t local = 8888, remote = 8888;
 	cl_access a = {0};
 	cl_ssh *ssh = NULL;
-	bool public_ok = false;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			if ((rc = cl_parse_u64("--local-port", optarg, 65535, &local)))
-				return rc;
-			break;
-		case 'r':
-			if ((rc = cl_parse_u64("--remote-port", optarg, 65535, &remote)) || remote == 0)
-				return rc ? rc : cl_error_set(CL_EINVAL, "--remote-port must be 1-65535");
-			break;
-		case 'b': bind_addr = optarg; break;
-		case 'P': public_ok = true; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)) ||
-	    (rc = cli_tunnel_bind_check(bind_addr, public_ok)) ||
-	    (rc = cl_access_get(ctx->st, ctx->data_dir, argv[optind], argv[optind + 1], &a)))
+	(void)argc, (void)res;
+	if (!bind_addr)
+		bind_addr = "127.0.0.1";
+	if (l && (rc = cl_parse_u64("--local-port", l, 65535, &local)))
+		return rc;
+	if (r && ((rc = cl_parse_u64("--remote-port", r, 65535, &remote)) || remote == 0))
+		return rc ? rc : cl_error_set(CL_EINVAL, "--remote-port must be 1-65535");
+	if ((rc = cli_tunnel_bind_check(bind_addr, cli_flag(ctx, "public"))) ||
+	    (rc = cl_access_get(ctx->st, ctx->data_dir, argv[0], argv[1], &a)))
 		return rc;
 	if ((rc = cli_access_connect(ctx, &a, &ssh)) == 0)
 		rc = cli_tunnel_serve(ctx, &a, ssh, bind_addr, (int)local, (int)remote, NULL);

@@ -23,40 +23,32 @@ static int read_password(char **out)
 	return 0;
 }
 
-int cmd_vm_attach(cli_ctx *ctx, int argc, char **argv)
+static char *attach_text(const json_t *j)
 {
-	static const struct option opts[] = {
-		{"address", required_argument, NULL, 'a'},
-		{"ssh-port", required_argument, NULL, 'p'},
-		{"username", required_argument, NULL, 'u'},
-		{"private-key", required_argument, NULL, 'k'},
-		{"password-stdin", no_argument, NULL, 'P'},
-		{"host-key-fingerprint", required_argument, NULL, 'f'},
-		{"trust-first", no_argument, NULL, 't'},
-		{NULL, 0, NULL, 0},
-	};
-	cl_attach_opts o = {0};
-	bool pw = false;
-	char *password = NULL, *pinned = NULL;
-	uint64_t port = 22;
-	int c, rc;
+	return cl_aprintf("attached [%s]:%lld as %s-%s (host key %s)\n",
+			  json_string_value(json_object_get(j, "address")),
+			  (long long)json_integer_value(json_object_get(j, "port")),
+			  json_string_value(json_object_get(j, "lab")),
+			  json_string_value(json_object_get(j, "student")),
+			  json_string_value(json_object_get(j, "host_key_fingerprint")));
+}
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'a': o.address = optarg; break;
-		case 'p':
-			if ((rc = cl_parse_u64("--ssh-port", optarg, 65535, &port)))
-				return rc;
-			break;
-		case 'u': o.username = optarg; break;
-		case 'k': o.private_key_file = optarg; break;
-		case 'P': pw = true; break;
-		case 'f': o.fingerprint = optarg; break;
-		case 't': o.trust_first = true; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)))
+int cmd_vm_attach(cli_ctx *ctx, int argc, char **argv, cli_result *res)
+{
+	cl_attach_opts o = {0};
+	bool pw = cli_flag(ctx, "password-stdin");
+	char *password = NULL, *pinned = NULL;
+	const char *port_s = cli_opt_get(ctx, "ssh-port");
+	uint64_t port = 22;
+	int rc;
+
+	(void)argc;
+	o.address = cli_opt_get(ctx, "address");
+	o.username = cli_opt_get(ctx, "username");
+	o.private_key_file = cli_opt_get(ctx, "private-key");
+	o.fingerprint = cli_opt_get(ctx, "host-key-fingerprint");
+	o.trust_first = cli_flag(ctx, "trust-first");
+	if (port_s && (rc = cl_parse_u64("--ssh-port", port_s, 65535, &port)))
 		return rc;
 	if (!o.address || !o.username)
 		return cli_usage_error(ctx, "--address and --username are required");
@@ -66,8 +58,8 @@ int cmd_vm_attach(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error(ctx, "give --private-key or --password-stdin, not both");
 	if (pw && (rc = read_password(&password)))
 		return rc;
-	o.lab = argv[optind];
-	o.student = argv[optind + 1];
+	o.lab = argv[0];
+	o.student = argv[1];
 	o.port = (int)port;
 	o.password = password;
 	rc = cl_attach(ctx->st, ctx->data_dir, &o, &pinned);
@@ -78,12 +70,10 @@ int cmd_vm_attach(cli_ctx *ctx, int argc, char **argv)
 		cli_note(ctx, "pinned host key %s for [%s]:%d (trusted on first use: check it "
 			      "with the machine's owner)\n",
 			 pinned, o.address, o.port);
-	json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s}", "lab", o.lab, "student", o.student,
+	res->data = json_pack("{s:s, s:s, s:s, s:i, s:s}", "lab", o.lab, "student", o.student,
 			      "address", o.address, "port", o.port, "host_key_fingerprint", pinned);
-	char *text = cl_aprintf("attached [%s]:%d as %s-%s (host key %s)\n", o.address, o.port,
-				o.lab, o.student, pinned);
-	cli_out_text(ctx, text, j);
-	free(text);
+	res->view = VIEW_TEXT;
+	res->text = attach_text;
 	free(pinned);
 	return 0;
 }

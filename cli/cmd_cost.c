@@ -3,7 +3,6 @@
 #include "classlab/cl_cost.h"
 #include "classlab/banned.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +83,7 @@ static char *estimate_text(const char *lab, const char *size, const cl_estimate 
 	return cl_buf_detach(&b);
 }
 
-static int estimate_lab(cli_ctx *ctx, const char *lab)
+static int estimate_lab(cli_ctx *ctx, const char *lab, cli_result *res)
 {
 	cl_lab_estimate le = {0};
 	int rc = cl_name_check("lab name", lab);
@@ -98,52 +97,33 @@ static int estimate_lab(cli_ctx *ctx, const char *lab)
 		cl_lab_estimate_clear(&le);
 		return rc;
 	}
-	char *text = estimate_text(le.lab, le.size, &le.est, le.from_schedule);
 	json_t *o = json_object();
 	json_object_set_new(o, "lab", json_string(le.lab));
 	json_object_set_new(o, "size", json_string(le.size));
 	json_object_update_new(o, cli_estimate_json(&le.est));
-	cli_out_text(ctx, text, o);
-	free(text);
+	res->data = o;
+	res->view = VIEW_TEXT;
+	res->lib_text = estimate_text(le.lab, le.size, &le.est, le.from_schedule);
 	cl_lab_estimate_clear(&le);
 	return 0;
 }
 
-int cmd_cost_estimate(cli_ctx *ctx, int argc, char **argv)
+int cmd_cost_estimate(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-		{"students", required_argument, NULL, 'n'},
-		{"scheduled-hours", required_argument, NULL, 's'},
-		{"quota-hours", required_argument, NULL, 'q'},
-		{"size", required_argument, NULL, 'z'},
-		{"lab-units", required_argument, NULL, 'u'},
-		{"price-per-unit-hour", required_argument, NULL, 'p'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *students = NULL, *sched = NULL, *quota = NULL, *size = NULL, *units = NULL,
-		   *price = NULL;
+	const char *students = cli_opt_get(ctx, "students"),
+		   *sched = cli_opt_get(ctx, "scheduled-hours"),
+		   *quota = cli_opt_get(ctx, "quota-hours"), *size = cli_opt_get(ctx, "size"),
+		   *units = cli_opt_get(ctx, "lab-units"),
+		   *price = cli_opt_get(ctx, "price-per-unit-hour");
 	cl_cost_input in = {0};
 	cl_estimate e;
 	uint64_t v;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n': students = optarg; break;
-		case 's': sched = optarg; break;
-		case 'q': quota = optarg; break;
-		case 'z': size = optarg; break;
-		case 'u': units = optarg; break;
-		case 'p': price = optarg; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if (optind < argc) {
+	if (argc == 1) {
 		if (students || sched || quota || size || units || price)
 			return cli_usage_error(ctx, "give a LAB or the numbers, not both");
-		if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
-			return rc;
-		return estimate_lab(ctx, argv[optind]);
+		return estimate_lab(ctx, argv[0], res);
 	}
 	if (!students || !sched || !quota)
 		return cli_usage_error(ctx, "--students, --scheduled-hours and --quota-hours are "
@@ -173,24 +153,33 @@ int cmd_cost_estimate(cli_ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = cl_cost_compute(&in, &e)))
 		return rc;
-	char *text = estimate_text(NULL, size, &e, false);
 	json_t *o = cli_estimate_json(&e);
 	if (size)
 		json_object_set_new(o, "size", json_string(size));
-	cli_out_text(ctx, text, o);
-	free(text);
+	res->data = o;
+	res->view = VIEW_TEXT;
+	res->lib_text = estimate_text(NULL, size, &e, false);
 	return 0;
 }
 
-int cmd_cost_report(cli_ctx *ctx, int argc, char **argv)
+int cmd_cost_report(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
+	static const cli_col cols[] = {
+		{"lab", "LAB"},
+		{"size", "SIZE"},
+		{"students", "STUDENTS"},
+		{"student_hours", "STUDENT-HOURS"},
+		{"lab_units", "UNITS"},
+		{"price_per_unit_hour", "PRICE"},
+		{"total", "ESTIMATE"},
+	};
 	cl_lab_estimate *rows = NULL;
 	size_t n = 0;
 	int64_t total = 0;
 	int rc;
 
-	if ((rc = cli_positionals(ctx, argc, argv, 0, 0)) ||
-	    (rc = cl_cost_report(ctx->st, &rows, &n, &total)))
+	(void)argc, (void)argv;
+	if ((rc = cl_cost_report(ctx->st, &rows, &n, &total)))
 		return rc;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -204,28 +193,13 @@ int cmd_cost_report(cli_ctx *ctx, int argc, char **argv)
 	free(rows);
 	/* -1: some lab's estimate (or the sum) is unavailable; the rows say which. */
 	char *t = total >= 0 ? cl_format_cents(total) : cl_strdup("unavailable");
-	if (ctx->output == OUT_JSON) {
-		json_t *o = json_object();
-		json_object_set_new(o, "labs", arr);
-		json_object_set_new(o, "total_cents", total >= 0 ? json_integer(total) : json_null());
-		json_object_set_new(o, "total", json_string(t));
-		cli_out_object(ctx, o);
-	} else {
-		static const cli_col cols[] = {
-			{"lab", "LAB"},
-			{"size", "SIZE"},
-			{"students", "STUDENTS"},
-			{"student_hours", "STUDENT-HOURS"},
-			{"lab_units", "UNITS"},
-			{"price_per_unit_hour", "PRICE"},
-			{"total", "ESTIMATE"},
-		};
-		json_t *tot = json_object();
-		json_object_set_new(tot, "lab", json_string("TOTAL"));
-		json_object_set_new(tot, "total", json_string(t));
-		json_array_append_new(arr, tot);
-		cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
-	}
+	json_t *o = json_object();
+	json_object_set_new(o, "labs", arr);
+	json_object_set_new(o, "total_cents", total >= 0 ? json_integer(total) : json_null());
+	json_object_set_new(o, "total", json_string(t));
 	free(t);
+	CLI_ROWS(res, o, cols);
+	res->rows_key = "labs";
+	res->total_key = "total";
 	return 0;
 }

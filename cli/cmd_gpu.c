@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int cmd_host_gpus(cli_ctx *ctx, int argc, char **argv)
+int cmd_host_gpus(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	static const cli_col cols[] = {
 		{"address", "ADDRESS"}, {"product", "PRODUCT"}, {"driver", "DRIVER"},
@@ -16,41 +16,38 @@ int cmd_host_gpus(cli_ctx *ctx, int argc, char **argv)
 	cl_host_gpu *gpus = NULL;
 	size_t n = 0;
 	cl_ops ops;
-	int rc = cli_positionals(ctx, argc, argv, 0, 0);
+	int rc;
 
-	if (rc)
+	(void)argc, (void)argv;
+	if ((rc = cli_ops_init(ctx, &ops)))
 		return rc;
-	cli_ops_init(ctx, &ops);
 	if ((rc = cl_hv_open(&ops.hv, ops.uri, ops.data_dir)) == 0)
 		rc = cl_gpu_host_list(cl_hv_conn(ops.hv), &gpus, &n);
 	cl_ops_disconnect(&ops);
 	if (rc)
 		return rc;
-	json_t *arr = cl_gpu_host_json(gpus, n);
+	CLI_ROWS(res, cl_gpu_host_json(gpus, n), cols);
+	res->empty = "no NVIDIA GPUs found on this host";
 	cl_gpu_host_free(gpus, n);
-	if (n == 0 && ctx->output == OUT_TABLE) {
-		json_decref(arr);
-		cli_note(ctx, "no NVIDIA GPUs found on this host\n");
-		return 0;
-	}
-	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
 	return 0;
 }
 
-static int verify(cli_ctx *ctx, const char *lab, const char *student)
+/* A failed check is the report and then exit 1: main renders a result even with an error. */
+static int verify(cli_ctx *ctx, const char *lab, const char *student, cli_result *res)
 {
 	cl_gpu_report *report = NULL;
 	cl_ops ops;
 	int rc;
 
-	cli_ops_init(ctx, &ops);
+	if ((rc = cli_ops_init(ctx, &ops)))
+		return rc;
 	rc = cl_verify(&ops, lab, student, &report);
 	cl_ops_disconnect(&ops);
 	if (rc)
 		return rc;
-	char *text = cl_gpu_report_text(report);
-	cli_out_text(ctx, text, cl_gpu_report_json(report));
-	free(text);
+	res->data = cl_gpu_report_json(report);
+	res->view = VIEW_TEXT;
+	res->lib_text = cl_gpu_report_text(report);
 	bool pass = report->pass;
 	cl_gpu_report_free(report);
 	if (!pass)
@@ -58,16 +55,16 @@ static int verify(cli_ctx *ctx, const char *lab, const char *student)
 	return 0;
 }
 
-int cmd_template_verify(cli_ctx *ctx, int argc, char **argv)
+int cmd_template_verify(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	int rc = cli_positionals(ctx, argc, argv, 1, 1);
-	return rc ? rc : verify(ctx, argv[optind], NULL);
+	(void)argc;
+	return verify(ctx, argv[0], NULL, res);
 }
 
-int cmd_vm_verify(cli_ctx *ctx, int argc, char **argv)
+int cmd_vm_verify(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	int rc = cli_positionals(ctx, argc, argv, 2, 2);
-	return rc ? rc : verify(ctx, argv[optind], argv[optind + 1]);
+	(void)argc;
+	return verify(ctx, argv[0], argv[1], res);
 }
 
 /* up's step between build and publish: the report goes to stderr, the verdict decides. */

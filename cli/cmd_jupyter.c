@@ -54,27 +54,20 @@ static int find_server(cl_ssh *ssh, int *port, char **token, bool *found)
 	return rc;
 }
 
-int cmd_jupyter(cli_ctx *ctx, int argc, char **argv)
+int cmd_jupyter(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-		{"local-port", required_argument, NULL, 'l'},
-		{NULL, 0, NULL, 0},
-	};
+	const char *local_s = cli_opt_get(ctx, "local-port");
 	uint64_t local = 8888;
 	cl_access a = {0};
 	cl_ssh *ssh = NULL;
 	char *token = NULL;
-	int port = 0, c, rc;
+	int port = 0, rc;
 	bool found = false;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'l')
-			return cli_bad_option(ctx, argv);
-		if ((rc = cl_parse_u64("--local-port", optarg, 65535, &local)))
-			return rc;
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)) ||
-	    (rc = cl_access_get(ctx->st, ctx->data_dir, argv[optind], argv[optind + 1], &a)) ||
+	(void)argc, (void)res;
+	if (local_s && (rc = cl_parse_u64("--local-port", local_s, 65535, &local)))
+		return rc;
+	if ((rc = cl_access_get(ctx->st, ctx->data_dir, argv[0], argv[1], &a)) ||
 	    (rc = cli_access_connect(ctx, &a, &ssh)) ||
 	    (rc = find_server(ssh, &port, &token, &found)))
 		goto out;

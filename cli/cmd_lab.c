@@ -4,7 +4,6 @@
 #include "classlab/cl_students.h"
 #include "classlab/banned.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,7 @@ static json_t *size_json(const cl_size *s)
 	return o;
 }
 
-int cmd_sizes_list(cli_ctx *ctx, int argc, char **argv)
+int cmd_sizes_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	static const cli_col cols[] = {
 		{"name", "NAME"}, {"lab_units", "LAB-UNITS/H"}, {"vcpus", "VCPUS"},
@@ -31,41 +30,27 @@ int cmd_sizes_list(cli_ctx *ctx, int argc, char **argv)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cli_positionals(ctx, argc, argv, 0, 0)) ||
-	    (rc = cl_store_size_list(ctx->st, &sizes, &n)))
+	(void)argc, (void)argv;
+	if ((rc = cl_store_size_list(ctx->st, &sizes, &n)))
 		return rc;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, size_json(&sizes[i]));
 	cl_size_list_free(sizes, n);
-	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+	CLI_ROWS(res, arr, cols);
 	return 0;
 }
 
-int cmd_size_set(cli_ctx *ctx, int argc, char **argv)
+int cmd_size_set(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-		{"lab-units", required_argument, NULL, 'u'}, {"vcpus", required_argument, NULL, 'c'},
-		{"memory-mib", required_argument, NULL, 'm'}, {"gpus", required_argument, NULL, 'g'},
-		{NULL, 0, NULL, 0},
-	};
 	cl_size s = {0}, old = {0};
-	const char *units = NULL, *vcpus = NULL, *mem = NULL, *gpus = NULL;
+	const char *units = cli_opt_get(ctx, "lab-units"), *vcpus = cli_opt_get(ctx, "vcpus"),
+		   *mem = cli_opt_get(ctx, "memory-mib"), *gpus = cli_opt_get(ctx, "gpus");
 	uint64_t v;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'u': units = optarg; break;
-		case 'c': vcpus = optarg; break;
-		case 'm': mem = optarg; break;
-		case 'g': gpus = optarg; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
-		return rc;
-	s.name = argv[optind];
+	(void)argc;
+	s.name = argv[0];
 	if ((rc = cl_name_check("size name", s.name)))
 		return rc;
 	rc = cl_store_size_get(ctx->st, s.name, &old);
@@ -98,44 +83,28 @@ int cmd_size_set(cli_ctx *ctx, int argc, char **argv)
 		rc = cl_cost_check_labs(ctx->st, s.name);
 	if ((rc = cl_store_end(ctx->st, rc)))
 		return rc;
-	cli_out_object(ctx, size_json(&s));
+	res->data = size_json(&s);
+	res->view = VIEW_OBJECT;
 	return 0;
 }
 
-int cmd_lab_create(cli_ctx *ctx, int argc, char **argv)
+int cmd_lab_create(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-		{"size", required_argument, NULL, 'z'},
-		{"image", required_argument, NULL, 'i'},
-		{"scheduled-hours", required_argument, NULL, 's'},
-		{"quota-hours", required_argument, NULL, 'q'},
-		{"price-per-unit-hour", required_argument, NULL, 'p'},
-		{"username", required_argument, NULL, 'u'},
-		{NULL, 0, NULL, 0},
-	};
 	cl_lab lab = {0};
-	const char *sched = "0", *quota = "0", *price = "0.01";
-	int c, rc;
+	const char *sched = cli_opt_get(ctx, "scheduled-hours"), *quota = cli_opt_get(ctx, "quota-hours"),
+		   *price = cli_opt_get(ctx, "price-per-unit-hour");
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'z': lab.size = optarg; break;
-		case 'i': lab.image = optarg; break;
-		case 's': sched = optarg; break;
-		case 'q': quota = optarg; break;
-		case 'p': price = optarg; break;
-		case 'u': lab.username = optarg; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
-		return rc;
+	(void)argc, (void)res;
+	lab.size = cli_opt_get(ctx, "size");
+	lab.image = cli_opt_get(ctx, "image");
+	lab.username = cli_opt_get(ctx, "username");
 	if (!lab.size)
 		return cli_usage_error(ctx, "--size is required (see classlab sizes list)");
-	lab.name = argv[optind];
-	if ((rc = cl_parse_hours("--scheduled-hours", sched, &lab.scheduled_seconds)) ||
-	    (rc = cl_parse_hours("--quota-hours", quota, &lab.quota_seconds)) ||
-	    (rc = cl_parse_price("--price-per-unit-hour", price, &lab.price_micro)))
+	lab.name = argv[0];
+	if ((rc = cl_parse_hours("--scheduled-hours", sched ? sched : "0", &lab.scheduled_seconds)) ||
+	    (rc = cl_parse_hours("--quota-hours", quota ? quota : "0", &lab.quota_seconds)) ||
+	    (rc = cl_parse_price("--price-per-unit-hour", price ? price : "0.01", &lab.price_micro)))
 		return rc;
 	if (lab.image && (rc = cl_text_check("--image", lab.image, 4096)))
 		return rc;
@@ -170,7 +139,7 @@ static json_t *lab_json(const cl_lab *l)
 	return o;
 }
 
-int cmd_lab_list(cli_ctx *ctx, int argc, char **argv)
+int cmd_lab_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	static const cli_col cols[] = {
 		{"name", "NAME"},	{"size", "SIZE"},	   {"image", "IMAGE"},
@@ -182,8 +151,8 @@ int cmd_lab_list(cli_ctx *ctx, int argc, char **argv)
 	int64_t total;
 	int rc;
 
-	if ((rc = cli_positionals(ctx, argc, argv, 0, 0)) ||
-	    (rc = cl_store_lab_list(ctx->st, &labs, &n)) ||
+	(void)argc, (void)argv;
+	if ((rc = cl_store_lab_list(ctx->st, &labs, &n)) ||
 	    (rc = cl_cost_report(ctx->st, &est, &ne, &total)))
 		goto out;
 	json_t *arr = json_array();
@@ -203,7 +172,7 @@ int cmd_lab_list(cli_ctx *ctx, int argc, char **argv)
 			}
 		json_array_append_new(arr, o);
 	}
-	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+	CLI_ROWS(res, arr, cols);
 out:
 	for (size_t j = 0; j < ne; j++)
 		cl_lab_estimate_clear(&est[j]);
@@ -212,16 +181,16 @@ out:
 	return rc;
 }
 
-int cmd_lab_show(cli_ctx *ctx, int argc, char **argv)
+int cmd_lab_show(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	cl_lab lab = {0};
 	cl_lab_estimate est = {0};
 	int rc;
 
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
-	    (rc = cl_name_check("lab name", argv[optind])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
-	    (rc = cl_cost_lab_estimate(ctx->st, argv[optind], &est)))
+	(void)argc;
+	if ((rc = cl_name_check("lab name", argv[0])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
+	    (rc = cl_cost_lab_estimate(ctx->st, argv[0], &est)))
 		goto out;
 	json_t *o = lab_json(&lab);
 	char *t = est.unavailable ? cl_strdup("unavailable") : cl_format_cents(est.est.total_cents);
@@ -230,43 +199,26 @@ int cmd_lab_show(cli_ctx *ctx, int argc, char **argv)
 	json_object_set_new(o, "estimate_cents",
 			    est.unavailable ? json_null() : json_integer(est.est.total_cents));
 	free(t);
-	cli_out_object(ctx, o);
+	res->data = o;
+	res->view = VIEW_OBJECT;
 out:
 	cl_lab_estimate_clear(&est);
 	cl_lab_clear(&lab);
 	return rc;
 }
 
-/* Shared by every destructive command: nothing happens without --yes. */
-int cli_parse_yes(cli_ctx *ctx, int argc, char **argv, bool *yes)
-{
-	static const struct option opts[] = {{"yes", no_argument, NULL, 'y'}, {NULL, 0, NULL, 0}};
-	int c;
-
-	*yes = false;
-	while ((c = getopt_long(argc, argv, "y", opts, NULL)) != -1) {
-		if (c != 'y')
-			return cli_bad_option(ctx, argv);
-		*yes = true;
-	}
-	return 0;
-}
-
-int cmd_lab_delete(cli_ctx *ctx, int argc, char **argv)
+int cmd_lab_delete(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	cl_vm *vms = NULL;
 	cl_lab lab = {0};
 	size_t n = 0;
-	bool yes;
 	int rc;
 
-	if ((rc = cli_parse_yes(ctx, argc, argv, &yes)) ||
-	    (rc = cli_positionals(ctx, argc, argv, 1, 1)))
-		return rc;
-	if (!yes)
-		return cli_usage_error(ctx, "deleting lab '%s' needs --yes", argv[optind]);
-	if ((rc = cl_name_check("lab name", argv[optind])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
+	(void)argc, (void)res;
+	if (!cli_flag(ctx, "yes"))
+		return cli_usage_error(ctx, "deleting lab '%s' needs --yes", argv[0]);
+	if ((rc = cl_name_check("lab name", argv[0])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
 	    (rc = cl_store_vm_list(ctx->st, lab.id, &vms, &n)))
 		goto out;
 	for (size_t i = 0; i < n; i++)
@@ -279,8 +231,8 @@ int cmd_lab_delete(cli_ctx *ctx, int argc, char **argv)
 		}
 	/* Its keys go too: a lab made later under this name must not inherit them. */
 	if ((rc = cl_lab_dir_remove(ctx->data_dir, lab.name)) == 0 &&
-	    (rc = cl_labs_delete(ctx->st, argv[optind])) == 0)
-		cli_note(ctx, "deleted lab '%s' and its keys\n", argv[optind]);
+	    (rc = cl_labs_delete(ctx->st, argv[0])) == 0)
+		cli_note(ctx, "deleted lab '%s' and its keys\n", argv[0]);
 out:
 	cl_vm_list_free(vms, n);
 	cl_lab_clear(&lab);

@@ -4,7 +4,6 @@
 #include "classlab/cl_templates.h"
 #include "classlab/banned.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,70 +24,62 @@ static int read_key_file(const char *path, char **key)
 	return 0;
 }
 
-int cmd_students_add(cli_ctx *ctx, int argc, char **argv)
+int cmd_students_add(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-		{"email", required_argument, NULL, 'e'},
-		{"quota-hours", required_argument, NULL, 'q'},
-		{"ssh-public-key", required_argument, NULL, 'k'},
-		{NULL, 0, NULL, 0},
-	};
 	cl_student s = {.quota_seconds = CL_QUOTA_DEFAULT};
-	const char *quota = NULL, *keyfile = NULL;
+	const char *quota = cli_opt_get(ctx, "quota-hours"),
+		   *keyfile = cli_opt_get(ctx, "ssh-public-key");
 	char *key = NULL;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e': s.email = optarg; break;
-		case 'q': quota = optarg; break;
-		case 'k': keyfile = optarg; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)))
-		return rc;
-	s.name = argv[optind + 1];
+	(void)argc, (void)res;
+	s.email = cli_opt_get(ctx, "email");
+	s.name = argv[1];
 	if (quota && (rc = cl_parse_hours("--quota-hours", quota, &s.quota_seconds)))
 		return rc;
 	if (keyfile && (rc = read_key_file(keyfile, &key)))
 		return rc;
 	s.ssh_public_key = key;
-	rc = cl_students_add(ctx->st, argv[optind], &s);
+	rc = cl_students_add(ctx->st, argv[0], &s);
 	if (rc == 0)
-		cli_note(ctx, "added student '%s' to lab '%s'\n", s.name, argv[optind]);
+		cli_note(ctx, "added student '%s' to lab '%s'\n", s.name, argv[0]);
 	free(key);
 	return rc;
 }
 
-int cmd_students_import(cli_ctx *ctx, int argc, char **argv)
+static char *import_text(const json_t *o)
+{
+	json_int_t n = json_integer_value(json_object_get(o, "imported"));
+	return cl_aprintf("imported %lld student%s into lab '%s'\n", (long long)n, n == 1 ? "" : "s",
+			  json_string_value(json_object_get(o, "lab")));
+}
+
+int cmd_students_import(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	cl_buf data = CL_BUF_INIT, errors = CL_BUF_INIT;
 	cl_roster_row *rows = NULL;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)) ||
-	    (rc = cl_name_check("lab name", argv[optind])))
+	(void)argc;
+	if ((rc = cl_name_check("lab name", argv[0])))
 		return rc;
-	if ((rc = cl_read_file(argv[optind + 1], CL_ROSTER_MAX_BYTES, &data)))
+	if ((rc = cl_read_file(argv[1], CL_ROSTER_MAX_BYTES, &data)))
 		goto out;
 	rc = cl_roster_parse(data.data, data.len, &rows, &n, &errors);
 	if (rc == 0)
-		rc = cl_students_import(ctx->st, argv[optind], rows, n, &errors);
+		rc = cl_students_import(ctx->st, argv[0], rows, n, &errors);
 	/* Every bad row in the contract's form, then the summary that main prints. */
 	for (const char *p = cl_buf_str(&errors); *p;) {
 		size_t len = strcspn(p, "\n");
-		fprintf(stderr, "classlab: students import: %s: %.*s\n", argv[optind + 1], (int)len,
+		fprintf(stderr, "classlab: students import: %s: %.*s\n", argv[1], (int)len,
 			p);
 		p += len + (p[len] == '\n');
 	}
 	if (rc == 0) {
-		json_t *o = json_pack("{s:s, s:I}", "lab", argv[optind], "imported", (json_int_t)n);
-		char *text = cl_aprintf("imported %zu student%s into lab '%s'\n", n,
-					n == 1 ? "" : "s", argv[optind]);
-		cli_out_text(ctx, text, o);
-		free(text);
+		res->data = json_pack("{s:s, s:I}", "lab", argv[0], "imported", (json_int_t)n);
+		res->view = VIEW_TEXT;
+		res->text = import_text;
 	}
 out:
 	cl_roster_free(rows, n);
@@ -97,7 +88,7 @@ out:
 	return rc;
 }
 
-int cmd_students_list(cli_ctx *ctx, int argc, char **argv)
+int cmd_students_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	static const cli_col cols[] = {
 		{"name", "NAME"}, {"email", "EMAIL"}, {"quota_hours", "QUOTA-HOURS"}, {"key", "KEY"},
@@ -107,9 +98,9 @@ int cmd_students_list(cli_ctx *ctx, int argc, char **argv)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
-	    (rc = cl_name_check("lab name", argv[optind])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
+	(void)argc;
+	if ((rc = cl_name_check("lab name", argv[0])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
 	    (rc = cl_store_student_list(ctx->st, lab.id, &s, &n)))
 		goto out;
 	json_t *arr = json_array();
@@ -125,7 +116,7 @@ int cmd_students_list(cli_ctx *ctx, int argc, char **argv)
 									       : "generated"));
 		json_array_append_new(arr, o);
 	}
-	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+	CLI_ROWS(res, arr, cols);
 out:
 	cl_student_list_free(s, n);
 	cl_lab_clear(&lab);
@@ -134,74 +125,52 @@ out:
 
 #ifndef CL_CLI_FRONT
 /* Runs in classlab-vm: the student's VM is stopped and deleted where the hypervisor is. */
-int cmd_students_remove(cli_ctx *ctx, int argc, char **argv)
+int cmd_students_remove(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-	    {"keep-vm", no_argument, NULL, 'k'},
-	    {NULL, 0, NULL, 0},
-	};
 	cl_ops ops;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'k')
-			return cli_bad_option(ctx, argv);
+	(void)argc, (void)res;
+	if (cli_flag(ctx, "keep-vm"))
 		return cli_usage_error(ctx,
 				       "--keep-vm is not supported: removing a student deletes "
 				       "their VM and disk so that their key no longer works; "
 				       "copy what you need off the VM first");
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 2, 2)))
+	if ((rc = cli_ops_init(ctx, &ops)))
 		return rc;
-	cli_ops_init(ctx, &ops);
-	rc = cl_student_revoke(&ops, argv[optind], argv[optind + 1]);
+	rc = cl_student_revoke(&ops, argv[0], argv[1]);
 	cl_ops_disconnect(&ops);
 	if (rc == 0)
 		cli_note(ctx, "removed student '%s' from lab '%s' (VM, disk and keys deleted)\n",
-			 argv[optind + 1], argv[optind]);
+			 argv[1], argv[0]);
 	return rc;
 }
 #endif
 
-int cmd_quota_set(cli_ctx *ctx, int argc, char **argv)
+int cmd_quota_set(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	const char *student = NULL, *hours;
 	int64_t seconds = CL_QUOTA_DEFAULT;
-	int rc = cli_positionals(ctx, argc, argv, 2, 3);
+	int rc;
 
-	if (rc)
-		return rc;
-	if (argc - optind == 3)
-		student = argv[optind + 1];
+	(void)ctx, (void)res;
+	if (argc == 3)
+		student = argv[1];
 	hours = argv[argc - 1];
 	if (!(student && strcmp(hours, "default") == 0) &&
 	    (rc = cl_parse_hours("quota hours", hours, &seconds)))
 		return rc;
-	return cl_quota_set(ctx->st, argv[optind], student, seconds);
+	return cl_quota_set(ctx->st, argv[0], student, seconds);
 }
 
-int cmd_schedule_add(cli_ctx *ctx, int argc, char **argv)
+int cmd_schedule_add(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-		{"start", required_argument, NULL, 's'},
-		{"end", required_argument, NULL, 'e'},
-		{"weekly-until", required_argument, NULL, 'w'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *start = NULL, *end = NULL, *until = NULL;
+	const char *start = cli_opt_get(ctx, "start"), *end = cli_opt_get(ctx, "end"),
+		   *until = cli_opt_get(ctx, "weekly-until");
 	cl_schedule s = {0};
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': start = optarg; break;
-		case 'e': end = optarg; break;
-		case 'w': until = optarg; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
-		return rc;
+	(void)argc, (void)res;
 	if (!start || !end)
 		return cli_usage_error(ctx, "--start and --end are required");
 	if ((rc = cl_parse_time("--start", start, &s.start)) ||
@@ -213,10 +182,10 @@ int cmd_schedule_add(cli_ctx *ctx, int argc, char **argv)
 		if (strlen(until) == 10) /* a date: the whole day counts */
 			s.weekly_until += 24 * 3600;
 	}
-	return cl_schedule_add(ctx->st, argv[optind], &s);
+	return cl_schedule_add(ctx->st, argv[0], &s);
 }
 
-int cmd_schedule_list(cli_ctx *ctx, int argc, char **argv)
+int cmd_schedule_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	static const cli_col cols[] = {
 		{"start", "START"}, {"end", "END"}, {"hours", "HOURS"}, {"weekly_until", "WEEKLY-UNTIL"},
@@ -226,9 +195,9 @@ int cmd_schedule_list(cli_ctx *ctx, int argc, char **argv)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
-	    (rc = cl_name_check("lab name", argv[optind])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
+	(void)argc;
+	if ((rc = cl_name_check("lab name", argv[0])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
 	    (rc = cl_store_schedule_list(ctx->st, lab.id, &ev, &n)))
 		goto out;
 	json_t *arr = json_array();
@@ -249,7 +218,7 @@ int cmd_schedule_list(cli_ctx *ctx, int argc, char **argv)
 		}
 		json_array_append_new(arr, o);
 	}
-	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+	CLI_ROWS(res, arr, cols);
 out:
 	free(ev);
 	cl_lab_clear(&lab);

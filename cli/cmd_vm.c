@@ -5,7 +5,6 @@
 #include "classlab/cl_templates.h"
 #include "classlab/banned.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +40,12 @@ static void progress(void *p, const char *msg, size_t done, size_t total)
 	cli_note(ctx, "\r\033[K[%s] %zu/%zu %s%s", bar, done, total, msg, done == total ? "\n" : "");
 }
 
-void cli_ops_init(cli_ctx *ctx, cl_ops *ops)
+int cli_ops_init(cli_ctx *ctx, cl_ops *ops)
 {
+	const char *t = getenv("CLASSLAB_BOOT_TIMEOUT");
 	struct stat sb;
+	uint64_t v = 0;
+	int rc;
 
 	memset(ops, 0, sizeof(*ops));
 	/* libvirt logs warnings (e.g. "tainted: custom-argv") itself: keep them in a file. */
@@ -62,8 +64,11 @@ void cli_ops_init(cli_ctx *ctx, cl_ops *ops)
 	ops->progress = progress;
 	ops->progress_ctx = ctx;
 	ops->verify = cli_verify_hook;
-	const char *t = getenv("CLASSLAB_BOOT_TIMEOUT");
-	ops->boot_timeout_s = t ? atoi(t) : 0;
+	/* Empty is unset, as for the other variables; junk is a usage error, never 0. */
+	if (t && *t && (rc = cl_parse_u64("CLASSLAB_BOOT_TIMEOUT", t, 86400, &v)))
+		return rc;
+	ops->boot_timeout_s = (int)v;
+	return 0;
 }
 
 /*
@@ -91,7 +96,7 @@ static void warn_lab_listen(cli_ctx *ctx, const char *labname)
 }
 
 /* Every student's connection line, then the estimate: what `up` and publish print. */
-static int print_lab_access(cli_ctx *ctx, const char *lab)
+static int lab_access(cli_ctx *ctx, const char *lab, cli_result *res)
 {
 	cl_lab l = {0};
 	cl_student *s = NULL;
@@ -133,7 +138,9 @@ static int print_lab_access(cli_ctx *ctx, const char *lab)
 	json_object_set_new(o, "students", arr);
 	arr = NULL;
 	json_object_set_new(o, "estimate", cli_lab_estimate_json(&est));
-	cli_out_text(ctx, cl_buf_str(&text), o);
+	res->data = o;
+	res->view = VIEW_TEXT;
+	res->lib_text = cl_buf_detach(&text);
 out:
 	json_decref(arr);
 	cl_buf_free(&text);
@@ -143,55 +150,40 @@ out:
 	return rc;
 }
 
-int cmd_up(cli_ctx *ctx, int argc, char **argv)
+int cmd_up(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-		{"no-publish", no_argument, NULL, 'n'}, {"no-start", no_argument, NULL, 's'},
-		{"yes", no_argument, NULL, 'y'},	{"force", no_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0},
-	};
-	cl_publish_opts po = {.start = true};
-	bool publish = true;
+	cl_publish_opts po = {.start = !cli_flag(ctx, "no-start"),
+			      .recreate_ok = cli_flag(ctx, "yes"),
+			      .force = cli_flag(ctx, "force")};
+	bool publish = !cli_flag(ctx, "no-publish");
 	cl_labfile lf = {0};
 	cl_ops ops;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "y", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n': publish = false; break;
-		case 's': po.start = false; break;
-		case 'y': po.recreate_ok = true; break;
-		case 'f': po.force = true; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
-	    (rc = cl_labfile_parse(argv[optind], &lf)))
+	(void)argc;
+	if ((rc = cl_labfile_parse(argv[0], &lf)))
 		return rc;
 	warn_listen(lf.lab.name, lf.lab.listen);
-	cli_ops_init(ctx, &ops);
-	rc = cl_up(&ops, &lf, publish, &po);
+	if ((rc = cli_ops_init(ctx, &ops)) == 0)
+		rc = cl_up(&ops, &lf, publish, &po);
 	cl_ops_disconnect(&ops);
 	if (rc == 0)
-		rc = print_lab_access(ctx, lf.lab.name);
+		rc = lab_access(ctx, lf.lab.name, res);
 	cl_labfile_clear(&lf);
 	return rc;
 }
 
-int cmd_down(cli_ctx *ctx, int argc, char **argv)
+int cmd_down(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	cl_ops ops;
-	bool yes;
 	int rc;
 
-	if ((rc = cli_parse_yes(ctx, argc, argv, &yes)) ||
-	    (rc = cli_positionals(ctx, argc, argv, 1, 1)))
-		return rc;
-	if (!yes)
+	(void)argc, (void)res;
+	if (!cli_flag(ctx, "yes"))
 		return cli_usage_error(ctx, "taking lab '%s' down deletes its VMs and disks: add --yes",
-				       argv[optind]);
-	cli_ops_init(ctx, &ops);
-	rc = cl_lab_down(&ops, argv[optind]);
+				       argv[0]);
+	if ((rc = cli_ops_init(ctx, &ops)) == 0)
+		rc = cl_lab_down(&ops, argv[0]);
 	cl_ops_disconnect(&ops);
 	return rc;
 }
@@ -201,16 +193,16 @@ int cmd_down(cli_ctx *ctx, int argc, char **argv)
  * over by the next command; this names it and clears it by hand). Refused, exit 4,
  * while the holder runs.
  */
-int cmd_lab_unlock(cli_ctx *ctx, int argc, char **argv)
+int cmd_lab_unlock(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	cl_lab lab = {0};
 	char *holder = NULL;
 	bool held = false;
 	int rc;
 
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)) ||
-	    (rc = cl_name_check("lab name", argv[optind])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[optind], &lab)) ||
+	(void)argc, (void)res;
+	if ((rc = cl_name_check("lab name", argv[0])) ||
+	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
 	    (rc = cl_store_lab_unlock_stale(ctx->st, lab.name, &held, &holder)))
 		goto out;
 	if (held)
@@ -224,52 +216,38 @@ out:
 	return rc;
 }
 
-int cmd_template_build(cli_ctx *ctx, int argc, char **argv)
+int cmd_template_build(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	cl_ops ops;
-	int rc = cli_positionals(ctx, argc, argv, 1, 1);
+	int rc;
 
-	if (rc)
-		return rc;
-	warn_lab_listen(ctx, argv[optind]);
-	cli_ops_init(ctx, &ops);
-	rc = cl_template_build(&ops, argv[optind]);
+	(void)argc, (void)res;
+	warn_lab_listen(ctx, argv[0]);
+	if ((rc = cli_ops_init(ctx, &ops)) == 0)
+		rc = cl_template_build(&ops, argv[0]);
 	cl_ops_disconnect(&ops);
 	return rc;
 }
 
-int cmd_template_publish(cli_ctx *ctx, int argc, char **argv)
+int cmd_template_publish(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	static const struct option opts[] = {
-		{"no-start", no_argument, NULL, 's'},
-		{"yes", no_argument, NULL, 'y'},
-		{"force", no_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0},
-	};
-	cl_publish_opts po = {.start = true};
+	cl_publish_opts po = {.start = !cli_flag(ctx, "no-start"),
+			      .recreate_ok = cli_flag(ctx, "yes"),
+			      .force = cli_flag(ctx, "force")};
 	cl_ops ops;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "y", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': po.start = false; break;
-		case 'y': po.recreate_ok = true; break;
-		case 'f': po.force = true; break;
-		default: return cli_bad_option(ctx, argv);
-		}
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 1)))
-		return rc;
-	warn_lab_listen(ctx, argv[optind]);
-	cli_ops_init(ctx, &ops);
-	rc = cl_template_publish(&ops, argv[optind], &po);
+	(void)argc;
+	warn_lab_listen(ctx, argv[0]);
+	if ((rc = cli_ops_init(ctx, &ops)) == 0)
+		rc = cl_template_publish(&ops, argv[0], &po);
 	cl_ops_disconnect(&ops);
 	if (rc == 0)
-		rc = print_lab_access(ctx, argv[optind]);
+		rc = lab_access(ctx, argv[0], res);
 	return rc;
 }
 
-int cmd_vm_list(cli_ctx *ctx, int argc, char **argv)
+int cmd_vm_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	static const cli_col cols[] = {
 		{"name", "NAME"}, {"student", "STUDENT"}, {"state", "STATE"},
@@ -278,12 +256,11 @@ int cmd_vm_list(cli_ctx *ctx, int argc, char **argv)
 	cl_vm_status *v = NULL;
 	size_t n = 0;
 	cl_ops ops;
-	int rc = cli_positionals(ctx, argc, argv, 1, 1);
+	int rc;
 
-	if (rc)
-		return rc;
-	cli_ops_init(ctx, &ops);
-	rc = cl_vm_status_list(&ops, argv[optind], &v, &n);
+	(void)argc;
+	if ((rc = cli_ops_init(ctx, &ops)) == 0)
+		rc = cl_vm_status_list(&ops, argv[0], &v, &n);
 	cl_ops_disconnect(&ops);
 	if (rc)
 		return rc;
@@ -295,41 +272,36 @@ int cmd_vm_list(cli_ctx *ctx, int argc, char **argv)
 				       v[i].kind, "state", v[i].state, "ssh_port", v[i].ssh_port,
 				       "host", v[i].host));
 	cl_vm_status_free(v, n);
-	cli_out_rows(ctx, arr, cols, sizeof(cols) / sizeof(cols[0]));
+	CLI_ROWS(res, arr, cols);
 	return 0;
 }
 
 static int vm_power(cli_ctx *ctx, int argc, char **argv, bool start)
 {
-	static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-	bool all = false;
+	bool all = cli_flag(ctx, "all");
 	cl_ops ops;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'a')
-			return cli_bad_option(ctx, argv);
-		all = true;
-	}
-	if ((rc = cli_positionals(ctx, argc, argv, 1, 2)))
-		return rc;
-	if (all == (argc - optind == 2))
+	if (all == (argc == 2))
 		return cli_usage_error(ctx, "give a STUDENT or --all");
 	if (start)
-		warn_lab_listen(ctx, argv[optind]);
-	cli_ops_init(ctx, &ops);
-	const char *student = all ? NULL : argv[optind + 1];
-	rc = start ? cl_vm_start(&ops, argv[optind], student) : cl_vm_stop(&ops, argv[optind], student);
+		warn_lab_listen(ctx, argv[0]);
+	if ((rc = cli_ops_init(ctx, &ops)))
+		return rc;
+	const char *student = all ? NULL : argv[1];
+	rc = start ? cl_vm_start(&ops, argv[0], student) : cl_vm_stop(&ops, argv[0], student);
 	cl_ops_disconnect(&ops);
 	return rc;
 }
 
-int cmd_vm_start(cli_ctx *ctx, int argc, char **argv)
+int cmd_vm_start(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
+	(void)res;
 	return vm_power(ctx, argc, argv, true);
 }
 
-int cmd_vm_stop(cli_ctx *ctx, int argc, char **argv)
+int cmd_vm_stop(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
+	(void)res;
 	return vm_power(ctx, argc, argv, false);
 }

@@ -1,4 +1,4 @@
-/* The command table: every noun and verb classlab knows, with its usage and help. */
+/* The command table: every noun and verb classlab knows, with its options, usage and help. */
 #include "cli.h"
 #include "classlab/banned.h"
 
@@ -14,73 +14,172 @@
 #define VM(fn) fn
 #endif
 
+#define END {NULL, 0, OPT_FLAG, NULL, NULL}
+#define YES {"yes", 'y', OPT_FLAG, NULL, "confirm what cannot be undone"}
+#define FORCE_PUBLISH {"force", 0, OPT_FLAG, NULL, "publish a template that failed verification"}
+#define NO_START {"no-start", 0, OPT_FLAG, NULL, "leave the students' VMs shut off"}
+#define PRICE {"price-per-unit-hour", 0, OPT_VALUE, "P", "dollars per lab-unit-hour (default 0.01)"}
+
+static const cli_opt size_set_opts[] = {
+	{"lab-units", 0, OPT_VALUE, "N", "lab units per hour (required for a new size)"},
+	{"vcpus", 0, OPT_VALUE, "N", "virtual CPUs (default 2)"},
+	{"memory-mib", 0, OPT_VALUE, "N", "memory in MiB (default 2048)"},
+	{"gpus", 0, OPT_VALUE, "N", "GPUs passed through (default 0)"},
+	END,
+};
+static const cli_opt lab_create_opts[] = {
+	{"size", 0, OPT_VALUE, "SIZE", "the VM size (see 'classlab sizes list')"},
+	{"image", 0, OPT_VALUE, "IMAGE", "the base image"},
+	{"scheduled-hours", 0, OPT_VALUE, "H", "class hours when there is no schedule"},
+	{"quota-hours", 0, OPT_VALUE, "Q", "hours each student may use outside classes"},
+	PRICE,
+	{"username", 0, OPT_VALUE, "U", "the login name on the students' VMs"},
+	END,
+};
+static const cli_opt yes_opts[] = {YES, END};
+static const cli_opt students_add_opts[] = {
+	{"email", 0, OPT_VALUE, "E", "the student's email address"},
+	{"quota-hours", 0, OPT_VALUE, "H", "their own quota (default: the lab's)"},
+	{"ssh-public-key", 0, OPT_VALUE, "FILE", "their own public key (else one is generated)"},
+	END,
+};
+static const cli_opt students_remove_opts[] = {
+	{"keep-vm", 0, OPT_FLAG, NULL, "not supported: removing a student deletes their VM"},
+	END,
+};
+static const cli_opt export_opts[] = {
+	{"force", 0, OPT_FLAG, NULL, "replace the files an earlier export wrote in DIR"},
+	END,
+};
+static const cli_opt schedule_add_opts[] = {
+	{"start", 0, OPT_VALUE, "ISO8601", "when the class starts"},
+	{"end", 0, OPT_VALUE, "ISO8601", "when it ends"},
+	{"weekly-until", 0, OPT_VALUE, "DATE", "repeat weekly until DATE, inclusive"},
+	END,
+};
+static const cli_opt cost_estimate_opts[] = {
+	{"students", 0, OPT_VALUE, "N", "number of students"},
+	{"scheduled-hours", 0, OPT_VALUE, "H", "class hours"},
+	{"quota-hours", 0, OPT_VALUE, "Q", "quota hours per student"},
+	{"size", 0, OPT_VALUE, "NAME", "a size, for its lab units"},
+	{"lab-units", 0, OPT_VALUE, "U", "lab units per hour"},
+	PRICE,
+	END,
+};
+static const cli_opt up_opts[] = {
+	{"no-publish", 0, OPT_FLAG, NULL, "stop before publishing"},
+	NO_START,
+	YES,
+	FORCE_PUBLISH,
+	END,
+};
+static const cli_opt publish_opts[] = {NO_START, YES, FORCE_PUBLISH, END};
+static const cli_opt vm_power_opts[] = {
+	{"all", 0, OPT_FLAG, NULL, "every student's VM"},
+	END,
+};
+static const cli_opt vm_attach_opts[] = {
+	{"address", 0, OPT_VALUE, "HOST", "the machine's address"},
+	{"ssh-port", 0, OPT_VALUE, "P", "its SSH port (default 22)"},
+	{"username", 0, OPT_VALUE, "U", "the login name there"},
+	{"private-key", 0, OPT_VALUE, "FILE", "log in with this key"},
+	{"password-stdin", 0, OPT_FLAG, NULL, "log in with the password on standard input"},
+	{"host-key-fingerprint", 0, OPT_VALUE, "SHA256:...", "the host key to pin"},
+	{"trust-first", 0, OPT_FLAG, NULL, "pin the host key the machine shows now"},
+	END,
+};
+static const cli_opt connect_opts[] = {
+	{"tunnel", 0, OPT_OPTIONAL, "PORT", "the ssh -L command for Jupyter (default port 8888)"},
+	{"x2go", 0, OPT_FLAG, NULL, "the X2Go session settings"},
+	{"write", 0, OPT_FLAG, NULL, "with --x2go: add the session to ~/.x2goclient/sessions"},
+	END,
+};
+static const cli_opt tunnel_opts[] = {
+	{"local-port", 0, OPT_VALUE, "P", "the local port (default 8888)"},
+	{"remote-port", 0, OPT_VALUE, "P", "the port on the VM (default 8888)"},
+	{"bind", 0, OPT_VALUE, "ADDR", "the local address (default 127.0.0.1)"},
+	{"public", 0, OPT_FLAG, NULL, "allow a --bind address beyond loopback"},
+	END,
+};
+static const cli_opt jupyter_opts[] = {
+	{"local-port", 0, OPT_VALUE, "P", "the local port (default 8888)"},
+	END,
+};
+
 const cli_cmd cli_commands[] = {
-	{"sizes", "list", cmd_sizes_list, NEED_STORE, "", "list VM sizes and their lab units per hour"},
-	{"size", "set", cmd_size_set, NEED_STORE,
-	 "NAME --lab-units N [--vcpus N] [--memory-mib N] [--gpus N]", "add or change a size"},
-	{"lab", "create", cmd_lab_create, NEED_STORE,
-	 "NAME --size SIZE [--image IMAGE] [--scheduled-hours H] [--quota-hours Q] "
-	 "[--price-per-unit-hour P] [--username U]",
+	{"sizes", "list", cmd_sizes_list, NEED_STORE, NULL, "", 0, 0,
+	 "list VM sizes and their lab units per hour"},
+	{"size", "set", cmd_size_set, NEED_STORE, size_set_opts, "NAME --lab-units N", 1, 1,
+	 "add or change a size"},
+	{"lab", "create", cmd_lab_create, NEED_STORE, lab_create_opts, "NAME --size SIZE", 1, 1,
 	 "create a lab"},
-	{"lab", "list", cmd_lab_list, NEED_STORE, "", "list labs"},
-	{"lab", "show", cmd_lab_show, NEED_STORE, "NAME", "show a lab's settings and estimate"},
-	{"lab", "delete", cmd_lab_delete, NEED_STORE, "NAME --yes",
+	{"lab", "list", cmd_lab_list, NEED_STORE, NULL, "", 0, 0, "list labs"},
+	{"lab", "show", cmd_lab_show, NEED_STORE, NULL, "NAME", 1, 1,
+	 "show a lab's settings and estimate"},
+	{"lab", "delete", cmd_lab_delete, NEED_STORE, yes_opts, "NAME --yes", 1, 1,
 	 "delete a lab's records and keys (run 'down' first to remove its VMs)"},
-	{"lab", "unlock", VM(cmd_lab_unlock), NEED_STORE, "NAME",
+	{"lab", "unlock", VM(cmd_lab_unlock), NEED_STORE, NULL, "NAME", 1, 1,
 	 "clear the lab's lock left by a classlab that is gone (refused while it runs)"},
-	{"students", "add", cmd_students_add, NEED_STORE,
-	 "LAB NAME [--email E] [--quota-hours H] [--ssh-public-key FILE]", "add one student"},
-	{"students", "import", cmd_students_import, NEED_STORE, "LAB FILE.csv",
+	{"students", "add", cmd_students_add, NEED_STORE, students_add_opts, "LAB NAME", 2, 2,
+	 "add one student"},
+	{"students", "import", cmd_students_import, NEED_STORE, NULL, "LAB FILE.csv", 2, 2,
 	 "import a roster: name,email[,quota_hours[,ssh_public_key]]; all rows or none"},
-	{"students", "list", cmd_students_list, NEED_STORE, "LAB", "list a lab's students"},
-	{"students", "remove", VM(cmd_students_remove), NEED_STORE, "LAB NAME",
+	{"students", "list", cmd_students_list, NEED_STORE, NULL, "LAB", 1, 1,
+	 "list a lab's students"},
+	{"students", "remove", VM(cmd_students_remove), NEED_STORE, students_remove_opts,
+	 "LAB NAME", 2, 2,
 	 "remove a student and revoke their access: VM stopped, its disk, seed and their keys "
 	 "deleted"},
-	{"students", "export", VM(cmd_students_export), NEED_STORE, "LAB STUDENT DIR [--force]",
+	{"students", "export", VM(cmd_students_export), NEED_STORE, export_opts, "LAB STUDENT DIR",
+	 3, 3,
 	 "write what to hand a student into a new or empty DIR: key, ssh config, known_hosts, X2Go "
 	 "session, commands (--force replaces only an earlier export's files)"},
-	{"quota", "set", cmd_quota_set, NEED_STORE, "LAB [STUDENT] HOURS|default",
+	{"quota", "set", cmd_quota_set, NEED_STORE, NULL, "LAB [STUDENT] HOURS|default", 2, 3,
 	 "set the lab's quota hours, or one student's ('default' resets it)"},
-	{"schedule", "add", cmd_schedule_add, NEED_STORE,
-	 "LAB --start ISO8601 --end ISO8601 [--weekly-until DATE]",
+	{"schedule", "add", cmd_schedule_add, NEED_STORE, schedule_add_opts,
+	 "LAB --start ISO8601 --end ISO8601", 1, 1,
 	 "add a scheduled class (repeats weekly until DATE, inclusive)"},
-	{"schedule", "list", cmd_schedule_list, NEED_STORE, "LAB", "list a lab's schedule"},
-	{"cost", "estimate", cmd_cost_estimate, NEED_STORE,
-	 "[LAB] | --students N --scheduled-hours H --quota-hours Q (--size NAME | --lab-units U) "
-	 "[--price-per-unit-hour P]",
-	 "estimate a class's cost in lab units and dollars"},
-	{"cost", "report", cmd_cost_report, NEED_STORE, "",
+	{"schedule", "list", cmd_schedule_list, NEED_STORE, NULL, "LAB", 1, 1,
+	 "list a lab's schedule"},
+	{"cost", "estimate", cmd_cost_estimate, NEED_STORE, cost_estimate_opts,
+	 "[LAB] | --students N --scheduled-hours H --quota-hours Q (--size NAME | --lab-units U)",
+	 0, 1, "estimate a class's cost in lab units and dollars"},
+	{"cost", "report", cmd_cost_report, NEED_STORE, NULL, "", 0, 0,
 	 "every lab's estimate and the grand total"},
-	{"up", NULL, VM(cmd_up), NEED_STORE, "FILE [--no-publish] [--no-start] [--yes] [--force]",
+	{"up", NULL, VM(cmd_up), NEED_STORE, up_opts, "FILE", 1, 1,
 	 "create or converge a lab from a lab file: template, verification, one VM per student"},
-	{"down", NULL, VM(cmd_down), NEED_STORE, "LAB --yes",
+	{"down", NULL, VM(cmd_down), NEED_STORE, yes_opts, "LAB --yes", 1, 1,
 	 "destroy the lab's VMs and delete their disks and seeds (records and keys stay)"},
-	{"template", "build", VM(cmd_template_build), NEED_STORE, "LAB",
+	{"template", "build", VM(cmd_template_build), NEED_STORE, NULL, "LAB", 1, 1,
 	 "build and boot the template VM from the lab's image and customisation"},
-	{"template", "verify", VM(cmd_template_verify), NEED_STORE, "LAB",
+	{"template", "verify", VM(cmd_template_verify), NEED_STORE, NULL, "LAB", 1, 1,
 	 "check the template over SSH: GPU, driver, CUDA and frameworks the lab needs"},
-	{"template", "publish", VM(cmd_template_publish), NEED_STORE, "LAB [--no-start] [--yes] [--force]",
+	{"template", "publish", VM(cmd_template_publish), NEED_STORE, publish_opts, "LAB", 1, 1,
 	 "shut the template down and give every student a linked clone"},
-	{"vm", "list", VM(cmd_vm_list), NEED_STORE, "LAB", "the lab's VMs, their state and SSH ports"},
-	{"vm", "start", VM(cmd_vm_start), NEED_STORE, "LAB STUDENT|--all", "start student VMs"},
-	{"vm", "stop", VM(cmd_vm_stop), NEED_STORE, "LAB STUDENT|--all",
+	{"vm", "list", VM(cmd_vm_list), NEED_STORE, NULL, "LAB", 1, 1,
+	 "the lab's VMs, their state and SSH ports"},
+	{"vm", "start", VM(cmd_vm_start), NEED_STORE, vm_power_opts, "LAB STUDENT|--all", 1, 2,
+	 "start student VMs"},
+	{"vm", "stop", VM(cmd_vm_stop), NEED_STORE, vm_power_opts, "LAB STUDENT|--all", 1, 2,
 	 "shut student VMs down (ACPI, then power off)"},
-	{"vm", "verify", VM(cmd_vm_verify), NEED_STORE, "LAB STUDENT",
+	{"vm", "verify", VM(cmd_vm_verify), NEED_STORE, NULL, "LAB STUDENT", 2, 2,
 	 "run the template checks on one student's VM"},
-	{"vm", "attach", VM(cmd_vm_attach), NEED_STORE,
+	{"vm", "attach", VM(cmd_vm_attach), NEED_STORE, vm_attach_opts,
 	 "LAB STUDENT --address HOST --ssh-port P --username U (--private-key FILE | "
 	 "--password-stdin) (--host-key-fingerprint SHA256:... | --trust-first)",
-	 "use a machine classlab did not create as a student's VM"},
-	{"host", "gpus", VM(cmd_host_gpus), 0, "", "NVIDIA GPUs on the host and their passthrough readiness"},
-	{"connect", NULL, VM(cmd_connect), NEED_STORE, "LAB STUDENT [--tunnel [PORT]] [--x2go [--write]]",
+	 2, 2, "use a machine classlab did not create as a student's VM"},
+	{"host", "gpus", VM(cmd_host_gpus), 0, NULL, "", 0, 0,
+	 "NVIDIA GPUs on the host and their passthrough readiness"},
+	{"connect", NULL, VM(cmd_connect), NEED_STORE, connect_opts,
+	 "LAB STUDENT [--tunnel [PORT]] [--x2go [--write]]", 2, 2,
 	 "the student's SSH command, Jupyter tunnel command or X2Go settings"},
-	{"ssh-config", NULL, VM(cmd_ssh_config), NEED_STORE, "LAB [STUDENT]",
+	{"ssh-config", NULL, VM(cmd_ssh_config), NEED_STORE, NULL, "LAB [STUDENT]", 1, 2,
 	 "OpenSSH config blocks with pinned host keys"},
-	{"tunnel", NULL, VM(cmd_tunnel), NEED_STORE,
-	 "LAB STUDENT [--local-port P] [--remote-port 8888] [--bind 127.0.0.1 [--public]]",
+	{"tunnel", NULL, VM(cmd_tunnel), NEED_STORE, tunnel_opts,
+	 "LAB STUDENT [--bind ADDR [--public]]", 2, 2,
 	 "forward a local port to the student's VM (ssh -L), until interrupted; a non-loopback "
 	 "--bind needs --public"},
-	{"jupyter", NULL, VM(cmd_jupyter), NEED_STORE, "LAB STUDENT [--local-port P]",
+	{"jupyter", NULL, VM(cmd_jupyter), NEED_STORE, jupyter_opts, "LAB STUDENT", 2, 2,
 	 "find or start Jupyter on the VM and open a tunnel to it"},
-	{NULL, NULL, NULL, 0, NULL, NULL},
+	{NULL, NULL, NULL, 0, NULL, NULL, 0, 0, NULL},
 };

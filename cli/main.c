@@ -48,20 +48,88 @@ static void print_main_help(FILE *f)
 		exit_codes_help);
 }
 
+/* Is "--name" written in text as a whole option (not a prefix of a longer one)? */
+static bool names_opt(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = text; (p = strstr(p, "--")) != NULL; p += 2)
+		if (strncmp(p + 2, name, n) == 0 && !(p[2 + n] == '-' || (p[2 + n] >= 'a' && p[2 + n] <= 'z')))
+			return true;
+	return false;
+}
+
+char *cli_usage(const cli_cmd *c)
+{
+	cl_buf b = CL_BUF_INIT;
+
+	cl_buf_printf(&b, "%s", c->args);
+	for (const cli_opt *o = c->opts; o && o->name; o++) {
+		if (names_opt(c->args, o->name))
+			continue;
+		cl_buf_printf(&b, "%s[--%s", b.len ? " " : "", o->name);
+		if (o->arg == OPT_VALUE)
+			cl_buf_printf(&b, " %s", o->value_name);
+		else if (o->arg == OPT_OPTIONAL)
+			cl_buf_printf(&b, " [%s]", o->value_name);
+		cl_buf_putc(&b, ']');
+	}
+	return cl_buf_detach(&b);
+}
+
 static void print_noun_help(const char *noun)
 {
 	printf("usage: classlab %s VERB [ARGS]\n\n", noun);
 	for (const cli_cmd *c = cli_commands; c->noun; c++)
-		if (strcmp(c->noun, noun) == 0)
-			printf("  classlab %s %s %s\n      %s\n", c->noun, c->verb ? c->verb : "",
-			       c->usage, c->help);
+		if (strcmp(c->noun, noun) == 0) {
+			char *u = cli_usage(c);
+			printf("  classlab %s %s %s\n      %s\n", c->noun, c->verb ? c->verb : "", u,
+			       c->help);
+			free(u);
+		}
 	printf("\n%s", exit_codes_help);
 }
 
 static void print_cmd_help(const cli_cmd *c)
 {
-	printf("usage: classlab %s%s%s %s\n\n%s\n\n%s", c->noun, c->verb ? " " : "",
-	       c->verb ? c->verb : "", c->usage, c->help, exit_codes_help);
+	char *u = cli_usage(c);
+
+	printf("usage: classlab %s%s%s %s\n\n%s\n", c->noun, c->verb ? " " : "",
+	       c->verb ? c->verb : "", u, c->help);
+	if (c->opts && c->opts->name)
+		printf("\nOptions:\n");
+	for (const cli_opt *o = c->opts; o && o->name; o++) {
+		char *lhs = cl_aprintf("%s%c%s--%s%s%s%s%s", o->short_name ? "-" : "",
+				       o->short_name ? o->short_name : ' ', o->short_name ? ", " : "",
+				       o->name, o->arg == OPT_FLAG ? "" : " ",
+				       o->arg == OPT_OPTIONAL ? "[" : "",
+				       o->arg == OPT_FLAG ? "" : o->value_name,
+				       o->arg == OPT_OPTIONAL ? "]" : "");
+		printf("  %-26s %s\n", o->short_name ? lhs : lhs + 1, o->help);
+		free(lhs);
+	}
+	printf("\n%s", exit_codes_help);
+	free(u);
+}
+
+void cli_print_completion(void)
+{
+	for (const cli_cmd *c = cli_commands; c->noun; c++) {
+		printf("%s %s", c->noun, c->verb ? c->verb : "-");
+		/* The positionals' names (LAB, FILE, ...): args up to its first option or group. */
+		for (const char *p = c->args; *p && !strchr("-(|", *p) && strncmp(p, "[-", 2);) {
+			size_t n = strcspn(p, " ");
+			if (*p == '[')
+				printf(" %.*s", (int)(n > 2 ? n - 2 : 0), p + 1);
+			else
+				printf(" %.*s", (int)n, p);
+			p += n;
+			p += strspn(p, " ");
+		}
+		for (const cli_opt *o = c->opts; o && o->name; o++)
+			printf(" --%s%s%s", o->name, o->arg == OPT_FLAG ? "" : "=",
+			       o->arg == OPT_FLAG ? "" : o->value_name);
+		putchar('\n');
+	}
 }
 
 static void cmd_name(const cli_cmd *c, cl_buf *b)
@@ -72,13 +140,14 @@ static void cmd_name(const cli_cmd *c, cl_buf *b)
 int cli_usage_error(cli_ctx *ctx, const char *fmt, ...)
 {
 	char msg[1024];
+	char *u = cli_usage(ctx->cmd);
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	cl_error_set(CL_EINVAL, "%s (usage: classlab %s%s%s %s)", msg, ctx->cmd->noun,
-		     ctx->cmd->verb ? " " : "", ctx->cmd->verb ? ctx->cmd->verb : "",
-		     ctx->cmd->usage);
+		     ctx->cmd->verb ? " " : "", ctx->cmd->verb ? ctx->cmd->verb : "", u);
+	free(u);
 	return CL_EINVAL;
 }
 
@@ -92,20 +161,85 @@ int cli_bad_option(cli_ctx *ctx, char **argv)
 	return cli_usage_error(ctx, "unknown option or missing value: '%s'", arg);
 }
 
-int cli_positionals(cli_ctx *ctx, int argc, char **argv, int min, int max)
+char *cli_opt_get(const cli_ctx *ctx, const char *name)
 {
-	static const struct option none[] = {{NULL, 0, NULL, 0}};
-	int n;
+	for (size_t i = 0; ctx->cmd->opts && ctx->cmd->opts[i].name; i++)
+		if (strcmp(ctx->cmd->opts[i].name, name) == 0)
+			return ctx->optval[i];
+	fprintf(stderr, "classlab: internal error: no option '--%s' in the table\n", name);
+	abort();
+}
 
-	if (optind == 0) /* a command without options: still refuse stray ones */
-		while (getopt_long(argc, argv, "", none, NULL) != -1)
-			return cli_bad_option(ctx, argv);
-	n = argc - optind;
-	if (n < min)
-		return cli_usage_error(ctx, "missing argument");
-	if (n > max)
-		return cli_usage_error(ctx, "unexpected argument '%s'", argv[optind + max]);
-	return 0;
+/*
+ * "--tunnel 9999": getopt only takes "--tunnel=9999" for an optional value, so
+ * a number right after an option with an optional value is its value; it is
+ * taken out of argv before option parsing so that it is not read as a positional.
+ */
+static char *take_optional_number(int *argc, char **argv, const char *name)
+{
+	for (int i = 1; i + 1 < *argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strncmp(argv[i], "--", 2) != 0 || strcmp(argv[i] + 2, name) != 0)
+			continue;
+		char *v = argv[i + 1];
+		if (!*v || strspn(v, "0123456789") != strlen(v))
+			return NULL;
+		memmove(&argv[i + 1], &argv[i + 2], (size_t)(*argc - i - 2) * sizeof(char *));
+		(*argc)--;
+		return v;
+	}
+	return NULL;
+}
+
+/* getopt_long over the table; then the positional count. argv[0] is the verb (or noun). */
+int cli_parse_opts(cli_ctx *ctx, int argc, char **argv)
+{
+	const cli_cmd *cmd = ctx->cmd;
+	size_t n = 0;
+	int c, rc = 0;
+
+	while (cmd->opts && cmd->opts[n].name)
+		n++;
+	struct option *lo = cl_calloc(n + 1, sizeof(*lo));
+	static char flag_given[1]; /* "" that the type system lets us hand out as char * */
+	char **taken = cl_calloc(n + 1, sizeof(*taken));
+	cl_buf shorts = CL_BUF_INIT;
+	ctx->optval = cl_calloc(n + 1, sizeof(*ctx->optval));
+	for (size_t i = 0; i < n; i++) {
+		const cli_opt *o = &cmd->opts[i];
+		lo[i].name = o->name;
+		lo[i].has_arg = o->arg == OPT_FLAG    ? no_argument
+				: o->arg == OPT_VALUE ? required_argument
+						      : optional_argument;
+		lo[i].val = 256 + (int)i;
+		if (o->short_name)
+			cl_buf_printf(&shorts, "%c%s", o->short_name,
+				      o->arg == OPT_FLAG ? "" : o->arg == OPT_VALUE ? ":" : "::");
+		if (o->arg == OPT_OPTIONAL)
+			taken[i] = take_optional_number(&argc, argv, o->name);
+	}
+	optind = 0; /* GNU getopt: start afresh for the command's own options */
+	while (rc == 0 && (c = getopt_long(argc, argv, cl_buf_str(&shorts), lo, NULL)) != -1) {
+		size_t i = n;
+		if (c >= 256)
+			i = (size_t)c - 256;
+		else
+			for (i = 0; i < n && cmd->opts[i].short_name != c; i++)
+				;
+		if (c == '?' || i >= n)
+			rc = cli_bad_option(ctx, argv);
+		else
+			ctx->optval[i] = optarg ? optarg : taken[i] ? taken[i] : flag_given;
+	}
+	if (rc == 0 && argc - optind < cmd->min_args)
+		rc = cli_usage_error(ctx, "missing argument");
+	else if (rc == 0 && argc - optind > cmd->max_args)
+		rc = cli_usage_error(ctx, "unexpected argument '%s'", argv[optind + cmd->max_args]);
+	cl_buf_free(&shorts);
+	free(taken);
+	free(lo);
+	return rc;
 }
 
 static const char *env_or(const char *name, const char *fallback)
@@ -196,6 +330,7 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
 	};
 	cli_ctx ctx = {0};
+	cli_result res = {0};
 	const cli_cmd *cmd;
 	bool noun_known;
 	cl_buf name = CL_BUF_INIT;
@@ -209,6 +344,10 @@ int main(int argc, char **argv)
 	ctx.db_path = env_or("CLASSLAB_DB", NULL);
 	ctx.uri = env_or("CLASSLAB_URI", env_or("LIBVIRT_DEFAULT_URI", NULL));
 
+	if (argc == 2 && strcmp(argv[1], "__complete") == 0) { /* for scripts/classlab.bash-completion */
+		cli_print_completion();
+		return 0;
+	}
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+o:qvh", opts, NULL)) != -1) {
 		switch (c) {
@@ -285,10 +424,12 @@ int main(int argc, char **argv)
 	ctx.cache_dir = cl_paths_cache_dir(&ctx.env);
 	if (cmd->flags & NEED_STORE)
 		rc = open_store(&ctx);
-	if (rc == 0) {
-		optind = 0; /* GNU getopt: start afresh for the command's own options */
-		rc = cmd->fn(&ctx, argc, argv);
-	}
+	if (rc == 0)
+		rc = cli_parse_opts(&ctx, argc, argv);
+	if (rc == 0)
+		rc = cmd->fn(&ctx, argc - optind, argv + optind, &res);
+	cli_render(&ctx, &res); /* a result may come with an error: verify's report */
+	cli_result_clear(&res);
 	if (rc) {
 		cmd_name(cmd, &name);
 		fprintf(stderr, "classlab: %s: %s\n", cl_buf_str(&name), cl_error_msg());
@@ -296,6 +437,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	cl_buf_free(&name);
 	cl_store_close(ctx.st);
+	free(ctx.optval);
 	free(ctx.db_owned);
 	free(ctx.data_dir);
 	free(ctx.cache_dir);

@@ -56,16 +56,12 @@ static size_t width(const char *s)
 	return w;
 }
 
-void cli_out_rows(cli_ctx *ctx, json_t *rows, const cli_col *cols, size_t ncols)
+static void print_rows(json_t *rows, const cli_col *cols, size_t ncols)
 {
 	size_t nrows = json_array_size(rows);
 	size_t *w = cl_calloc(ncols, sizeof(size_t));
 	char **cells = cl_calloc(nrows * ncols + 1, sizeof(char *));
 
-	if (ctx->output == OUT_JSON) {
-		print_json(rows);
-		goto out;
-	}
 	for (size_t c = 0; c < ncols; c++)
 		w[c] = width(cols[c].header);
 	for (size_t r = 0; r < nrows; r++)
@@ -86,25 +82,18 @@ void cli_out_rows(cli_ctx *ctx, json_t *rows, const cli_col *cols, size_t ncols)
 		}
 		putchar('\n');
 	}
-out:
 	for (size_t i = 0; i < nrows * ncols; i++)
 		free(cells[i]);
 	free(cells);
 	free(w);
-	json_decref(rows);
 }
 
-void cli_out_object(cli_ctx *ctx, json_t *obj)
+static void print_object(json_t *obj)
 {
 	const char *key;
 	json_t *v;
 	size_t kw = 0;
 
-	if (ctx->output == OUT_JSON) {
-		print_json(obj);
-		json_decref(obj);
-		return;
-	}
 	json_object_foreach(obj, key, v) if (width(key) > kw) kw = width(key);
 	json_object_foreach(obj, key, v)
 	{
@@ -112,16 +101,71 @@ void cli_out_object(cli_ctx *ctx, json_t *obj)
 		printf("%-*s  %s\n", (int)kw, key, s);
 		free(s);
 	}
-	json_decref(obj);
 }
 
-void cli_out_text(cli_ctx *ctx, const char *text, json_t *obj)
+/* The table form: rows (with a TOTAL row when asked), an object, or text. */
+static void print_table(cli_ctx *ctx, const cli_result *res)
 {
-	if (ctx->output == OUT_JSON)
-		print_json(obj);
+	switch (res->view) {
+	case VIEW_NONE:
+		break;
+	case VIEW_ROWS: {
+		json_t *rows = res->rows_key ? json_object_get(res->data, res->rows_key) : res->data;
+		if (json_array_size(rows) == 0 && res->empty) {
+			cli_note(ctx, "%s\n", res->empty);
+			break;
+		}
+		rows = json_copy(rows);
+		if (res->total_key)
+			json_array_append_new(rows, json_pack("{s:s, s:O}", res->cols[0].key, "TOTAL",
+							      res->total_key,
+							      json_object_get(res->data, res->total_key)));
+		print_rows(rows, res->cols, res->ncols);
+		json_decref(rows);
+		break;
+	}
+	case VIEW_OBJECT:
+		print_object(res->data);
+		break;
+	case VIEW_TEXT: {
+		char *t = res->text ? res->text(res->data) : NULL;
+		fputs(t ? t : res->lib_text ? res->lib_text : "", stdout);
+		free(t);
+		break;
+	}
+	}
+}
+
+void cli_render(cli_ctx *ctx, cli_result *res)
+{
+	if (res->view == VIEW_NONE)
+		;
+	else if (ctx->output == OUT_JSON)
+		print_json(res->data);
 	else
-		fputs(text, stdout);
-	json_decref(obj);
+		print_table(ctx, res);
+	cli_result_clear(res);
+}
+
+void cli_render_event(cli_ctx *ctx, cli_result *ev)
+{
+	if (ctx->output == OUT_JSON) {
+		char *s = json_dumps(ev->data, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+		if (s)
+			printf("%s\n", s);
+		free(s);
+	} else {
+		print_table(ctx, ev);
+	}
+	fflush(stdout);
+	cli_result_clear(ev);
+}
+
+void cli_result_clear(cli_result *res)
+{
+	json_decref(res->data);
+	free(res->lib_text);
+	memset(res, 0, sizeof(*res));
 }
 
 void cli_note(cli_ctx *ctx, const char *fmt, ...)
@@ -142,9 +186,4 @@ json_t *cli_hours_json(int64_t seconds)
 	json_t *v = json_string(h);
 	free(h);
 	return v;
-}
-
-int cli_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
-{
-	return cl_parse_u64(opt, s, max, out);
 }

@@ -32,6 +32,10 @@ for noun in $nouns; do
 done
 MAN="$CL_SOURCE_DIR/doc/classlab.1"
 COMP="$CL_SOURCE_DIR/scripts/classlab.bash-completion"
+# Completion reads the command table from the binary (classlab __complete).
+cl_nodb __complete
+expect_eq "$RC" 0 "__complete exit"
+cp "$OUT" "$T/table"
 while read -r noun verb; do
 	cl_nodb "$noun" "$verb" --help
 	expect_eq "$RC" 0 "$noun $verb --help exit"
@@ -40,14 +44,13 @@ while read -r noun verb; do
 	# The man page has a ".TP" / ".B" entry naming it (roff escapes "-" as "\-").
 	grep -q -F "$noun $verb" <(sed 's/\\-/-/g; s/\\f[BIRP]//g' "$MAN") ||
 		fail "doc/classlab.1 does not document '$noun $verb'"
-	grep -q -w -- "$verb" "$COMP" || fail "completion lacks verb '$verb' of '$noun'"
-	grep -q -w -- "$noun" "$COMP" || fail "completion lacks noun '$noun'"
+	grep -q "^$noun $verb\( \|\$\)" "$T/table" || fail "completion lacks '$noun $verb'"
 done <<<"$pairs"
 # Commands without a verb (up, down, connect, ...) too.
 cl_nodb --help
 for noun in $(awk '/^Commands:/ {on = 1; next} on && /^$/ {exit} on && /^  [a-z]/ {print $1}' "$OUT"); do
 	grep -q -F "classlab $noun" <(sed 's/\\-/-/g; s/\\f[BIRP]//g' "$MAN") || fail "man page lacks 'classlab $noun'"
-	grep -q -w -- "$noun" "$COMP" || fail "completion lacks noun '$noun'"
+	grep -q "^$noun " "$T/table" || fail "completion lacks noun '$noun'"
 	pass
 done
 [ ! -e "$XDG_DATA_HOME/classlab" ] || fail "a --help created the data directory"
@@ -81,11 +84,16 @@ bash -n "$COMP" || fail "completion file has a syntax error"
 # Completion of the noun position and a verb position, by calling the function.
 (
 	. "$COMP"
+	classlab() { "$CLASSLAB" "$@"; }
 	COMP_WORDS=(classlab la); COMP_CWORD=1; _classlab
 	[[ " ${COMPREPLY[*]} " == *" lab "* ]] || { echo "nouns: ${COMPREPLY[*]}"; exit 1; }
 	COMP_WORDS=(classlab cost ""); COMP_CWORD=2; _classlab
 	[[ " ${COMPREPLY[*]} " == *" estimate "* && " ${COMPREPLY[*]} " == *" report "* ]] || { echo "cost verbs: ${COMPREPLY[*]}"; exit 1; }
 	COMP_WORDS=(classlab -o ""); COMP_CWORD=2; _classlab
 	[[ " ${COMPREPLY[*]} " == *" json "* ]] || { echo "-o: ${COMPREPLY[*]}"; exit 1; }
+	COMP_WORDS=(classlab lab create x --); COMP_CWORD=4; _classlab
+	[[ " ${COMPREPLY[*]} " == *" --size "* && " ${COMPREPLY[*]} " == *" --username "* ]] || { echo "lab create options: ${COMPREPLY[*]}"; exit 1; }
+	COMP_WORDS=(classlab connect ml st --t); COMP_CWORD=4; _classlab
+	[[ " ${COMPREPLY[*]} " == " --tunnel " ]] || { echo "connect --t: ${COMPREPLY[*]}"; exit 1; }
 ) >"$T/comp.out" 2>&1 || fail "completion: $(cat "$T/comp.out")"
 finish
