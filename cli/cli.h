@@ -33,7 +33,7 @@ typedef struct cli_opt {
 	char short_name;  /* or 0 */
 	enum { OPT_FLAG, OPT_VALUE, OPT_OPTIONAL } arg;
 	const char *value_name; /* in usage: "--size SIZE"; FILE and DIR complete as paths */
-	const char *help;
+	const char *help; /* NULL: hidden (parsed only to be refused with a reason) */
 } cli_opt;
 
 /* --- results: what a handler returns, printed by one renderer (cli/output.c) --- */

@@ -44,7 +44,7 @@ static const cli_opt students_add_opts[] = {
 	END,
 };
 static const cli_opt students_remove_opts[] = {
-	{"keep-vm", 0, OPT_FLAG, NULL, "not supported: removing a student deletes their VM"},
+	{"keep-vm", 0, OPT_FLAG, NULL, NULL}, /* refused: removing a student deletes their VM */
 	END,
 };
 static const cli_opt export_opts[] = {

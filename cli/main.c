@@ -64,7 +64,7 @@ char *cli_usage(const cli_cmd *c)
 
 	cl_buf_printf(&b, "%s", c->args);
 	for (const cli_opt *o = c->opts; o && o->name; o++) {
-		if (names_opt(c->args, o->name))
+		if (!o->help || names_opt(c->args, o->name))
 			continue;
 		cl_buf_printf(&b, "%s[--%s", b.len ? " " : "", o->name);
 		if (o->arg == OPT_VALUE)
@@ -95,9 +95,14 @@ static void print_cmd_help(const cli_cmd *c)
 
 	printf("usage: classlab %s%s%s %s\n\n%s\n", c->noun, c->verb ? " " : "",
 	       c->verb ? c->verb : "", u, c->help);
-	if (c->opts && c->opts->name)
+	bool any = false;
+	for (const cli_opt *o = c->opts; o && o->name; o++)
+		any |= o->help != NULL;
+	if (any)
 		printf("\nOptions:\n");
 	for (const cli_opt *o = c->opts; o && o->name; o++) {
+		if (!o->help)
+			continue;
 		char *lhs = cl_aprintf("%s%c%s--%s%s%s%s%s", o->short_name ? "-" : "",
 				       o->short_name ? o->short_name : ' ', o->short_name ? ", " : "",
 				       o->name, o->arg == OPT_FLAG ? "" : " ",
@@ -126,8 +131,9 @@ void cli_print_completion(void)
 			p += strspn(p, " ");
 		}
 		for (const cli_opt *o = c->opts; o && o->name; o++)
-			printf(" --%s%s%s", o->name, o->arg == OPT_FLAG ? "" : "=",
-			       o->arg == OPT_FLAG ? "" : o->value_name);
+			if (o->help)
+				printf(" --%s%s%s", o->name, o->arg == OPT_FLAG ? "" : "=",
+				       o->arg == OPT_FLAG ? "" : o->value_name);
 		putchar('\n');
 	}
 }
