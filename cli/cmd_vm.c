@@ -48,6 +48,10 @@ int cli_ops_init(cli_ctx *ctx, cl_ops *ops)
 	int rc;
 
 	memset(ops, 0, sizeof(*ops));
+	/* Empty is unset, as for the other variables; junk is a usage error, never 0. */
+	if (t && *t && (rc = cl_parse_u64("CLASSLAB_BOOT_TIMEOUT", t, 86400, &v)))
+		return rc;
+	ops->boot_timeout_s = (int)v;
 	/* libvirt logs warnings (e.g. "tainted: custom-argv") itself: keep them in a file. */
 	if (!getenv("LIBVIRT_LOG_OUTPUTS") && cl_mkdir_p(ctx->data_dir, 0700) == 0) {
 		char *outputs = cl_aprintf("3:file:%s/libvirt.log", ctx->data_dir);
@@ -64,10 +68,6 @@ int cli_ops_init(cli_ctx *ctx, cl_ops *ops)
 	ops->progress = progress;
 	ops->progress_ctx = ctx;
 	ops->verify = cli_verify_hook;
-	/* Empty is unset, as for the other variables; junk is a usage error, never 0. */
-	if (t && *t && (rc = cl_parse_u64("CLASSLAB_BOOT_TIMEOUT", t, 86400, &v)))
-		return rc;
-	ops->boot_timeout_s = (int)v;
 	return 0;
 }
 
