@@ -22,12 +22,11 @@ void cl_uuid_new(char out[37])
 void cl_mac_from_seed(const char *seed, char out[18])
 {
 	unsigned char d[32];
-	cl_sha256 c;
+	cl_buf in = CL_BUF_INIT;
 
-	cl_sha256_init(&c);
-	cl_sha256_update(&c, "classlab-mac:", 13);
-	cl_sha256_update(&c, seed, strlen(seed));
-	cl_sha256_final(&c, d);
+	cl_buf_printf(&in, "classlab-mac:%s", seed);
+	cl_sha256(in.data, in.len, d);
+	cl_buf_free(&in);
 	/* 0x02: locally administered, unicast. */
 	snprintf(out, 18, "02:%02x:%02x:%02x:%02x:%02x", d[0], d[1], d[2], d[3], d[4]);
 }

@@ -21,15 +21,8 @@ int cl_virt_error(int code, const char *fmt, ...) __attribute__((format(printf, 
 /* libvirt's last error code (VIR_ERR_*) on this thread, 0 if none. */
 int cl_virt_last_code(void);
 
-typedef struct cl_sha256 {
-	uint32_t h[8];
-	uint64_t len;
-	unsigned char block[64];
-	size_t used;
-} cl_sha256;
-void cl_sha256_init(cl_sha256 *c);
-void cl_sha256_update(cl_sha256 *c, const void *data, size_t len);
-void cl_sha256_final(cl_sha256 *c, unsigned char out[32]);
+/* SHA-256 of data (libcrypto). */
+void cl_sha256(const void *data, size_t len, unsigned char out[32]);
 /* Lowercase hex of the SHA-256 of data: 65 bytes with the NUL. */
 void cl_sha256_hex(const void *data, size_t len, char out[65]);
 
