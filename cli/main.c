@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,6 +348,10 @@ int main(int argc, char **argv)
 	ctx.env.xdg_data_home = getenv("XDG_DATA_HOME");
 	ctx.env.xdg_cache_home = getenv("XDG_CACHE_HOME");
 	ctx.env.home = getenv("HOME");
+	if (!ctx.env.home || !*ctx.env.home) { /* as OpenSSH does: the account's home */
+		const struct passwd *pw = getpwuid(geteuid());
+		ctx.env.home = pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
+	}
 	ctx.db_path = env_or("CLASSLAB_DB", NULL);
 	ctx.uri = env_or("CLASSLAB_URI", env_or("LIBVIRT_DEFAULT_URI", NULL));
 

@@ -22,7 +22,10 @@ static char *xdg_dir(const char *override, const char *xdg, const char *home, co
 		return cl_strdup(override);
 	if (xdg && xdg[0] == '/')
 		return cl_path_join(xdg, "classlab");
-	return cl_aprintf("%s/%s/classlab", home && *home ? home : "/tmp", fallback);
+	/* No home: no guess (a shared /tmp would let another user make the path first). */
+	if (!home || home[0] != '/')
+		return NULL;
+	return cl_aprintf("%s/%s/classlab", home, fallback);
 }
 
 char *cl_paths_data_dir(const cl_env *env)
@@ -40,6 +43,69 @@ char *cl_paths_cache_dir(const cl_env *env)
 	return dir;
 }
 
+/*
+ * Every directory above a private one must be the caller's or root's, and
+ * writable by nobody else unless sticky (/tmp): otherwise its owner could
+ * rename the path away and put their own directory in its place. Symlinks
+ * above are followed (the admin's /home -> /var/home): the real path counts.
+ */
+static int check_ancestors(const char *what, const char *dir)
+{
+	char *p = cl_strdup(dir), *real = NULL, *slash;
+	struct stat sb;
+	int rc = 0;
+
+	/* The deepest part of the path that exists: what is missing, we create 0700. */
+	for (;;) {
+		slash = strrchr(p, '/');
+		if (!slash || slash == p) {
+			free(p);
+			p = cl_strdup(slash ? "/" : ".");
+			break;
+		}
+		*slash = '\0';
+		if (lstat(p, &sb) == 0)
+			break;
+	}
+	if (!(real = realpath(p, NULL))) {
+		rc = cl_error_set(CL_EFAIL, "cannot use %s '%s': cannot resolve '%s': %s", what, dir,
+				  p, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		if (stat(real, &sb) != 0) {
+			rc = cl_error_set(CL_EFAIL, "cannot use %s '%s': cannot stat '%s': %s", what,
+					  dir, real, strerror(errno));
+			break;
+		}
+		if (sb.st_uid != 0 && sb.st_uid != geteuid()) {
+			rc = cl_error_set(CL_EINVAL,
+					  "%s '%s' is inside '%s', which belongs to uid %ld: its owner "
+					  "could swap the path; use a directory under your own",
+					  what, dir, real, (long)sb.st_uid);
+			break;
+		}
+		if ((sb.st_mode & 022) && !(sb.st_mode & S_ISVTX)) {
+			rc = cl_error_set(CL_EINVAL,
+					  "%s '%s' is inside '%s', which others can write (mode %04o): "
+					  "they could swap the path; use a directory under your own",
+					  what, dir, real, (unsigned)(sb.st_mode & 07777));
+			break;
+		}
+		if (strcmp(real, "/") == 0)
+			break;
+		slash = strrchr(real, '/');
+		if (slash == real)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+out:
+	free(real);
+	free(p);
+	return rc;
+}
+
 int cl_private_dir(const char *what, const char *dir, bool create)
 {
 	struct stat sb;
@@ -47,12 +113,24 @@ int cl_private_dir(const char *what, const char *dir, bool create)
 	char *p = NULL;
 	int rc = 0;
 
+	if (!dir)
+		return cl_error_set(CL_EINVAL,
+				    "no %s: HOME is not set and the user has no home directory; set "
+				    "CLASSLAB_HOME, XDG_DATA_HOME or HOME",
+				    what);
 	if (n == 0)
 		return cl_error_set(CL_EINVAL, "the %s path is empty", what);
 	/* lstat("link/") would follow the link: look at the name without trailing slashes. */
 	p = cl_strdup(dir);
 	while (n > 1 && p[n - 1] == '/')
 		p[--n] = '\0';
+	if (strcmp(p, "/") == 0) {
+		rc = cl_error_set(CL_EINVAL, "%s '/' is the root directory: use a directory of its own",
+				  what);
+		goto out;
+	}
+	if ((rc = check_ancestors(what, p)))
+		goto out;
 	if (lstat(p, &sb) != 0) {
 		if (errno != ENOENT)
 			rc = cl_error_set(CL_EFAIL, "cannot use %s '%s': %s", what, dir,

@@ -299,17 +299,20 @@ int cl_text_check_multiline(const char *s, size_t len)
 /*
  * Accounts a stock cloud image already has (Debian/Ubuntu base-passwd and common
  * packages), or whose name is a group it has: cloud-init cannot create such a user
- * (or would take over a system account), and the tiny guest refuses them.
+ * (or would take over a system account), and the tiny guest refuses them. Names
+ * starting with '_' or "systemd-" are the distributions' own system namespaces.
  */
 /* clang-format off */
 static const char *const reserved_users[] = {
 	"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp",
-	"proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "nogroup", "_apt",
+	"proxy", "www-data", "backup", "list", "irc", "gnats", "src", "nobody", "nogroup",
 	"sshd", "syslog", "messagebus", "uuidd", "tcpdump", "tss", "adm", "sudo", "wheel",
 	"admin", "users", "staff", "disk", "kmem", "tty", "shadow", "utmp", "operator",
-	"dialout", "cdrom", "floppy", "audio", "video", "plugdev", "netdev", "input", "kvm",
-	"render", "crontab", "ssh", "docker", "libvirt", "lxd", "systemd-network",
-	"systemd-resolve", "systemd-timesync", "polkitd", "dnsmasq", "landscape", "pollinate",
+	"dialout", "fax", "voice", "cdrom", "floppy", "tape", "audio", "dip", "video", "sasl",
+	"plugdev", "netdev", "input", "kvm", "render", "sgx", "rdma", "crontab", "ssh",
+	"ssl-cert", "lpadmin", "sambashare", "dhcpcd", "docker", "libvirt", "libvirt-qemu",
+	"libvirt-dnsmasq", "lxd", "polkitd", "dnsmasq", "landscape", "pollinate", "usbmux",
+	"rtkit", "avahi", "colord", "geoclue", "pulse", "saned", "lightdm", "gdm", "fwupd-refresh",
 	"halt", "shutdown",
 };
 /* clang-format on */
@@ -317,7 +320,7 @@ static const char *const reserved_users[] = {
 int cl_username_check(const char *what, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
-	bool ok = n >= 1 && n <= CL_NAME_MAX && ((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_');
+	bool ok = n >= 1 && n <= CL_NAME_MAX && s[0] >= 'a' && s[0] <= 'z';
 
 	for (size_t i = 1; ok && i < n; i++)
 		ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
@@ -326,10 +329,12 @@ int cl_username_check(const char *what, const char *s)
 		return cl_error_set(
 		    CL_EINVAL,
 		    "invalid %s '%s': a login name is 1-32 characters a-z, 0-9, '_' "
-		    "and '-', starting with a letter or '_'",
+		    "and '-', starting with a letter",
 		    what, s ? shown(s) : "");
-	for (size_t i = 0; i < sizeof(reserved_users) / sizeof(reserved_users[0]); i++)
-		if (strcmp(s, reserved_users[i]) == 0)
+	bool reserved = strncmp(s, "systemd-", 8) == 0;
+	for (size_t i = 0; !reserved && i < sizeof(reserved_users) / sizeof(reserved_users[0]); i++)
+		reserved = strcmp(s, reserved_users[i]) == 0;
+	if (reserved)
 			return cl_error_set(
 			    CL_EINVAL,
 			    "invalid %s '%s': a system account or group of the guest "

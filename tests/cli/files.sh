@@ -73,8 +73,36 @@ if [ "$(id -u)" = 0 ]; then
 	CLASSLAB_HOME=$T/dd-theirs refused_nodb 2 "belongs to uid 65534" lab list
 	expect_eq "$(mode "$T/dd-theirs")" 755 "another user's data directory's mode"
 	[ -z "$(ls -A "$T/dd-theirs")" ] || fail "another user's data directory was written to"
+	# ... nor one inside a directory another user owns (they could swap the path), at any
+	# depth, whether the data directory exists yet or not (HOME=/tmp-like parents).
+	mkdir -m 0755 "$T/up-theirs"
+	chown 65534:65534 "$T/up-theirs"
+	mkdir -p -m 0700 "$T/up-theirs/a/data"
+	CLASSLAB_HOME=$T/up-theirs/a/data refused_nodb 2 "belongs to uid 65534" lab list
+	CLASSLAB_HOME=$T/up-theirs/new/data refused_nodb 2 "belongs to uid 65534" lab list
+	[ ! -e "$T/up-theirs/new" ] || fail "a data directory was made inside another user's"
+	[ -z "$(ls -A "$T/up-theirs/a/data")" ] || fail "a data directory under another user's was written to"
 else
 	echo "# skip: not root, cannot make another user's directory"
+fi
+# A parent others may write (not sticky): refused; a sticky one (/tmp) is fine.
+mkdir -m 0777 "$T/up-open" && chmod 0777 "$T/up-open"
+CLASSLAB_HOME=$T/up-open/data refused_nodb 2 "which others can write" lab list
+[ ! -e "$T/up-open/data" ] || fail "a data directory was made inside an open directory"
+mkdir -m 1777 "$T/up-sticky" && chmod 1777 "$T/up-sticky"
+CLASSLAB_HOME=$T/up-sticky/data cl_nodb lab list
+expect_eq "$RC" 0 "a data directory under a sticky directory"
+# The root directory is nobody's data directory; no HOME is no guess at /tmp.
+CLASSLAB_HOME=/ refused_nodb 2 "root directory" lab list
+[ ! -e /classlab.db ] || fail "a database was made in /"
+# (As nobody, whose passwd home is /nonexistent: the message names that, not /tmp.)
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	(unset HOME XDG_DATA_HOME && cd / && setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$CLASSLAB" lab list >"$OUT" 2>"$ERR")
+	RC=$?
+	ERRTEXT=$(cat "$ERR")
+	expect_eq "$RC" 1 "no HOME, a home directory that does not exist"
+	[[ $ERRTEXT == *"/nonexistent"* ]] || fail "no HOME: not the account's home: $ERRTEXT"
 fi
 # A data directory of one's own keeps its mode; a new one is made 0700.
 mkdir -m 0750 "$T/dd-mine"

@@ -7,7 +7,8 @@
 expect_exit 0 lab create keep --size small
 
 # --- usernames (item 14): a login name every guest accepts, not a system account ---------
-for u in root 9lives Bob daemon bin sys nobody sudo www-data -x a.b "a b" \
+for u in root 9lives Bob daemon bin sys nobody sudo www-data -x a.b "a b" _ta _ssh _apt \
+	systemd-journal systemd-anything dip tape voice lpadmin sambashare dhcpcd ssl-cert \
 	abcdefghijklmnopqrstuvwxyz0123456; do
 	expect_refused 2 "invalid username" lab create u1 --size small --username "$u" ||
 		echo "  (username '$u')" >&2
@@ -15,7 +16,7 @@ done
 expect_refused 2 "a login name is 1-32 characters" lab create u1 --size small --username 9lives
 expect_refused 2 "system account" lab create u1 --size small --username root
 n=0
-for u in student _ta lab-user x a9_b-c abcdefghijklmnopqrstuvwxyz012345; do
+for u in student ta lab-user x a9_b-c systemd abcdefghijklmnopqrstuvwxyz012345; do
 	n=$((n + 1))
 	expect_exit 0 lab create "u$n" --size small --username "$u" || echo "  (username '$u')" >&2
 done
