@@ -202,7 +202,7 @@ static void lab_bind(sqlite3_stmt *stmt, const cl_lab *l)
 static int lab_name_free(cl_store *st, const char *name)
 {
 	sqlite3_stmt *stmt = NULL;
-	char *tmpl = cl_aprintf("%s-template", name);
+	char *tmpl = cl_vm_name(name, NULL);
 	int rc = st_prepare(
 	    st, &stmt,
 	    "SELECT l.name, s.name FROM labs l JOIN students s ON s.lab_id = l.id "
@@ -541,19 +541,6 @@ int cl_store_student_set_quota(cl_store *st, int64_t lab_id, const char *name, i
 	sqlite3_bind_int64(stmt, 2, lab_id);
 	st_bind_text(stmt, 3, name);
 	return student_change(st, stmt, name, "cannot set quota");
-}
-
-int cl_store_student_set_key(cl_store *st, int64_t lab_id, const char *name, const char *key)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc = st_prepare(st, &stmt,
-			    "UPDATE students SET ssh_public_key = ? WHERE lab_id = ? AND name = ?");
-	if (rc)
-		return rc;
-	st_bind_text(stmt, 1, key);
-	sqlite3_bind_int64(stmt, 2, lab_id);
-	st_bind_text(stmt, 3, name);
-	return student_change(st, stmt, name, "cannot set the student's key");
 }
 
 /* ---- schedules ---- */

@@ -1,4 +1,4 @@
-/* Typed queries for VMs, port and GPU allocation, lab locks, usage and events. */
+/* Typed queries for VMs, port and GPU allocation, lab locks and events. */
 #include "store_impl.h"
 #include "classlab/banned.h"
 
@@ -60,11 +60,51 @@ static void vm_row(sqlite3_stmt *stmt, void *p)
 	v->created_at = sqlite3_column_int64(stmt, 15);
 }
 
-int cl_store_vm_put(cl_store *st, cl_vm *vm)
+char *cl_vm_name(const char *lab, const char *student)
+{
+	return cl_aprintf("%s-%s", lab, student ? student : "template");
+}
+
+/*
+ * Which UNIQUE value of vm another VM holds, asked of the rows rather than of
+ * SQLite's message text. Leaves the error (the refused write's) as it is.
+ */
+static cl_vm_unique vm_conflict(cl_store *st, const cl_vm *vm)
+{
+	sqlite3_stmt *stmt = NULL;
+	cl_vm_unique which = CL_VM_UNIQUE_NONE;
+
+	if (sqlite3_prepare_v2(
+		st->db,
+		"SELECT uuid = ?2, mac = ?3, instance_id = ?5 FROM vms WHERE name != ?1 AND "
+		"(uuid = ?2 OR mac = ?3 OR instance_id = ?5 OR "
+		"(?6 != 'attached' AND kind != 'attached' AND ssh_port = ?4)) LIMIT 1",
+		-1, &stmt, NULL) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return which;
+	}
+	st_bind_text(stmt, 1, vm->name);
+	st_bind_text(stmt, 2, vm->uuid);
+	st_bind_text(stmt, 3, vm->mac);
+	st_bind_int_or_null(stmt, 4, vm->ssh_port, 0);
+	st_bind_text(stmt, 5, vm->instance_id);
+	st_bind_text(stmt, 6, vm->kind);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		which = sqlite3_column_int(stmt, 0)   ? CL_VM_UNIQUE_UUID
+			: sqlite3_column_int(stmt, 1) ? CL_VM_UNIQUE_MAC
+			: sqlite3_column_int(stmt, 2) ? CL_VM_UNIQUE_INSTANCE_ID
+						      : CL_VM_UNIQUE_PORT;
+	sqlite3_finalize(stmt);
+	return which;
+}
+
+int cl_store_vm_put(cl_store *st, cl_vm *vm, cl_vm_unique *conflict)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc;
 
+	if (conflict)
+		*conflict = CL_VM_UNIQUE_NONE;
 	if (!vm->created_at)
 		vm->created_at = (int64_t)time(NULL);
 	rc = st_prepare(
@@ -101,6 +141,8 @@ int cl_store_vm_put(cl_store *st, cl_vm *vm)
 		rc = st_fail(st, "cannot save VM record");
 	}
 	sqlite3_finalize(stmt);
+	if (rc == CL_EEXIST && conflict)
+		*conflict = vm_conflict(st, vm);
 	if (rc)
 		cl_error_wrap("VM '%s'", vm->name);
 	return rc;
@@ -405,20 +447,6 @@ out:
 	free(kind);
 	free(d);
 	return cl_store_end(st, rc);
-}
-
-int cl_store_usage_add(cl_store *st, int64_t vm_id, int64_t start, int64_t end)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc = st_prepare(st, &stmt, "INSERT INTO usage (vm_id, start_ts, end_ts) VALUES (?, ?, ?)");
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(stmt, 1, vm_id);
-	sqlite3_bind_int64(stmt, 2, start);
-	sqlite3_bind_int64(stmt, 3, end);
-	rc = st_exec_stmt(st, stmt, "cannot record usage");
-	sqlite3_finalize(stmt);
-	return rc;
 }
 
 int cl_store_event_add(cl_store *st, const char *lab, const char *kind, const char *detail)

@@ -79,7 +79,7 @@ int cl_attach(cl_store *st, const char *data_dir, const cl_attach_opts *o, char 
 	if ((rc = cl_store_lab_get(st, o->lab, &lab)) ||
 	    (rc = cl_store_student_get(st, lab.id, o->student, &s)))
 		goto out;
-	name = cl_aprintf("%s-%s", o->lab, o->student);
+	name = cl_vm_name(o->lab, o->student);
 	rc = cl_store_vm_get(st, name, &vm);
 	if (rc == 0 && strcmp(vm.kind, "attached") != 0) {
 		rc = cl_error_set(CL_EEXIST, "student '%s' already has a VM made by classlab ('%s')",
@@ -142,7 +142,7 @@ int cl_attach(cl_store *st, const char *data_dir, const cl_attach_opts *o, char 
 	vm.state = cl_strdup("attached");
 	if ((rc = cl_store_begin(st)))
 		goto out;
-	if ((rc = cl_store_end(st, cl_store_vm_put(st, &vm))))
+	if ((rc = cl_store_end(st, cl_store_vm_put(st, &vm, NULL))))
 		goto out;
 	rc = cl_known_hosts_write(st, data_dir, &lab);
 	if (rc == 0) {

@@ -41,7 +41,7 @@ int cl_access_get(cl_store *st, const char *data_dir, const char *labname, const
 	    (rc = cl_store_lab_get(st, labname, &lab)) ||
 	    (rc = cl_store_student_get(st, lab.id, student, &s)))
 		goto out;
-	vmname = cl_aprintf("%s-%s", labname, student);
+	vmname = cl_vm_name(labname, student);
 	if ((rc = cl_store_vm_get(st, vmname, &vm))) {
 		if (rc == CL_ENOTFOUND)
 			rc = cl_error_set(CL_ENOTFOUND,

@@ -30,23 +30,16 @@ void cl_labfile_clear(cl_labfile *lf)
 	memset(lf, 0, sizeof(*lf));
 }
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void cl_lab_spec_clear(cl_lab_spec *s)
 {
 	if (!s)
 		return;
-	strv_free(s->packages, s->n_packages);
-	strv_free(s->pip, s->n_pip);
-	strv_free(s->run, s->n_run);
+	cl_gpu_strv_free(s->packages, s->n_packages);
+	cl_gpu_strv_free(s->pip, s->n_pip);
+	cl_gpu_strv_free(s->run, s->n_run);
 	free(s->gpu_driver);
 	free(s->gpu_cuda);
-	strv_free(s->frameworks, s->n_frameworks);
+	cl_gpu_strv_free(s->frameworks, s->n_frameworks);
 	memset(s, 0, sizeof(*s));
 }
 

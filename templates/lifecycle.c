@@ -425,7 +425,7 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 				  stale, stale == 1 ? "" : "s", (long long)lab.template_version);
 		goto out;
 	}
-	tname = tp_vm_name(lab.name, NULL);
+	tname = cl_vm_name(lab.name, NULL);
 	tp_progress(ops, "shutting down %s", tname);
 	if ((rc = cl_hv_domain_shutdown(ops->hv, tname, TEMPLATE_SHUTDOWN_S)))
 		goto out;
@@ -459,9 +459,12 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		bool needs_start = false;
 		if ((rc = publish_one(ops, &lab, &size, &students[i], tdisk, &needs_start)))
 			goto out;
+		char *vm = cl_vm_name(lab.name, students[i].name);
+		tp_progress_step(ops, i + 1, n, "published %s", vm);
 		if (needs_start)
-			to_start[nstart++] = tp_vm_name(lab.name, students[i].name);
-		tp_progress_step(ops, i + 1, n, "published %s-%s", lab.name, students[i].name);
+			to_start[nstart++] = vm;
+		else
+			free(vm);
 	}
 	if ((rc = cl_known_hosts_write(ops->st, ops->data_dir, &lab)))
 		goto out;

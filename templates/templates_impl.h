@@ -11,7 +11,6 @@ void tp_progress_step(cl_ops *ops, size_t done, size_t total, const char *fmt, .
 int tp_lock(cl_ops *ops, const char *lab, const char *kind);
 void tp_unlock(cl_ops *ops, const char *lab);
 
-char *tp_vm_name(const char *lab, const char *student /* NULL: the template */);
 /* The template's disk of one version: "<lab>-template-v<version>.qcow2". */
 char *tp_template_vol(const char *lab, int64_t version);
 /*

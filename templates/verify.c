@@ -35,7 +35,7 @@ int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_repo
 		return rc;
 	if ((rc = tp_lab_and_size(ops, labname, &lab, &size)))
 		return rc;
-	name = tp_vm_name(lab.name, student);
+	name = cl_vm_name(lab.name, student);
 	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)) ||
 	    (rc = cl_store_vm_get(ops->st, name, &vm)))
 		goto out;

@@ -102,11 +102,6 @@ static int alloc_port(cl_ops *ops, const cl_lab *lab, int64_t *port)
 			    (long long)lab->port_min, (long long)lab->port_max, lab->listen);
 }
 
-char *tp_vm_name(const char *lab, const char *student)
-{
-	return cl_aprintf("%s-%s", lab, student ? student : "template");
-}
-
 char *tp_template_vol(const char *lab, int64_t version)
 {
 	return cl_aprintf("%s-template-v%lld.qcow2", lab, (long long)version);
@@ -115,8 +110,9 @@ char *tp_template_vol(const char *lab, int64_t version)
 int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int64_t version,
 		 cl_vm *vm)
 {
-	char *name = tp_vm_name(lab->name, student ? student->name : NULL);
+	char *name = cl_vm_name(lab->name, student ? student->name : NULL);
 	cl_keypair hk = {0};
+	cl_vm_unique conflict = CL_VM_UNIQUE_NONE;
 	int rc;
 
 	memset(vm, 0, sizeof(*vm));
@@ -175,12 +171,12 @@ int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int6
 			goto out;
 		if ((rc = cl_store_begin(ops->st)))
 			goto out;
-		if ((rc = cl_store_end(ops->st, cl_store_vm_put(ops->st, vm))) == 0)
+		if ((rc = cl_store_end(ops->st, cl_store_vm_put(ops->st, vm, &conflict))) == 0)
 			break;
 		if (rc != CL_EEXIST)
 			goto out;
 		/* Someone took the MAC or the port meanwhile: draw again. */
-		if (strstr(cl_error_msg(), "mac")) {
+		if (conflict == CL_VM_UNIQUE_MAC) {
 			free(vm->mac);
 			vm->mac = NULL;
 		} else {
@@ -207,7 +203,7 @@ int tp_vm_set_state(cl_ops *ops, cl_vm *vm, const char *state, int64_t version)
 		vm->template_version = version;
 	if ((rc = cl_store_begin(ops->st)))
 		return rc;
-	return cl_store_end(ops->st, cl_store_vm_put(ops->st, vm));
+	return cl_store_end(ops->st, cl_store_vm_put(ops->st, vm, NULL));
 }
 
 int tp_vm_reload(cl_ops *ops, cl_vm *vm)
@@ -455,7 +451,7 @@ int cl_student_revoke(cl_ops *ops, const char *labname, const char *student)
 	if (rc && rc != CL_ENOTFOUND)
 		goto out;
 	found = rc == 0;
-	name = tp_vm_name(lab.name, student);
+	name = cl_vm_name(lab.name, student);
 	rc = cl_store_vm_get(ops->st, name, &vm);
 	if (rc && rc != CL_ENOTFOUND)
 		goto out;

@@ -122,7 +122,6 @@ int cl_store_student_get(cl_store *st, int64_t lab_id, const char *name, cl_stud
 int cl_store_student_list(cl_store *st, int64_t lab_id, cl_student **out, size_t *n);
 int cl_store_student_remove(cl_store *st, int64_t lab_id, const char *name);
 int cl_store_student_set_quota(cl_store *st, int64_t lab_id, const char *name, int64_t seconds);
-int cl_store_student_set_key(cl_store *st, int64_t lab_id, const char *name, const char *key);
 
 typedef struct cl_schedule {
 	int64_t id;
@@ -148,6 +147,14 @@ int cl_store_lab_totals(cl_store *st, int64_t lab_id, cl_lab_totals *out);
 int cl_store_lab_totals_all(cl_store *st, cl_lab_totals **out, size_t *n);
 
 /* --- VMs: one row per domain classlab made (template, students) or attached --- */
+
+/*
+ * The naming rule: a student's VM is "<lab>-<student>", the lab's template VM
+ * (student NULL) "<lab>-template". New string. The store's SQL checks that keep
+ * names unambiguous across labs spell the same rule (l.name || '-' || s.name).
+ */
+char *cl_vm_name(const char *lab, const char *student);
+
 typedef struct cl_vm {
 	int64_t id;
 	int64_t lab_id;
@@ -168,8 +175,21 @@ typedef struct cl_vm {
 } cl_vm;
 void cl_vm_clear(cl_vm *vm);
 void cl_vm_list_free(cl_vm *vms, size_t n);
-/* Inserts or updates by name (UNIQUE name, uuid, mac, ssh_port, instance_id). */
-int cl_store_vm_put(cl_store *st, cl_vm *vm);
+/* The UNIQUE column another VM already holds when cl_store_vm_put is refused. */
+typedef enum cl_vm_unique {
+	CL_VM_UNIQUE_NONE = 0, /* no conflict with another VM (or the failure was not one) */
+	CL_VM_UNIQUE_UUID,
+	CL_VM_UNIQUE_MAC,
+	CL_VM_UNIQUE_PORT, /* ssh_port, among VMs that are not attached */
+	CL_VM_UNIQUE_INSTANCE_ID,
+} cl_vm_unique;
+/*
+ * Inserts or updates by name (UNIQUE name, uuid, mac, ssh_port, instance_id).
+ * CL_EEXIST when another VM holds one of those values; then *conflict (may be
+ * NULL) names it, so a caller can draw that value again (exact inside a write
+ * transaction; else another writer may have changed things since).
+ */
+int cl_store_vm_put(cl_store *st, cl_vm *vm, cl_vm_unique *conflict);
 int cl_store_vm_get(cl_store *st, const char *name, cl_vm *out);
 /* The template first, then students' VMs in the roster's order. */
 int cl_store_vm_list(cl_store *st, int64_t lab_id, cl_vm **out, size_t *n);
@@ -199,9 +219,6 @@ int cl_store_lab_unlock(cl_store *st, const char *lab, long pid);
  * there was no lock. *holder (may be NULL) describes the lock: new string.
  */
 int cl_store_lab_unlock_stale(cl_store *st, const char *lab, bool *held, char **holder);
-
-/* Usage: seconds a VM ran, for reports. */
-int cl_store_usage_add(cl_store *st, int64_t vm_id, int64_t start, int64_t end);
 
 /* The audit log: forced actions and warnings worth keeping. */
 int cl_store_event_add(cl_store *st, const char *lab, const char *kind, const char *detail);

@@ -56,8 +56,6 @@ int cl_students_add(cl_store *st, const char *lab, cl_student *s);
 int cl_quota_set(cl_store *st, const char *lab, const char *student, int64_t seconds);
 int cl_schedule_add(cl_store *st, const char *lab, cl_schedule *s);
 
-#endif
-
 /* ---- keys: files under <data>/labs/<lab>/, generated once and kept across republish ---- */
 
 typedef struct cl_keypair {
@@ -130,3 +128,5 @@ char *cl_access_ssh_command(const cl_access *a, int local_port, int remote_port)
 void cl_access_ssh_config(const cl_access *a, cl_buf *out);
 /* An X2Go client session entry (~/.x2goclient/sessions format), SSH not RDP, XFCE. */
 void cl_access_x2go_session(const cl_access *a, cl_buf *out);
+
+#endif

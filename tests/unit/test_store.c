@@ -381,7 +381,7 @@ static void test_vm_names(void)
 	CHECK_INT(make_lab(st, &z, "xx-zz-template"), 0); /* xx-zz-template-template: free */
 	/* A VM record (an attached machine, a VM from before) of another lab counts too. */
 	cl_vm vm = {.lab_id = a1.id, .name = "a1-b2-e5", .kind = "attached", .username = "u"};
-	CHECK_INT(cl_store_vm_put(st, &vm), 0);
+	CHECK_INT(cl_store_vm_put(st, &vm, NULL), 0);
 	CHECK_INT(add(st, &a1b2, "e5"), CL_EINVAL);
 	CHECK(strstr(cl_error_msg(), "a VM") != NULL);
 	/* A refused add wrote nothing. */
@@ -391,6 +391,58 @@ static void test_vm_names(void)
 	CHECK_INT(n, 1);
 	cl_student_list_free(s, n);
 out:
+	cl_store_close(st);
+	free(path);
+}
+
+/*
+ * A refused VM write names the UNIQUE value another VM holds, whichever it is,
+ * so a caller redraws that one; attached machines share ports freely.
+ */
+static void test_vm_unique(void)
+{
+	char *path = db_path("unique.db");
+	cl_store *st = NULL;
+	cl_lab lab = {0};
+	cl_vm_unique which = CL_VM_UNIQUE_NONE;
+
+	CHECK_INT(cl_store_open(&st, path), 0);
+	CHECK_INT(make_lab(st, &lab, "uq"), 0);
+	char *n1 = cl_vm_name("uq", "s1"), *n2 = cl_vm_name("uq", NULL);
+	CHECK_STR(n1, "uq-s1");
+	CHECK_STR(n2, "uq-template");
+	free(n1);
+	free(n2);
+	cl_vm a = {.lab_id = lab.id, .name = "uq-a", .kind = "student", .uuid = "u-a",
+		   .mac = "52:54:00:00:00:0a", .ssh_port = 61001, .instance_id = "i-a"};
+	CHECK_INT(cl_store_vm_put(st, &a, &which), 0);
+	CHECK_INT(which, CL_VM_UNIQUE_NONE);
+	struct {
+		const char *uuid, *mac, *iid, *kind;
+		int64_t port;
+		int rc;
+		cl_vm_unique want;
+	} cases[] = {
+		{"u-b", "52:54:00:00:00:0a", "i-b", "student", 61002, CL_EEXIST, CL_VM_UNIQUE_MAC},
+		{"u-b", "52:54:00:00:00:0b", "i-b", "student", 61001, CL_EEXIST, CL_VM_UNIQUE_PORT},
+		{"u-a", "52:54:00:00:00:0b", "i-b", "student", 61002, CL_EEXIST, CL_VM_UNIQUE_UUID},
+		{"u-b", "52:54:00:00:00:0b", "i-a", "student", 61002, CL_EEXIST,
+		 CL_VM_UNIQUE_INSTANCE_ID},
+		{"u-b", "52:54:00:00:00:0b", "i-b", "attached", 61001, 0, CL_VM_UNIQUE_NONE},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "uq-b%zu", i);
+		cl_vm b = {.lab_id = lab.id, .name = name, .kind = (char *)cases[i].kind,
+			   .uuid = (char *)cases[i].uuid, .mac = (char *)cases[i].mac,
+			   .ssh_port = cases[i].port, .instance_id = (char *)cases[i].iid};
+		which = CL_VM_UNIQUE_NONE;
+		CHECK_INT(cl_store_vm_put(st, &b, &which), cases[i].rc);
+		CHECK_INT(which, cases[i].want);
+	}
+	/* Rewriting a VM's own row is no conflict with itself. */
+	CHECK_INT(cl_store_vm_put(st, &a, &which), 0);
+	CHECK_INT(which, CL_VM_UNIQUE_NONE);
 	cl_store_close(st);
 	free(path);
 }
@@ -464,6 +516,7 @@ int main(void)
 	test_totals_kept();
 	test_refused_files();
 	test_vm_names();
+	test_vm_unique();
 	test_cap_and_order();
 	cmd = cl_aprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
