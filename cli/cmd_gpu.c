@@ -21,7 +21,7 @@ int cmd_host_gpus(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	(void)argc, (void)argv;
 	if ((rc = cli_ops_init(ctx, &ops)))
 		return rc;
-	if ((rc = cl_hv_open(&ops.hv, ops.uri, ops.data_dir)) == 0)
+	if ((rc = cl_hv_open(&ops.hv, ops.uri, ops.data_dir, ops.accel)) == 0)
 		rc = cl_gpu_host_list(cl_hv_conn(ops.hv), &gpus, &n);
 	cl_ops_disconnect(&ops);
 	if (rc)

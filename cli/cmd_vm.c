@@ -52,6 +52,9 @@ int cli_ops_init(cli_ctx *ctx, cl_ops *ops)
 	if (t && *t && (rc = cl_parse_u64("CLASSLAB_BOOT_TIMEOUT", t, 86400, &v)))
 		return rc;
 	ops->boot_timeout_s = (int)v;
+	/* Checked here, so a bad one is refused before any hypervisor is opened. */
+	if ((rc = cl_hv_accel_parse("CLASSLAB_ACCEL", getenv("CLASSLAB_ACCEL"), &ops->accel)))
+		return rc;
 	/* libvirt logs warnings (e.g. "tainted: custom-argv") itself: keep them in a file. */
 	if (!getenv("LIBVIRT_LOG_OUTPUTS") && cl_mkdir_p(ctx->data_dir, 0700) == 0) {
 		char *outputs = cl_aprintf("3:file:%s/libvirt.log", ctx->data_dir);

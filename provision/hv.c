@@ -177,22 +177,19 @@ static long embed_holder(const char *root)
 	return pid;
 }
 
-/* CLASSLAB_ACCEL: *out = "kvm", "tcg" or NULL (auto); CL_EINVAL for anything else. */
-static int accel_choice(const char **out)
+int cl_hv_accel_parse(const char *what, const char *value, const char **accel)
 {
-	const char *v = getenv("CLASSLAB_ACCEL");
-
-	*out = NULL;
-	if (!v || !*v || strcmp(v, "auto") == 0)
+	*accel = NULL;
+	if (!value || !*value || strcmp(value, "auto") == 0)
 		return 0;
-	if (strcmp(v, "kvm") == 0 || strcmp(v, "tcg") == 0) {
-		*out = strcmp(v, "kvm") == 0 ? "kvm" : "tcg";
+	if (strcmp(value, "kvm") == 0 || strcmp(value, "tcg") == 0) {
+		*accel = strcmp(value, "kvm") == 0 ? "kvm" : "tcg";
 		return 0;
 	}
-	return cl_error_set(CL_EINVAL, "CLASSLAB_ACCEL: '%s' is not kvm, tcg or auto", v);
+	return cl_error_set(CL_EINVAL, "%s: '%s' is not kvm, tcg or auto", what, value);
 }
 
-int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir)
+int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir, const char *accel_choice)
 {
 	cl_hv *hv = NULL;
 	virDomainStatsRecordPtr *stats = NULL;
@@ -200,7 +197,7 @@ int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir)
 	int rc = 0, n;
 
 	*out = NULL;
-	if ((rc = accel_choice(&accel)))
+	if ((rc = cl_hv_accel_parse("accelerator", accel_choice, &accel)))
 		return rc;
 	pthread_once(&init_once, init_libvirt);
 	if (init_rc < 0)

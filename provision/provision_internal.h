@@ -12,7 +12,7 @@ struct cl_hv {
 	bool embed;
 	bool test;
 	char *domtype;
-	const char *accel; /* CLASSLAB_ACCEL as read at open: "kvm", "tcg" or NULL (auto) */
+	const char *accel; /* as given to cl_hv_open: "kvm", "tcg" or NULL (auto) */
 	char *root; /* qemu:///embed root, else NULL */
 };
 

@@ -18,7 +18,7 @@ int cl_ops_connect(cl_ops *ops)
 
 	if (ops->hv)
 		return 0;
-	if ((rc = cl_hv_open(&ops->hv, ops->uri, ops->data_dir)))
+	if ((rc = cl_hv_open(&ops->hv, ops->uri, ops->data_dir, ops->accel)))
 		return rc;
 	pool = cl_path_join(ops->data_dir, "pool");
 	rc = cl_mkdir_p(pool, 0700);

@@ -27,16 +27,23 @@ typedef struct cl_hv cl_hv;
  * 0700. Running guests are reattached before this returns. A connection is
  * used by one thread at a time. Failure: CL_EUNAVAIL
  * "cannot connect to hypervisor 'URI': <why>"; a too-long embed root is CL_EINVAL,
- * and so is a CLASSLAB_ACCEL other than kvm, tcg or auto.
+ * and so is an accel other than "kvm", "tcg" or "auto" (NULL or "" is auto);
+ * both before libvirt is touched.
  */
-int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir);
+int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir, const char *accel);
+/*
+ * Checks an accelerator choice for a front end that reads it (from CLASSLAB_ACCEL,
+ * a flag): *accel = "kvm", "tcg" (static) or NULL for auto (NULL, "" or "auto").
+ * Anything else: CL_EINVAL "<what>: '<value>' is not kvm, tcg or auto".
+ */
+int cl_hv_accel_parse(const char *what, const char *value, const char **accel);
 void cl_hv_close(cl_hv *hv); /* accepts NULL */
 
 const char *cl_hv_uri(const cl_hv *hv); /* borrowed */
 bool cl_hv_is_embed(const cl_hv *hv);
 /*
  * "kvm", "qemu" or "test": the <domain type> this connection's guests use. Borrowed.
- * CLASSLAB_ACCEL=kvm or tcg, as read by cl_hv_open, decides; otherwise (auto) a local URI uses KVM when
+ * The accel given to cl_hv_open (kvm or tcg) decides; otherwise (auto) a local URI uses KVM when
  * /dev/kvm opens and is not PVM's (which runs no stock guest kernel), a remote one
  * when the host's domain capabilities offer it.
  */

@@ -23,6 +23,7 @@ struct cl_ops {
 	const char *cache_dir;
 	const char *images_dir; /* templates/images of the source tree or the install */
 	int boot_timeout_s;	/* wait for SSH; 0 = 300 */
+	const char *accel;	/* "kvm", "tcg" or NULL (auto), for cl_hv_open */
 	/*
 	 * Progress for people (stderr). total > 0 marks step done of total of a
 	 * longer job (a front end may draw a bar); else a plain message. May be NULL.

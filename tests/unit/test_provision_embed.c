@@ -116,16 +116,27 @@ int main(void)
 		memset(longdir, 'x', sizeof(longdir));
 		memcpy(longdir, "/tmp/", 5);
 		longdir[120] = '\0';
-		CHECK_INT(cl_hv_open(&hv, NULL, longdir), CL_EINVAL);
+		CHECK_INT(cl_hv_open(&hv, NULL, longdir, NULL), CL_EINVAL);
 		CHECK(strstr(cl_error_msg(), "too long") != NULL);
 	}
 
 	/* A bad accelerator is refused before libvirt is touched; tcg gives TCG guests. */
+	CHECK_INT(cl_hv_open(&hv, NULL, root, "fast"), CL_EINVAL);
+	CHECK_STR(cl_error_msg(), "accelerator: 'fast' is not kvm, tcg or auto");
+	{
+		const char *a = "x";
+		CHECK_INT(cl_hv_accel_parse("CLASSLAB_ACCEL", "KVM", &a), CL_EINVAL);
+		CHECK_STR(cl_error_msg(), "CLASSLAB_ACCEL: 'KVM' is not kvm, tcg or auto");
+		CHECK_INT(cl_hv_accel_parse("x", "auto", &a), 0);
+		CHECK(a == NULL);
+		CHECK_INT(cl_hv_accel_parse("x", "", &a), 0);
+		CHECK(a == NULL);
+		CHECK_INT(cl_hv_accel_parse("x", "kvm", &a), 0);
+		CHECK_STR(a, "kvm");
+	}
+	/* The library reads no environment: only the accel passed in counts. */
 	setenv("CLASSLAB_ACCEL", "fast", 1);
-	CHECK_INT(cl_hv_open(&hv, NULL, root), CL_EINVAL);
-	CHECK_STR(cl_error_msg(), "CLASSLAB_ACCEL: 'fast' is not kvm, tcg or auto");
-	setenv("CLASSLAB_ACCEL", "tcg", 1);
-	rc = cl_hv_open(&hv, NULL, root);
+	rc = cl_hv_open(&hv, NULL, root, "tcg");
 	if (rc < 0) {
 		fprintf(stderr, "skip: embedded QEMU driver unusable: %s\n", cl_error_msg());
 		return 77;
@@ -222,7 +233,7 @@ int main(void)
 	/* Reopen: the running guest is reattached, then destroy works at once. */
 	cl_hv_close(hv);
 	hv = NULL;
-	OK(cl_hv_open(&hv, NULL, root));
+	OK(cl_hv_open(&hv, NULL, root, NULL));
 	if (hv) {
 		OK(cl_hv_domain_state(hv, "lab-alice", &st));
 		CHECK_INT(st, CL_DOM_RUNNING);

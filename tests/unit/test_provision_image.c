@@ -184,7 +184,7 @@ int main(void)
 	int status;
 
 	test_spawn();
-	if (cl_hv_open(&hv, NULL, root) < 0) {
+	if (cl_hv_open(&hv, NULL, root, NULL) < 0) {
 		fprintf(stderr, "skip: embedded QEMU driver unusable: %s\n", cl_error_msg());
 		return tap_failed ? tap_done() : 77;
 	}

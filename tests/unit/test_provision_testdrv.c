@@ -161,7 +161,7 @@ int main(void)
 
 	dir = mkdtemp(tmpl);
 	pooldir = cl_aprintf("%s/pool", dir);
-	rc = cl_hv_open(&hv, "test:///default", NULL);
+	rc = cl_hv_open(&hv, "test:///default", NULL, NULL);
 	if (rc < 0) {
 		fprintf(stderr, "skip: cannot open test:///default: %s\n", cl_error_msg());
 		return 77;
@@ -173,7 +173,7 @@ int main(void)
 	test_domains(hv);
 	cl_hv_close(hv);
 
-	CHECK_INT(cl_hv_open(&hv, "bogus:///nothing", NULL), CL_EUNAVAIL);
+	CHECK_INT(cl_hv_open(&hv, "bogus:///nothing", NULL, NULL), CL_EUNAVAIL);
 	CHECK(strstr(cl_error_msg(), "cannot connect to hypervisor 'bogus:///nothing'") != NULL);
 	CHECK(hv == NULL);
 	rmdir(pooldir);

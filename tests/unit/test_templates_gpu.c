@@ -28,7 +28,7 @@ int main(void)
 	CHECK_INT(cl_store_lab_create(ops.st, &want), 0);
 	CHECK_INT(cl_store_lab_get(ops.st, "gl", &lab), 0);
 	CHECK_INT(cl_store_size_get(ops.st, lab.size, &size), 0);
-	CHECK_INT(cl_hv_open(&ops.hv, uri, dir), 0);
+	CHECK_INT(cl_hv_open(&ops.hv, uri, dir, NULL), 0);
 	for (int i = 0; i < 3; i++) {
 		char name[8];
 		snprintf(name, sizeof(name), "s%d", i);
