@@ -296,7 +296,6 @@ static int export_may_write(int dirfd, const char *dir, const char *name, bool f
 static int export_dir_open(const char *dir, bool force, int *out)
 {
 	char *p = cl_strdup(dir);
-	size_t n = strlen(p);
 	cl_buf manifest = CL_BUF_INIT;
 	struct stat sb;
 	DIR *d = NULL;
@@ -304,8 +303,13 @@ static int export_dir_open(const char *dir, bool force, int *out)
 	int fd = -1, rc = 0;
 
 	*out = -1;
-	while (n > 1 && p[n - 1] == '/') /* lstat("link/") would follow the link */
-		p[--n] = '\0';
+	cl_path_trim(p); /* lstat("link/") or lstat("link/.") would follow the link */
+	const char *last = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+	if (strcmp(last, "..") == 0) {
+		rc = cl_error_set(CL_EINVAL, "'%s' ends in '..': name the export directory itself",
+				  dir);
+		goto out;
+	}
 	if (lstat(p, &sb) != 0 && errno == ENOENT && (rc = cl_mkdir_new(p, 0700, NULL)))
 		goto out;
 	if (lstat(p, &sb) != 0) {

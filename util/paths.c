@@ -8,6 +8,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+size_t cl_path_trim(char *p)
+{
+	size_t n = strlen(p);
+
+	for (;;) {
+		if (n > 1 && p[n - 1] == '/')
+			p[--n] = '\0';
+		else if (n > 2 && p[n - 1] == '.' && p[n - 2] == '/')
+			p[n -= 2] = '\0';
+		else
+			return n;
+	}
+}
+
 char *cl_path_join(const char *a, const char *b)
 {
 	size_t n = strlen(a);
@@ -120,10 +134,14 @@ int cl_private_dir(const char *what, const char *dir, bool create)
 				    what);
 	if (n == 0)
 		return cl_error_set(CL_EINVAL, "the %s path is empty", what);
-	/* lstat("link/") would follow the link: look at the name without trailing slashes. */
+	/* lstat("link/") or lstat("link/.") would follow the link: look at the name itself. */
 	p = cl_strdup(dir);
-	while (n > 1 && p[n - 1] == '/')
-		p[--n] = '\0';
+	n = cl_path_trim(p);
+	if (n >= 2 && strcmp(p + n - 2, "..") == 0 && (n == 2 || p[n - 3] == '/')) {
+		rc = cl_error_set(CL_EINVAL, "%s '%s' ends in '..': name the directory itself", what,
+				  dir);
+		goto out;
+	}
 	if (strcmp(p, "/") == 0) {
 		rc = cl_error_set(CL_EINVAL, "%s '/' is the root directory: use a directory of its own",
 				  what);

@@ -165,6 +165,12 @@ char *cl_paths_data_dir(const cl_env *env);
 char *cl_paths_cache_dir(const cl_env *env);
 char *cl_path_join(const char *a, const char *b);
 /*
+ * Drops trailing "/" and "/." in place ("dir/./" -> "dir", "/" stays), so that
+ * lstat() looks at the named entry itself, not at what a symlink there points to.
+ * Returns the new length.
+ */
+size_t cl_path_trim(char *p);
+/*
  * Checks that dir can hold classlab's private data (what names it in messages:
  * "data directory"). Missing: created 0700 when create, else fine as it is.
  * Present: it must be a directory, not a symlink (symlinks above it are

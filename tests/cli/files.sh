@@ -62,6 +62,9 @@ ln -s dd-real "$T/dd-link"
 CLASSLAB_HOME=$T/dd-link refused_nodb 2 "symbolic link" lab list
 [ -z "$(ls -A "$T/dd-real")" ] || fail "a refused data directory was written to"
 CLASSLAB_HOME=$T/dd-link/ refused_nodb 2 "symbolic link" lab list
+CLASSLAB_HOME=$T/dd-link/. refused_nodb 2 "symbolic link" lab list
+CLASSLAB_HOME=$T/dd-link/./ refused_nodb 2 "symbolic link" lab list
+CLASSLAB_HOME=$T/dd-real/.. refused_nodb 2 "ends in '..'" lab list
 CLASSLAB_HOME=$T/dd-link refused_nodb 2 "symbolic link" --db "$T/other.db" lab list
 chmod 0777 "$T/dd-open"
 CLASSLAB_HOME=$T/dd-open refused_nodb 2 "writable by others" lab list
@@ -156,6 +159,10 @@ ln -s ssh "$T/ssh-link"
 ln -s exp/a/b "$T/exp-link"
 expect_refused 4 "symbolic link" students export ml bob "$T/ssh-link"
 expect_refused 4 "symbolic link" students export ml bob "$T/ssh-link/"
+for d in "$T/ssh-link/." "$T/ssh-link/./" "$T/ssh-link//.//." "$T/ssh-link/./."; do
+	expect_refused 4 "symbolic link" students export ml bob "$d" || echo "  (DIR '$d')" >&2
+done
+expect_refused 2 "ends in '..'" students export ml bob "$T/ssh-link/.."
 expect_refused 4 "symbolic link" students export ml bob "$T/exp-link" --force
 expect_eq "$(sum_dir "$T/ssh")" "$before" "export through a symlink changed its target"
 # An existing empty directory is used as it is: its mode is not changed (/tmp, ., /).
