@@ -1,6 +1,5 @@
 /* Host GPU discovery: NVIDIA PCI display devices from libvirt's node devices,
  * with their IOMMU group and whether they can be passed through to a guest. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,10 +8,8 @@
 #include <libxml/xpath.h>
 #include <libvirt/virterror.h>
 
-#include "classlab/cl_gpu.h"
+#include "gpu_internal.h"
 #include "classlab/banned.h"
-
-#define NVIDIA_VENDOR 0x10de
 
 /* The string value of an XPath expression relative to ctx's node; new or NULL. */
 static char *xp_string(xmlXPathContextPtr ctx, const char *expr)
@@ -26,104 +23,27 @@ static char *xp_string(xmlXPathContextPtr ctx, const char *expr)
 	return s;
 }
 
-/* libvirt writes domain/bus/slot/function in decimal in nodedev XML and in hex
- * in <address> attributes; base 0 reads both. */
-static bool parse_num(const char *s, unsigned long max, unsigned long *out)
+/* A PCI address part, or GPU_PCI_BAD when absent or not a number. */
+static unsigned long pci_num(const char *s)
 {
-	char *end = NULL;
 	unsigned long v;
-
-	if (!s || !*s)
-		return false;
-	v = strtoul(s, &end, 0);
-	if (*end || v > max)
-		return false;
-	*out = v;
-	return true;
+	return gpu_parse_num(s, GPU_PCI_BAD - 1, &v) ? v : GPU_PCI_BAD;
 }
 
-static bool name_says_display(const char *product)
+static unsigned long xp_num(xmlXPathContextPtr ctx, const char *expr)
 {
-	/* pci.ids names start with the chip: GK210GL, GP100, GV100, TU104GL, GA100,
-	 * AD104GL, GH100, GB100; other NVIDIA functions (HD audio, USB, NVSwitch,
-	 * bridges) are named for what they are. */
-	static const char *const not_gpu[] = {"Audio", "USB", "Serial", "Bridge", "NVSwitch",
-					      "Controller", "SMBus", NULL};
-	static const char *const gpu_words[] = {"GPU", "VGA", "3D", "Tesla", "GeForce",
-						"Quadro", "RTX", "TITAN", NULL};
-	size_t i, letters = 0;
-
-	if (!product)
-		return false;
-	for (i = 0; not_gpu[i]; i++)
-		if (strstr(product, not_gpu[i]))
-			return false;
-	for (i = 0; gpu_words[i]; i++)
-		if (strstr(product, gpu_words[i]))
-			return true;
-	while (isupper((unsigned char)product[letters]))
-		letters++;
-	return letters >= 1 && letters <= 3 && isdigit((unsigned char)product[letters]) &&
-	       isdigit((unsigned char)product[letters + 1]) &&
-	       isdigit((unsigned char)product[letters + 2]);
+	char *s = xp_string(ctx, expr);
+	unsigned long v = pci_num(s);
+	free(s);
+	return v;
 }
 
-static char *format_address(unsigned long dom, unsigned long bus, unsigned long slot,
-			    unsigned long fn)
+static unsigned long prop_num(xmlNodePtr node, const char *name)
 {
-	return cl_aprintf("%04lx:%02lx:%02lx.%lx", dom, bus, slot, fn);
-}
-
-/* "0000:65:00.0" and "0000:65:00.1" are functions of one card: same prefix up to '.'. */
-static bool same_card(const char *a, const char *b)
-{
-	const char *da = strrchr(a, '.'), *db = strrchr(b, '.');
-
-	return da && db && da - a == db - b && strncmp(a, b, (size_t)(da - a)) == 0;
-}
-
-static void judge(cl_host_gpu *g)
-{
-	cl_buf others = CL_BUF_INIT, siblings = CL_BUF_INIT;
-	size_t i;
-
-	if (g->iommu_group < 0) {
-		g->passthrough_ready = false;
-		g->reason = cl_strdup("no IOMMU group: enable VT-d/AMD-Vi in the firmware and "
-				      "the kernel (intel_iommu=on or amd_iommu=on)");
-		return;
-	}
-	for (i = 0; i < g->ngroup_members; i++) {
-		const char *m = g->group_members[i];
-		if (strcmp(m, g->address) == 0)
-			continue;
-		cl_buf *b = same_card(m, g->address) ? &siblings : &others;
-		cl_buf_printf(b, "%s%s", b->len ? ", " : "", m);
-	}
-	if (others.len) {
-		g->passthrough_ready = false;
-		g->reason = cl_aprintf("IOMMU group %d is shared with %s: move the card to a slot "
-				       "with its own group (ACS) or pass the whole group through",
-				       g->iommu_group, cl_buf_str(&others));
-	} else {
-		g->passthrough_ready = true;
-	}
-
-	cl_buf note = CL_BUF_INIT;
-	if (g->driver && strcmp(g->driver, "vfio-pci") != 0)
-		cl_buf_printf(&note, "bound to host driver '%s': libvirt detaches it when a "
-				     "managed='yes' hostdev starts; the host must not be using it",
-			      g->driver);
-	else if (!g->driver)
-		cl_buf_puts(&note, "host driver not reported");
-	if (siblings.len)
-		cl_buf_printf(&note, "%sassign %s too (same card, same IOMMU group)",
-			      note.len ? "; " : "", cl_buf_str(&siblings));
-	if (note.len)
-		g->note = cl_buf_detach(&note);
-	cl_buf_free(&note);
-	cl_buf_free(&others);
-	cl_buf_free(&siblings);
+	xmlChar *p = xmlGetProp(node, (const xmlChar *)name);
+	unsigned long v = pci_num((const char *)p);
+	xmlFree(p);
+	return v;
 }
 
 int cl_gpu_host_parse(const char *xml, cl_host_gpu **out)
@@ -131,10 +51,11 @@ int cl_gpu_host_parse(const char *xml, cl_host_gpu **out)
 	xmlDocPtr doc = NULL;
 	xmlXPathContextPtr ctx = NULL;
 	xmlXPathObjectPtr addrs = NULL;
-	cl_host_gpu *g = NULL;
-	char *vendor = NULL, *cls = NULL, *dom = NULL, *bus = NULL, *slot = NULL, *fn = NULL;
-	char *group = NULL;
-	unsigned long v, d, b, s, f, c = 0;
+	gpu_pci_fn f = {0};
+	gpu_pci_addr *members = NULL;
+	char *vendor = NULL, *name = NULL, *product = NULL, *product_id = NULL, *driver = NULL;
+	char *cls = NULL, *group = NULL;
+	unsigned long v;
 	int rc = 0;
 
 	*out = NULL;
@@ -154,87 +75,42 @@ int cl_gpu_host_parse(const char *xml, cl_host_gpu **out)
 		goto out;
 	}
 	vendor = xp_string(ctx, "string(/device/capability[@type='pci']/vendor/@id)");
-	if (!vendor || !parse_num(vendor, 0xffff, &v) || v != NVIDIA_VENDOR)
-		goto out;
-
-	g = cl_calloc(1, sizeof(*g));
-	g->iommu_group = -1;
-	g->name = xp_string(ctx, "string(/device/name)");
-	g->product = xp_string(ctx, "string(/device/capability[@type='pci']/product)");
-	g->product_id = xp_string(ctx, "string(/device/capability[@type='pci']/product/@id)");
-	g->driver = xp_string(ctx, "string(/device/driver/name)");
-
-	cls = xp_string(ctx, "string(/device/capability[@type='pci']/class)");
-	if (cls ? !parse_num(cls, 0xffffff, &c) || (c >> 16) != 0x03
-		: !name_says_display(g->product))
-		goto skip;
-
-	dom = xp_string(ctx, "string(/device/capability[@type='pci']/domain)");
-	bus = xp_string(ctx, "string(/device/capability[@type='pci']/bus)");
-	slot = xp_string(ctx, "string(/device/capability[@type='pci']/slot)");
-	fn = xp_string(ctx, "string(/device/capability[@type='pci']/function)");
-	if (!parse_num(dom, 0xffff, &d) || !parse_num(bus, 0xff, &b) ||
-	    !parse_num(slot, 0x1f, &s) || !parse_num(fn, 7, &f)) {
-		rc = cl_error_set(CL_EFAIL, "node device '%s' has no valid PCI address",
-				  g->name ? g->name : "?");
-		goto out;
-	}
-	g->address = format_address(d, b, s, f);
-
-	group = xp_string(ctx, "string(/device/capability[@type='pci']/iommuGroup/@number)");
+	f.vendor = gpu_parse_num(vendor, 0xffff, &v) ? v : GPU_PCI_BAD;
+	f.name = name = xp_string(ctx, "string(/device/name)");
+	f.product = product = xp_string(ctx, "string(/device/capability[@type='pci']/product)");
+	f.product_id = product_id =
+		xp_string(ctx, "string(/device/capability[@type='pci']/product/@id)");
+	f.driver = driver = xp_string(ctx, "string(/device/driver/name)");
+	f.pci_class = cls = xp_string(ctx, "string(/device/capability[@type='pci']/class)");
+	f.addr.domain = xp_num(ctx, "string(/device/capability[@type='pci']/domain)");
+	f.addr.bus = xp_num(ctx, "string(/device/capability[@type='pci']/bus)");
+	f.addr.slot = xp_num(ctx, "string(/device/capability[@type='pci']/slot)");
+	f.addr.function = xp_num(ctx, "string(/device/capability[@type='pci']/function)");
+	f.iommu_group = group =
+		xp_string(ctx, "string(/device/capability[@type='pci']/iommuGroup/@number)");
 	if (group) {
-		unsigned long gn;
-		if (!parse_num(group, 0x7fffffff, &gn)) {
-			rc = cl_error_set(CL_EFAIL, "node device '%s' has a bad IOMMU group '%s'",
-					  g->name ? g->name : "?", group);
-			goto out;
-		}
-		g->iommu_group = (int)gn;
 		addrs = xmlXPathEvalExpression(
 			(const xmlChar *)"/device/capability[@type='pci']/iommuGroup/address", ctx);
 		int na = addrs && addrs->nodesetval ? addrs->nodesetval->nodeNr : 0;
-		g->group_members = cl_calloc((size_t)na + 1, sizeof(char *));
+		members = cl_calloc((size_t)na + 1, sizeof(*members));
 		for (int i = 0; i < na; i++) {
 			xmlNodePtr node = addrs->nodesetval->nodeTab[i];
-			xmlChar *ad = xmlGetProp(node, (const xmlChar *)"domain");
-			xmlChar *ab = xmlGetProp(node, (const xmlChar *)"bus");
-			xmlChar *as = xmlGetProp(node, (const xmlChar *)"slot");
-			xmlChar *af = xmlGetProp(node, (const xmlChar *)"function");
-			unsigned long md, mb, ms, mf;
-			bool ok = parse_num((const char *)ad, 0xffff, &md) &&
-				  parse_num((const char *)ab, 0xff, &mb) &&
-				  parse_num((const char *)as, 0x1f, &ms) &&
-				  parse_num((const char *)af, 7, &mf);
-			xmlFree(ad);
-			xmlFree(ab);
-			xmlFree(as);
-			xmlFree(af);
-			if (!ok) {
-				rc = cl_error_set(CL_EFAIL,
-						  "node device '%s' has a bad address in IOMMU group %d",
-						  g->name ? g->name : "?", g->iommu_group);
-				goto out;
-			}
-			g->group_members[g->ngroup_members++] = format_address(md, mb, ms, mf);
+			members[i] = (gpu_pci_addr){prop_num(node, "domain"), prop_num(node, "bus"),
+						    prop_num(node, "slot"), prop_num(node, "function")};
 		}
+		f.members = members;
+		f.nmembers = (size_t)na;
 	}
-	judge(g);
-	*out = g;
-	g = NULL;
-	goto out;
-skip:
-	cl_gpu_host_free(g, 1);
-	g = NULL;
+	rc = gpu_host_from_pci(&f, out);
 out:
-	if (g)
-		cl_gpu_host_free(g, 1);
 	xmlXPathFreeObject(addrs);
+	free(members);
 	free(group);
-	free(fn);
-	free(slot);
-	free(bus);
-	free(dom);
 	free(cls);
+	free(driver);
+	free(product_id);
+	free(product);
+	free(name);
 	free(vendor);
 	xmlXPathFreeContext(ctx);
 	xmlFreeDoc(doc);

@@ -1,13 +1,13 @@
 /*
  * Host GPUs from sysfs, for connections without a node-device driver (the
- * embedded QEMU driver, which always runs on this host): each PCI device is
- * described in libvirt's node-device XML and judged by the same parser.
+ * embedded QEMU driver, which always runs on this host): each PCI function is
+ * read into a gpu_pci_fn and judged as a node device is (pci.c).
  */
-#include "classlab/cl_gpu.h"
+#include "gpu_internal.h"
 
 #include <dirent.h>
 #include <libgen.h>
-#include <libxml/xmlwriter.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,94 +43,60 @@ static char *link_base(const char *dir, const char *name)
 	return cl_strdup(basename(target));
 }
 
-static void write_address(xmlTextWriterPtr w, const char *addr)
-{
-	unsigned dom, bus, slot, fn;
-	char buf[16];
-
-	if (sscanf(addr, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) != 4)
-		return;
-	xmlTextWriterStartElement(w, BAD_CAST "address");
-	snprintf(buf, sizeof(buf), "0x%04x", dom);
-	xmlTextWriterWriteAttribute(w, BAD_CAST "domain", BAD_CAST buf);
-	snprintf(buf, sizeof(buf), "0x%02x", bus);
-	xmlTextWriterWriteAttribute(w, BAD_CAST "bus", BAD_CAST buf);
-	snprintf(buf, sizeof(buf), "0x%02x", slot);
-	xmlTextWriterWriteAttribute(w, BAD_CAST "slot", BAD_CAST buf);
-	snprintf(buf, sizeof(buf), "0x%x", fn);
-	xmlTextWriterWriteAttribute(w, BAD_CAST "function", BAD_CAST buf);
-	xmlTextWriterEndElement(w);
-}
-
-static void write_number(xmlTextWriterPtr w, const char *elem, unsigned v)
-{
-	xmlTextWriterWriteFormatElement(w, BAD_CAST elem, "%u", v);
-}
-
-/* libvirt's <device> for one PCI function, from its sysfs directory. */
-static char *device_xml(const char *sysroot, const char *devdir, const char *addr)
+/* One PCI function from its sysfs directory, judged as a node device would be. */
+static int device_gpu(const char *sysroot, const char *devdir, const char *addr,
+		      cl_host_gpu **out)
 {
 	char *vendor = sys_read(devdir, "vendor"), *device = sys_read(devdir, "device");
 	char *cls = sys_read(devdir, "class"), *driver = link_base(devdir, "driver");
 	char *group = link_base(devdir, "iommu_group"), *name = NULL;
 	unsigned dom = 0, bus = 0, slot = 0, fn = 0;
-	xmlBufferPtr buf = xmlBufferCreate();
-	xmlTextWriterPtr w = xmlNewTextWriterMemory(buf, 0);
-	char *xml = NULL;
+	gpu_pci_addr *members = NULL;
+	size_t nmembers = 0;
+	unsigned long v;
+	int rc = 0;
 
+	*out = NULL;
 	if (!vendor || !device || sscanf(addr, "%x:%x:%x.%x", &dom, &bus, &slot, &fn) != 4)
 		goto out;
 	name = cl_aprintf("pci_%04x_%02x_%02x_%x", dom, bus, slot, fn);
-	xmlTextWriterStartElement(w, BAD_CAST "device");
-	xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST name);
-	if (driver) {
-		xmlTextWriterStartElement(w, BAD_CAST "driver");
-		xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST driver);
-		xmlTextWriterEndElement(w);
-	}
-	xmlTextWriterStartElement(w, BAD_CAST "capability");
-	xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "pci");
-	if (cls)
-		xmlTextWriterWriteElement(w, BAD_CAST "class", BAD_CAST cls);
-	write_number(w, "domain", dom);
-	write_number(w, "bus", bus);
-	write_number(w, "slot", slot);
-	write_number(w, "function", fn);
-	xmlTextWriterStartElement(w, BAD_CAST "product");
-	xmlTextWriterWriteAttribute(w, BAD_CAST "id", BAD_CAST device);
-	xmlTextWriterEndElement(w);
-	xmlTextWriterStartElement(w, BAD_CAST "vendor");
-	xmlTextWriterWriteAttribute(w, BAD_CAST "id", BAD_CAST vendor);
-	xmlTextWriterEndElement(w);
 	if (group) {
 		char *gdir = cl_aprintf("%s/kernel/iommu_groups/%s/devices", sysroot, group);
 		DIR *d = opendir(gdir);
 		struct dirent *e;
-		xmlTextWriterStartElement(w, BAD_CAST "iommuGroup");
-		xmlTextWriterWriteAttribute(w, BAD_CAST "number", BAD_CAST group);
-		while (d && (e = readdir(d)))
-			if (e->d_name[0] != '.')
-				write_address(w, e->d_name);
+		while (d && (e = readdir(d))) {
+			unsigned md, mb, ms, mf;
+			if (e->d_name[0] == '.' ||
+			    sscanf(e->d_name, "%x:%x:%x.%x", &md, &mb, &ms, &mf) != 4)
+				continue;
+			members = cl_realloc(members, (nmembers + 1) * sizeof(*members));
+			members[nmembers++] = (gpu_pci_addr){md, mb, ms, mf};
+		}
 		if (d)
 			closedir(d);
 		free(gdir);
-		xmlTextWriterEndElement(w);
 	}
-	xmlTextWriterEndDocument(w);
-	xmlFreeTextWriter(w);
-	w = NULL;
-	xml = cl_strndup((const char *)xmlBufferContent(buf), (size_t)xmlBufferLength(buf));
+	rc = gpu_host_from_pci(&(gpu_pci_fn){
+				       .name = name,
+				       .vendor = gpu_parse_num(vendor, 0xffff, &v) ? v : GPU_PCI_BAD,
+				       .product_id = device,
+				       .driver = driver,
+				       .pci_class = cls,
+				       .addr = {dom, bus, slot, fn},
+				       .iommu_group = group,
+				       .members = members,
+				       .nmembers = nmembers,
+			       },
+			       out);
 out:
-	if (w)
-		xmlFreeTextWriter(w);
-	xmlBufferFree(buf);
+	free(members);
 	free(name);
 	free(vendor);
 	free(device);
 	free(cls);
 	free(driver);
 	free(group);
-	return xml;
+	return rc;
 }
 
 static int cmp_address(const void *a, const void *b)
@@ -159,14 +125,12 @@ int cl_gpu_host_list_sysfs(const char *sysroot, cl_host_gpu **out, size_t *n)
 		char *dev = cl_aprintf("%s/%s", pcidir, e->d_name);
 		char *vendor = sys_read(dev, "vendor");
 		if (vendor && strcmp(vendor, "0x10de") == 0) {
-			char *xml = device_xml(sysroot, dev, e->d_name);
 			cl_host_gpu *g = NULL;
-			if (xml && (rc = cl_gpu_host_parse(xml, &g)) == 0 && g) {
+			if ((rc = device_gpu(sysroot, dev, e->d_name, &g)) == 0 && g) {
 				list = cl_realloc(list, (count + 1) * sizeof(*list));
 				list[count++] = *g;
 				free(g);
 			}
-			free(xml);
 		}
 		free(vendor);
 		free(dev);
