@@ -221,6 +221,7 @@ int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir, const char *a
 	}
 	hv->root = embed_root(hv->uri);
 	hv->embed = hv->root != NULL;
+	hv->storage = hv->embed ? &cl_storage_local : &cl_storage_libvirt;
 	hv->test = strncmp(hv->uri, "test:", 5) == 0;
 	if (hv->embed && (rc = embed_prepare(hv->root)) < 0)
 		goto out;

@@ -6,8 +6,38 @@
 
 #include <libxml/xmlwriter.h>
 
+/*
+ * Where volumes live: a table chosen when the connection opens (libvirt's
+ * virStorageBackend). Arguments are checked by the cl_hv_* entry points in
+ * storage.c before they call through; each returns 0 or a CL_E* with a message.
+ */
+typedef struct cl_storage_backend {
+	const char *name;
+	int (*pool_ensure)(cl_hv *hv, const char *pool, const char *dir);
+	int (*vol_path)(cl_hv *hv, const char *pool, const char *name, char **path);
+	/* Capacity, allocation and physical (file) size; CL_ENOTFOUND when absent. */
+	int (*vol_sizes)(cl_hv *hv, const char *pool, const char *name, uint64_t *capacity,
+			 uint64_t *allocation, uint64_t *physical);
+	int (*vol_delete)(cl_hv *hv, const char *pool, const char *name); /* absent is fine */
+	/* Names starting with prefix (its first plen bytes; all when 0), any order, new. */
+	int (*vol_list)(cl_hv *hv, const char *pool, const char *prefix, size_t plen,
+			char ***names, size_t *n);
+	/* (Re)writes the volume with size bytes: src_file (open as src_fd) or data/len. */
+	int (*vol_write)(cl_hv *hv, const char *pool, const char *name, const char *src_file,
+			 int src_fd, const void *data, size_t len, uint64_t size);
+	/* A qcow2 overlay; capacity 0: the backing image's. Kept if it exists with this backing. */
+	int (*vol_overlay)(cl_hv *hv, const char *pool, const char *name, const char *backing,
+			   const char *backing_format, uint64_t capacity);
+} cl_storage_backend;
+
+/* classlab's own directory pools (qemu:///embed has no storage driver). */
+extern const cl_storage_backend cl_storage_local;
+/* libvirt's storage pools (a daemon, the test driver). */
+extern const cl_storage_backend cl_storage_libvirt;
+
 struct cl_hv {
 	virConnectPtr conn;
+	const cl_storage_backend *storage;
 	char *uri;
 	bool embed;
 	bool test;

@@ -1,8 +1,10 @@
 /*
- * Storage pool and volumes. Through libvirt's storage driver where the
- * connection has one; qemu:///embed has none, so there a pool is a directory
- * classlab manages itself (files, qemu-img for overlays), remembered as a
- * symlink <root>/pools/<name>.
+ * Storage pool and volumes, as two backends chosen when the connection opens
+ * (hv->storage, as libvirt's virStorageBackend): libvirt's storage driver
+ * where the connection has one; qemu:///embed has none, so there a pool is a
+ * directory classlab manages itself (files, in-process qcow2 overlays),
+ * remembered as a symlink <root>/pools/<name>. The cl_hv_* entry points check
+ * their arguments and call through the table.
  */
 #include "provision_internal.h"
 #include "classlab/banned.h"
@@ -248,7 +250,7 @@ static int vol_lookup(cl_hv *hv, const char *pool, const char *name, bool absent
 	return rc;
 }
 
-int cl_hv_pool_ensure(cl_hv *hv, const char *pool_name, const char *dir)
+static int virt_pool_ensure(cl_hv *hv, const char *pool_name, const char *dir)
 {
 	virStoragePoolPtr p = NULL;
 	cl_buf xml = CL_BUF_INIT;
@@ -256,11 +258,6 @@ int cl_hv_pool_ensure(cl_hv *hv, const char *pool_name, const char *dir)
 	cl_xw x;
 	int rc = 0, active;
 
-	if (!cl_name_valid(pool_name) || !dir || dir[0] != '/')
-		return cl_error_set(CL_EINVAL, "invalid storage pool '%s' at '%s'", pool_name,
-				    dir ? dir : "");
-	if (hv->embed)
-		return local_pool_ensure(hv, pool_name, dir);
 	p = virStoragePoolLookupByName(hv->conn, pool_name);
 	if (!p && cl_virt_last_code() != VIR_ERR_NO_STORAGE_POOL) {
 		rc = cl_virt_error(CL_EUNAVAIL, "cannot look up storage pool '%s'", pool_name);
@@ -320,24 +317,27 @@ out:
 	return rc;
 }
 
-int cl_hv_vol_path(cl_hv *hv, const char *pool, const char *name, char **path)
+static int local_vol_path(cl_hv *hv, const char *pool, const char *name, char **path)
 {
-	virStorageVolPtr vol = NULL;
 	struct stat st;
+	char *p = NULL;
 	int rc;
 
-	*path = NULL;
-	if (hv->embed) {
-		char *p = NULL;
-		if ((rc = local_vol_file(hv, pool, name, &p)) < 0)
-			return rc;
-		if (stat(p, &st) < 0) {
-			free(p);
-			return cl_error_set(CL_ENOTFOUND, "volume '%s' not found in pool '%s'", name, pool);
-		}
-		*path = p;
-		return 0;
+	if ((rc = local_vol_file(hv, pool, name, &p)) < 0)
+		return rc;
+	if (stat(p, &st) < 0) {
+		free(p);
+		return cl_error_set(CL_ENOTFOUND, "volume '%s' not found in pool '%s'", name, pool);
 	}
+	*path = p;
+	return 0;
+}
+
+static int virt_vol_path(cl_hv *hv, const char *pool, const char *name, char **path)
+{
+	virStorageVolPtr vol = NULL;
+	int rc;
+
 	if ((rc = vol_lookup(hv, pool, name, false, &vol)) < 0)
 		return rc;
 	*path = virStorageVolGetPath(vol);
@@ -348,28 +348,33 @@ int cl_hv_vol_path(cl_hv *hv, const char *pool, const char *name, char **path)
 }
 
 /* Capacity, allocation and physical (file) size. */
-static int vol_sizes(cl_hv *hv, const char *pool, const char *name, uint64_t *capacity,
-		     uint64_t *allocation, uint64_t *physical)
+static int local_vol_sizes(cl_hv *hv, const char *pool, const char *name, uint64_t *capacity,
+			   uint64_t *allocation, uint64_t *physical)
+{
+	char *p = NULL;
+	struct stat st;
+	bool q;
+	int rc;
+
+	if ((rc = local_vol_file(hv, pool, name, &p)) < 0)
+		return rc;
+	if (stat(p, &st) < 0) {
+		rc = cl_error_set(CL_ENOTFOUND, "volume '%s' not found in pool '%s'", name, pool);
+	} else if ((rc = probe_file(p, &q, capacity, NULL)) == 0) {
+		*allocation = (uint64_t)st.st_blocks * 512;
+		*physical = (uint64_t)st.st_size;
+	}
+	free(p);
+	return rc;
+}
+
+static int virt_vol_sizes(cl_hv *hv, const char *pool, const char *name, uint64_t *capacity,
+			  uint64_t *allocation, uint64_t *physical)
 {
 	virStorageVolPtr vol = NULL;
 	virStorageVolInfo info;
 	int rc;
 
-	if (hv->embed) {
-		char *p = NULL;
-		struct stat st;
-		bool q;
-		if ((rc = local_vol_file(hv, pool, name, &p)) < 0)
-			return rc;
-		if (stat(p, &st) < 0) {
-			rc = cl_error_set(CL_ENOTFOUND, "volume '%s' not found in pool '%s'", name, pool);
-		} else if ((rc = probe_file(p, &q, capacity, NULL)) == 0) {
-			*allocation = (uint64_t)st.st_blocks * 512;
-			*physical = (uint64_t)st.st_size;
-		}
-		free(p);
-		return rc;
-	}
 	if ((rc = vol_lookup(hv, pool, name, false, &vol)) < 0)
 		return rc;
 	if (virStorageVolGetInfo(vol, &info) < 0) {
@@ -387,27 +392,24 @@ out:
 	return rc;
 }
 
-int cl_hv_vol_info(cl_hv *hv, const char *pool, const char *name, uint64_t *capacity,
-		   uint64_t *allocation)
+static int local_vol_delete(cl_hv *hv, const char *pool, const char *name)
 {
-	uint64_t phys;
-	return vol_sizes(hv, pool, name, capacity, allocation, &phys);
+	char *p = NULL;
+	int rc;
+
+	if ((rc = local_vol_file(hv, pool, name, &p)) < 0)
+		return rc;
+	if (unlink(p) < 0 && errno != ENOENT)
+		rc = cl_error_set(CL_EFAIL, "cannot delete volume '%s': %s", name, strerror(errno));
+	free(p);
+	return rc;
 }
 
-int cl_hv_vol_delete(cl_hv *hv, const char *pool, const char *name)
+static int virt_vol_delete(cl_hv *hv, const char *pool, const char *name)
 {
 	virStorageVolPtr vol = NULL;
 	int rc;
 
-	if (hv->embed) {
-		char *p = NULL;
-		if ((rc = local_vol_file(hv, pool, name, &p)) < 0)
-			return rc;
-		if (unlink(p) < 0 && errno != ENOENT)
-			rc = cl_error_set(CL_EFAIL, "cannot delete volume '%s': %s", name, strerror(errno));
-		free(p);
-		return rc;
-	}
 	if ((rc = vol_lookup(hv, pool, name, true, &vol)) < 0 || !vol)
 		return rc;
 	if (virStorageVolDelete(vol, 0) < 0)
@@ -416,64 +418,68 @@ int cl_hv_vol_delete(cl_hv *hv, const char *pool, const char *name)
 	return rc;
 }
 
-int cl_hv_vol_list(cl_hv *hv, const char *pool, const char *prefix, char ***names, size_t *n)
+/* The pool's volume names starting with prefix (all when plen is 0), unsorted. */
+static int local_vol_list(cl_hv *hv, const char *pool, const char *prefix, size_t plen,
+			  char ***names, size_t *n)
 {
-	size_t plen = prefix ? strlen(prefix) : 0, cnt = 0;
-	char **v = NULL;
-	int rc = 0;
+	char *dir = NULL, **v = NULL;
+	size_t cap = 0, cnt = 0;
+	struct dirent *e;
+	DIR *d;
+	int rc;
 
-	*names = NULL;
-	*n = 0;
-	if (hv->embed) {
-		char *dir = NULL;
-		DIR *d;
-		struct dirent *e;
-		size_t cap = 0;
-		if ((rc = cl_local_pool_dir(hv, pool, &dir)) < 0)
-			return rc;
-		d = opendir(dir);
-		if (!d) {
-			rc = cl_error_set(CL_EFAIL, "cannot list pool '%s' ('%s'): %s", pool, dir,
-					  strerror(errno));
-			free(dir);
-			return rc;
-		}
-		while ((e = readdir(d))) {
-			if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp.") ||
-			    (plen && strncmp(e->d_name, prefix, plen) != 0))
-				continue;
-			if (cnt == cap) {
-				cap = cap ? cap * 2 : 16;
-				v = cl_realloc(v, cap * sizeof(*v));
-			}
-			v[cnt++] = cl_strdup(e->d_name);
-		}
-		closedir(d);
+	if ((rc = cl_local_pool_dir(hv, pool, &dir)) < 0)
+		return rc;
+	d = opendir(dir);
+	if (!d) {
+		rc = cl_error_set(CL_EFAIL, "cannot list pool '%s' ('%s'): %s", pool, dir,
+				  strerror(errno));
 		free(dir);
-	} else {
-		virStoragePoolPtr p = NULL;
-		virStorageVolPtr *vols = NULL;
-		int nv;
-		if ((rc = pool_lookup(hv, pool, &p)) < 0)
-			return rc;
-		nv = virStoragePoolListAllVolumes(p, &vols, 0);
-		if (nv < 0) {
-			rc = cl_virt_error(CL_EFAIL, "cannot list volumes of pool '%s'", pool);
-			virStoragePoolFree(p);
-			return rc;
-		}
-		v = cl_calloc((size_t)nv + 1, sizeof(*v));
-		for (int i = 0; i < nv; i++) {
-			const char *nm = virStorageVolGetName(vols[i]);
-			if (nm && (!plen || strncmp(nm, prefix, plen) == 0))
-				v[cnt++] = cl_strdup(nm);
-			virStorageVolFree(vols[i]);
-		}
-		free(vols);
-		virStoragePoolFree(p);
+		return rc;
 	}
-	if (cnt)
-		qsort(v, cnt, sizeof(*v), cmp_str);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp.") ||
+		    (plen && strncmp(e->d_name, prefix, plen) != 0))
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = cl_realloc(v, cap * sizeof(*v));
+		}
+		v[cnt++] = cl_strdup(e->d_name);
+	}
+	closedir(d);
+	free(dir);
+	*names = v;
+	*n = cnt;
+	return 0;
+}
+
+static int virt_vol_list(cl_hv *hv, const char *pool, const char *prefix, size_t plen,
+			 char ***names, size_t *n)
+{
+	virStoragePoolPtr p = NULL;
+	virStorageVolPtr *vols = NULL;
+	size_t cnt = 0;
+	char **v;
+	int nv, rc;
+
+	if ((rc = pool_lookup(hv, pool, &p)) < 0)
+		return rc;
+	nv = virStoragePoolListAllVolumes(p, &vols, 0);
+	if (nv < 0) {
+		rc = cl_virt_error(CL_EFAIL, "cannot list volumes of pool '%s'", pool);
+		virStoragePoolFree(p);
+		return rc;
+	}
+	v = cl_calloc((size_t)nv + 1, sizeof(*v));
+	for (int i = 0; i < nv; i++) {
+		const char *nm = virStorageVolGetName(vols[i]);
+		if (nm && (!plen || strncmp(nm, prefix, plen) == 0))
+			v[cnt++] = cl_strdup(nm);
+		virStorageVolFree(vols[i]);
+	}
+	free(vols);
+	virStoragePoolFree(p);
 	*names = v;
 	*n = cnt;
 	return 0;
@@ -550,49 +556,34 @@ static int check_format(const char *format)
 	return 0;
 }
 
-/* Uploads from src_file, or from data/len when src_file is NULL. */
-static int vol_upload(cl_hv *hv, const char *pool, const char *name, const char *src_file,
-		      const void *data, size_t len, const char *format, bool replace)
+static int local_vol_write(cl_hv *hv, const char *pool, const char *name, const char *src_file,
+			   int src_fd, const void *data, size_t len, uint64_t size)
 {
+	char *path = NULL;
+	int rc;
+
+	(void)src_fd, (void)size;
+	if ((rc = local_vol_file(hv, pool, name, &path)) == 0)
+		rc = local_write(path, src_file, data, len);
+	if (rc < 0)
+		cl_error_wrap("cannot upload volume '%s'", name);
+	free(path);
+	return rc;
+}
+
+/* Replaces the volume with size bytes from src: a new volume, since one cannot shrink. */
+static int virt_vol_write(cl_hv *hv, const char *pool, const char *name, const char *src_file,
+			  int src_fd, const void *data, size_t len, uint64_t size)
+{
+	upload_src src = {src_fd, data, len, 0};
 	virStoragePoolPtr p = NULL;
 	virStorageVolPtr vol = NULL;
 	virStreamPtr st = NULL;
 	cl_buf xml = CL_BUF_INIT;
-	upload_src src = {-1, data, len, 0};
-	uint64_t size = len, cap = 0, alloc = 0, phys = 0;
-	struct stat sb;
 	bool created = false;
 	int rc;
 
-	if ((rc = check_vol_name(name)) < 0 || (rc = check_format(format)) < 0)
-		return rc;
-	if (src_file) {
-		src.fd = open(src_file, O_RDONLY | O_CLOEXEC);
-		if (src.fd < 0 || fstat(src.fd, &sb) < 0) {
-			rc = cl_error_set(errno == ENOENT ? CL_ENOTFOUND : CL_EFAIL,
-					  "cannot upload '%s' to volume '%s': %s", src_file, name,
-					  strerror(errno));
-			goto out;
-		}
-		size = (uint64_t)sb.st_size;
-	}
-	rc = vol_sizes(hv, pool, name, &cap, &alloc, &phys);
-	if (rc == 0 && !replace && phys == size)
-		goto out;
-	if (rc < 0 && rc != CL_ENOTFOUND)
-		goto out;
-	cl_error_clear();
-	rc = 0;
-	if (hv->embed) {
-		char *path = NULL;
-		if ((rc = local_vol_file(hv, pool, name, &path)) == 0)
-			rc = local_write(path, src_file, data, len);
-		if (rc < 0)
-			cl_error_wrap("cannot upload volume '%s'", name);
-		free(path);
-		goto out;
-	}
-	/* Replacing: a new volume, since a volume's capacity cannot shrink. */
+	(void)src_file;
 	if ((rc = cl_hv_vol_delete(hv, pool, name)) < 0 || (rc = pool_lookup(hv, pool, &p)) < 0)
 		goto out;
 	/* Created raw: the upload replaces every byte, and the refresh probes the real format. */
@@ -635,32 +626,62 @@ out:
 		virStorageVolFree(vol);
 	if (p)
 		virStoragePoolFree(p);
-	if (src.fd >= 0)
-		close(src.fd);
 	cl_buf_free(&xml);
 	return rc;
 }
 
-int cl_hv_vol_upload(cl_hv *hv, const char *pool, const char *name, const char *local_file,
-		     const char *format, bool replace)
+/* Uploads from src_file, or from data/len when src_file is NULL. */
+static int vol_upload(cl_hv *hv, const char *pool, const char *name, const char *src_file,
+		      const void *data, size_t len, const char *format, bool replace)
 {
-	return vol_upload(hv, pool, name, local_file, NULL, 0, format, replace);
-}
+	upload_src src = {-1, data, len, 0};
+	uint64_t size = len, cap = 0, alloc = 0, phys = 0;
+	struct stat sb;
+	int rc;
 
-int cl_hv_vol_upload_buf(cl_hv *hv, const char *pool, const char *name, const void *data,
-			 size_t len)
-{
-	return vol_upload(hv, pool, name, NULL, data, len, "raw", true);
+	if ((rc = check_vol_name(name)) < 0 || (rc = check_format(format)) < 0)
+		return rc;
+	if (src_file) {
+		src.fd = open(src_file, O_RDONLY | O_CLOEXEC);
+		if (src.fd < 0 || fstat(src.fd, &sb) < 0) {
+			rc = cl_error_set(errno == ENOENT ? CL_ENOTFOUND : CL_EFAIL,
+					  "cannot upload '%s' to volume '%s': %s", src_file, name,
+					  strerror(errno));
+			goto out;
+		}
+		size = (uint64_t)sb.st_size;
+	}
+	rc = hv->storage->vol_sizes(hv, pool, name, &cap, &alloc, &phys);
+	if (rc == 0 && !replace && phys == size)
+		goto out;
+	if (rc < 0 && rc != CL_ENOTFOUND)
+		goto out;
+	cl_error_clear();
+	rc = hv->storage->vol_write(hv, pool, name, src_file, src.fd, data, len, size);
+out:
+	if (src.fd >= 0)
+		close(src.fd);
+	return rc;
 }
 
 /* ------------------------------------------------------------ overlays */
 
-/* The capacity of a backing image, through libvirt if it is a volume, else from the file. */
-static int backing_capacity(cl_hv *hv, const char *path, uint64_t *cap)
+/* The capacity of a backing image from its file. */
+static int file_capacity(const char *path, uint64_t *cap)
 {
-	virStorageVolPtr vol = hv->embed ? NULL : virStorageVolLookupByPath(hv->conn, path);
-	virStorageVolInfo info;
 	bool q;
+
+	virResetLastError();
+	if (probe_file(path, &q, cap, NULL) < 0)
+		return cl_error_wrap("cannot read backing image '%s'", path);
+	return 0;
+}
+
+/* The capacity of a backing image, through libvirt if it is a volume, else from the file. */
+static int virt_backing_capacity(cl_hv *hv, const char *path, uint64_t *cap)
+{
+	virStorageVolPtr vol = virStorageVolLookupByPath(hv->conn, path);
+	virStorageVolInfo info;
 
 	if (vol) {
 		int ok = virStorageVolGetInfo(vol, &info) == 0;
@@ -670,10 +691,7 @@ static int backing_capacity(cl_hv *hv, const char *path, uint64_t *cap)
 			return 0;
 		}
 	}
-	virResetLastError();
-	if (probe_file(path, &q, cap, NULL) < 0)
-		return cl_error_wrap("cannot read backing image '%s'", path);
-	return 0;
+	return file_capacity(path, cap);
 }
 
 static int local_overlay(cl_hv *hv, const char *pool, const char *name, const char *backing,
@@ -685,6 +703,8 @@ static int local_overlay(cl_hv *hv, const char *pool, const char *name, const ch
 	bool q;
 	int rc;
 
+	if (!capacity && (rc = file_capacity(backing, &capacity)) < 0)
+		return rc;
 	if ((rc = local_vol_file(hv, pool, name, &path)) < 0)
 		return rc;
 	rc = probe_file(path, &q, &cap, &have);
@@ -715,8 +735,9 @@ out:
 	return rc;
 }
 
-int cl_hv_vol_overlay(cl_hv *hv, const char *pool, const char *name, const char *backing_path,
-		      const char *backing_format, uint64_t capacity_bytes)
+/* An existing volume with this backing is kept; one with another is CL_EEXIST. */
+static int virt_overlay(cl_hv *hv, const char *pool, const char *name, const char *backing_path,
+			const char *backing_format, uint64_t capacity_bytes)
 {
 	virStoragePoolPtr p = NULL;
 	virStorageVolPtr vol = NULL;
@@ -724,31 +745,21 @@ int cl_hv_vol_overlay(cl_hv *hv, const char *pool, const char *name, const char 
 	char *desc = NULL, *have = NULL, *have_fmt = NULL;
 	int rc;
 
-	if ((rc = check_vol_name(name)) < 0 || (rc = check_format(backing_format)) < 0)
-		return rc;
-	if (!backing_path || backing_path[0] != '/')
-		return cl_error_set(CL_EINVAL, "backing image of '%s' must be an absolute path", name);
-	if (!hv->embed) {
-		if ((rc = vol_lookup(hv, pool, name, true, &vol)) < 0)
-			goto out;
-		if (vol) {
-			desc = virStorageVolGetXMLDesc(vol, 0);
-			have = desc ? cl_xml_xpath_str(desc, "/volume/backingStore/path") : NULL;
-			have_fmt = desc ? cl_xml_xpath_str(desc, "/volume/backingStore/format/@type") : NULL;
-			if (!have || strcmp(have, backing_path) != 0 ||
-			    (have_fmt && strcmp(have_fmt, backing_format) != 0))
-				rc = cl_error_set(CL_EEXIST,
-						  "volume '%s' already exists with another backing image ('%s')",
-						  name, have ? have : "none");
-			goto out;
-		}
-	}
-	if (!capacity_bytes && (rc = backing_capacity(hv, backing_path, &capacity_bytes)) < 0)
+	if ((rc = vol_lookup(hv, pool, name, true, &vol)) < 0)
 		goto out;
-	if (hv->embed) {
-		rc = local_overlay(hv, pool, name, backing_path, backing_format, capacity_bytes);
+	if (vol) {
+		desc = virStorageVolGetXMLDesc(vol, 0);
+		have = desc ? cl_xml_xpath_str(desc, "/volume/backingStore/path") : NULL;
+		have_fmt = desc ? cl_xml_xpath_str(desc, "/volume/backingStore/format/@type") : NULL;
+		if (!have || strcmp(have, backing_path) != 0 ||
+		    (have_fmt && strcmp(have_fmt, backing_format) != 0))
+			rc = cl_error_set(CL_EEXIST,
+					  "volume '%s' already exists with another backing image ('%s')",
+					  name, have ? have : "none");
 		goto out;
 	}
+	if (!capacity_bytes && (rc = virt_backing_capacity(hv, backing_path, &capacity_bytes)) < 0)
+		goto out;
 	if ((rc = pool_lookup(hv, pool, &p)) < 0 ||
 	    (rc = vol_create_xml(name, capacity_bytes, "qcow2", backing_path, backing_format, &xml)) < 0)
 		goto out;
@@ -765,4 +776,95 @@ out:
 	if (p)
 		virStoragePoolFree(p);
 	return rc;
+}
+
+/* ------------------------------------------------------------ the tables */
+
+const cl_storage_backend cl_storage_local = {
+	.name = "dir",
+	.pool_ensure = local_pool_ensure,
+	.vol_path = local_vol_path,
+	.vol_sizes = local_vol_sizes,
+	.vol_delete = local_vol_delete,
+	.vol_list = local_vol_list,
+	.vol_write = local_vol_write,
+	.vol_overlay = local_overlay,
+};
+
+const cl_storage_backend cl_storage_libvirt = {
+	.name = "libvirt",
+	.pool_ensure = virt_pool_ensure,
+	.vol_path = virt_vol_path,
+	.vol_sizes = virt_vol_sizes,
+	.vol_delete = virt_vol_delete,
+	.vol_list = virt_vol_list,
+	.vol_write = virt_vol_write,
+	.vol_overlay = virt_overlay,
+};
+
+/* ------------------------------------------------------------ entry points */
+
+int cl_hv_pool_ensure(cl_hv *hv, const char *pool_name, const char *dir)
+{
+	if (!cl_name_valid(pool_name) || !dir || dir[0] != '/')
+		return cl_error_set(CL_EINVAL, "invalid storage pool '%s' at '%s'", pool_name,
+				    dir ? dir : "");
+	return hv->storage->pool_ensure(hv, pool_name, dir);
+}
+
+int cl_hv_vol_path(cl_hv *hv, const char *pool, const char *name, char **path)
+{
+	*path = NULL;
+	return hv->storage->vol_path(hv, pool, name, path);
+}
+
+int cl_hv_vol_info(cl_hv *hv, const char *pool, const char *name, uint64_t *capacity,
+		   uint64_t *allocation)
+{
+	uint64_t phys;
+	return hv->storage->vol_sizes(hv, pool, name, capacity, allocation, &phys);
+}
+
+int cl_hv_vol_delete(cl_hv *hv, const char *pool, const char *name)
+{
+	return hv->storage->vol_delete(hv, pool, name);
+}
+
+int cl_hv_vol_list(cl_hv *hv, const char *pool, const char *prefix, char ***names, size_t *n)
+{
+	size_t plen = prefix ? strlen(prefix) : 0;
+	int rc;
+
+	*names = NULL;
+	*n = 0;
+	if ((rc = hv->storage->vol_list(hv, pool, prefix, plen, names, n)) < 0)
+		return rc;
+	if (*n)
+		qsort(*names, *n, sizeof(**names), cmp_str);
+	return 0;
+}
+
+int cl_hv_vol_upload(cl_hv *hv, const char *pool, const char *name, const char *local_file,
+		     const char *format, bool replace)
+{
+	return vol_upload(hv, pool, name, local_file, NULL, 0, format, replace);
+}
+
+int cl_hv_vol_upload_buf(cl_hv *hv, const char *pool, const char *name, const void *data,
+			 size_t len)
+{
+	return vol_upload(hv, pool, name, NULL, data, len, "raw", true);
+}
+
+int cl_hv_vol_overlay(cl_hv *hv, const char *pool, const char *name, const char *backing_path,
+		      const char *backing_format, uint64_t capacity_bytes)
+{
+	int rc;
+
+	if ((rc = check_vol_name(name)) < 0 || (rc = check_format(backing_format)) < 0)
+		return rc;
+	if (!backing_path || backing_path[0] != '/')
+		return cl_error_set(CL_EINVAL, "backing image of '%s' must be an absolute path", name);
+	return hv->storage->vol_overlay(hv, pool, name, backing_path, backing_format,
+					capacity_bytes);
 }
