@@ -131,7 +131,8 @@ static json_t *lab_json(const cl_lab *l)
 	json_object_set_new(o, "public_host", json_string(l->public_host));
 	json_object_set_new(o, "port_range", json_pack("[I,I]", (json_int_t)l->port_min,
 							(json_int_t)l->port_max));
-	json_object_set_new(o, "template_state", json_string(l->template_state));
+	json_object_set_new(o, "template_state",
+			    json_string(cl_template_state_name(l->template_state)));
 	json_object_set_new(o, "template_version", json_integer(l->template_version));
 	json_object_set_new(o, "created", json_string(created));
 	free(price);
@@ -222,7 +223,7 @@ int cmd_lab_delete(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	    (rc = cl_store_vm_list(ctx->st, lab.id, &vms, &n)))
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(vms[i].kind, "attached") != 0) {
+		if (vms[i].kind != CL_VM_KIND_ATTACHED) {
 			rc = cl_error_set(CL_EEXIST,
 					  "lab '%s' still has VMs (%s, ...): run 'classlab down %s "
 					  "--yes' first",

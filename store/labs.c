@@ -121,7 +121,6 @@ void cl_lab_clear(cl_lab *lab)
 	free(lab->listen);
 	free(lab->public_host);
 	free(lab->spec_json);
-	free(lab->template_state);
 	free(lab->boot_kernel);
 	free(lab->boot_initrd);
 	free(lab->boot_cmdline);
@@ -159,12 +158,23 @@ static void lab_row(sqlite3_stmt *stmt, void *p)
 	l->vcpus = sqlite3_column_int64(stmt, 13);
 	l->spec_json = st_col_text(stmt, 14);
 	l->template_version = sqlite3_column_int64(stmt, 15);
-	l->template_state = st_col_text(stmt, 16);
+	l->template_state = st_col_template_state(stmt, 16);
 	l->verified_version = sqlite3_column_int64(stmt, 17);
 	l->created_at = sqlite3_column_int64(stmt, 18);
 	l->boot_kernel = st_col_text(stmt, 19);
 	l->boot_initrd = st_col_text(stmt, 20);
 	l->boot_cmdline = st_col_text(stmt, 21);
+}
+
+/* A state word no table has (a newer classlab's, or an edit by hand) is refused, not guessed. */
+static int labs_check(cl_lab *labs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (labs[i].template_state >= CL_TEMPLATE_STATE_COUNT)
+			return cl_error_set(CL_EFAIL,
+					    "lab '%s' has a template state this classlab does not know",
+					    labs[i].name);
+	return 0;
 }
 
 /* Binds every column after id (?2..?22) in LAB_COLS order. */
@@ -185,7 +195,7 @@ static void lab_bind(sqlite3_stmt *stmt, const cl_lab *l)
 	sqlite3_bind_int64(stmt, 14, l->vcpus);
 	st_bind_text(stmt, 15, l->spec_json);
 	sqlite3_bind_int64(stmt, 16, l->template_version);
-	st_bind_text(stmt, 17, l->template_state ? l->template_state : "none");
+	st_bind_text(stmt, 17, cl_template_state_name(l->template_state));
 	sqlite3_bind_int64(stmt, 18, l->verified_version);
 	sqlite3_bind_int64(stmt, 19, l->created_at);
 	st_bind_text(stmt, 20, l->boot_kernel);
@@ -292,6 +302,8 @@ int cl_store_lab_get(cl_store *st, const char *name, cl_lab *out)
 	rc = st_one(st, stmt, lab_row, out, sizeof(*out), "cannot read labs");
 	if (rc == CL_ENOTFOUND)
 		rc = cl_error_set(CL_ENOTFOUND, "lab '%s' not found", name);
+	else if (rc == 0 && (rc = labs_check(out, 1)))
+		cl_lab_clear(out);
 	return rc;
 }
 
@@ -302,6 +314,11 @@ int cl_store_lab_list(cl_store *st, cl_lab **out, size_t *n)
 	if (rc == 0)
 		rc = st_list(st, stmt, sizeof(cl_lab), lab_row, (void (*)(void *))cl_lab_clear, (void **)out, n, "cannot list labs");
 	sqlite3_finalize(stmt);
+	if (rc == 0 && (rc = labs_check(*out, *n))) {
+		cl_lab_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
 	return rc;
 }
 

@@ -36,6 +36,10 @@ int st_list(cl_store *st, sqlite3_stmt *stmt, size_t elem_size, void (*row)(sqli
 int st_one(cl_store *st, sqlite3_stmt *stmt, void (*row)(sqlite3_stmt *, void *), void *out,
 	   size_t size, const char *what);
 char *st_col_text(sqlite3_stmt *stmt, int col); /* NULL stays NULL */
+/* A state or kind column; a word the table lacks reads as the enum's COUNT value. */
+cl_template_state st_col_template_state(sqlite3_stmt *stmt, int col);
+cl_vm_kind st_col_vm_kind(sqlite3_stmt *stmt, int col);
+cl_vm_state st_col_vm_state(sqlite3_stmt *stmt, int col);
 void st_bind_text(sqlite3_stmt *stmt, int idx, const char *s);
 /* Binds v, or NULL when v is none (the value that means "not set"). */
 void st_bind_int_or_null(sqlite3_stmt *stmt, int idx, int64_t v, int64_t none);

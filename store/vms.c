@@ -16,7 +16,6 @@ void cl_vm_clear(cl_vm *vm)
 	if (!vm)
 		return;
 	free(vm->name);
-	free(vm->kind);
 	free(vm->uuid);
 	free(vm->mac);
 	free(vm->instance_id);
@@ -24,7 +23,6 @@ void cl_vm_clear(cl_vm *vm)
 	free(vm->address);
 	free(vm->username);
 	free(vm->auth_secret);
-	free(vm->state);
 	memset(vm, 0, sizeof(*vm));
 }
 
@@ -46,7 +44,7 @@ static void vm_row(sqlite3_stmt *stmt, void *p)
 	v->lab_id = sqlite3_column_int64(stmt, 1);
 	v->student_id = sqlite3_column_int64(stmt, 2);
 	v->name = st_col_text(stmt, 3);
-	v->kind = st_col_text(stmt, 4);
+	v->kind = st_col_vm_kind(stmt, 4);
 	v->uuid = st_col_text(stmt, 5);
 	v->mac = st_col_text(stmt, 6);
 	v->ssh_port = sqlite3_column_int64(stmt, 7);
@@ -56,7 +54,7 @@ static void vm_row(sqlite3_stmt *stmt, void *p)
 	v->username = st_col_text(stmt, 11);
 	v->auth_secret = st_col_text(stmt, 12);
 	v->template_version = sqlite3_column_int64(stmt, 13);
-	v->state = st_col_text(stmt, 14);
+	v->state = st_col_vm_state(stmt, 14);
 	v->created_at = sqlite3_column_int64(stmt, 15);
 }
 
@@ -88,7 +86,7 @@ static cl_vm_unique vm_conflict(cl_store *st, const cl_vm *vm)
 	st_bind_text(stmt, 3, vm->mac);
 	st_bind_int_or_null(stmt, 4, vm->ssh_port, 0);
 	st_bind_text(stmt, 5, vm->instance_id);
-	st_bind_text(stmt, 6, vm->kind);
+	st_bind_text(stmt, 6, cl_vm_kind_name(vm->kind));
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		which = sqlite3_column_int(stmt, 0)   ? CL_VM_UNIQUE_UUID
 			: sqlite3_column_int(stmt, 1) ? CL_VM_UNIQUE_MAC
@@ -121,7 +119,7 @@ int cl_store_vm_put(cl_store *st, cl_vm *vm, cl_vm_unique *conflict)
 	sqlite3_bind_int64(stmt, 1, vm->lab_id);
 	st_bind_int_or_null(stmt, 2, vm->student_id, 0);
 	st_bind_text(stmt, 3, vm->name);
-	st_bind_text(stmt, 4, vm->kind);
+	st_bind_text(stmt, 4, cl_vm_kind_name(vm->kind));
 	st_bind_text(stmt, 5, vm->uuid);
 	st_bind_text(stmt, 6, vm->mac);
 	st_bind_int_or_null(stmt, 7, vm->ssh_port, 0);
@@ -131,7 +129,7 @@ int cl_store_vm_put(cl_store *st, cl_vm *vm, cl_vm_unique *conflict)
 	st_bind_text(stmt, 11, vm->username);
 	st_bind_text(stmt, 12, vm->auth_secret);
 	sqlite3_bind_int64(stmt, 13, vm->template_version);
-	st_bind_text(stmt, 14, vm->state ? vm->state : "planned");
+	st_bind_text(stmt, 14, cl_vm_state_name(vm->state));
 	sqlite3_bind_int64(stmt, 15, vm->created_at);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
@@ -148,6 +146,17 @@ int cl_store_vm_put(cl_store *st, cl_vm *vm, cl_vm_unique *conflict)
 	return rc;
 }
 
+/* A kind or state word no table has (a newer classlab's, or an edit by hand) is refused. */
+static int vms_check(cl_vm *vms, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (vms[i].kind >= CL_VM_KIND_COUNT || vms[i].state >= CL_VM_STATE_COUNT)
+			return cl_error_set(CL_EFAIL,
+					    "VM '%s' has a %s this classlab does not know", vms[i].name,
+					    vms[i].kind >= CL_VM_KIND_COUNT ? "kind" : "state");
+	return 0;
+}
+
 int cl_store_vm_get(cl_store *st, const char *name, cl_vm *out)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -158,6 +167,8 @@ int cl_store_vm_get(cl_store *st, const char *name, cl_vm *out)
 	rc = st_one(st, stmt, vm_row, out, sizeof(*out), "cannot read VMs");
 	if (rc == CL_ENOTFOUND)
 		rc = cl_error_set(CL_ENOTFOUND, "VM '%s' not found", name);
+	else if (rc == 0 && (rc = vms_check(out, 1)))
+		cl_vm_clear(out);
 	return rc;
 }
 
@@ -172,6 +183,11 @@ int cl_store_vm_list(cl_store *st, int64_t lab_id, cl_vm **out, size_t *n)
 	rc = st_list(st, stmt, sizeof(cl_vm), vm_row, (void (*)(void *))cl_vm_clear, (void **)out,
 		     n, "cannot list VMs");
 	sqlite3_finalize(stmt);
+	if (rc == 0 && (rc = vms_check(*out, *n))) {
+		cl_vm_list_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
 	return rc;
 }
 

@@ -81,7 +81,7 @@ int cl_attach(cl_store *st, const char *data_dir, const cl_attach_opts *o, char 
 		goto out;
 	name = cl_vm_name(o->lab, o->student);
 	rc = cl_store_vm_get(st, name, &vm);
-	if (rc == 0 && strcmp(vm.kind, "attached") != 0) {
+	if (rc == 0 && vm.kind != CL_VM_KIND_ATTACHED) {
 		rc = cl_error_set(CL_EEXIST, "student '%s' already has a VM made by classlab ('%s')",
 				  o->student, name);
 		goto out;
@@ -120,7 +120,7 @@ int cl_attach(cl_store *st, const char *data_dir, const cl_attach_opts *o, char 
 		goto out;
 	if (!vm.name) {
 		vm.name = cl_strdup(name);
-		vm.kind = cl_strdup("attached");
+		vm.kind = CL_VM_KIND_ATTACHED;
 	}
 	vm.lab_id = lab.id;
 	vm.student_id = s.id;
@@ -138,8 +138,7 @@ int cl_attach(cl_store *st, const char *data_dir, const cl_attach_opts *o, char 
 		rc = cl_error_set(CL_EFAIL, "cannot hash the password: %s", strerror(errno));
 		goto out;
 	}
-	free(vm.state);
-	vm.state = cl_strdup("attached");
+	vm.state = CL_VM_STATE_ATTACHED;
 	if ((rc = cl_store_begin(st)))
 		goto out;
 	if ((rc = cl_store_end(st, cl_store_vm_put(st, &vm, NULL))))

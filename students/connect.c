@@ -51,7 +51,7 @@ int cl_access_get(cl_store *st, const char *data_dir, const char *labname, const
 		goto out;
 	}
 	/* Names alone could meet across labs: the record must be this student's, by ids. */
-	if (vm.lab_id != lab.id || vm.student_id != s.id || strcmp(vm.kind, "template") == 0) {
+	if (vm.lab_id != lab.id || vm.student_id != s.id || vm.kind == CL_VM_KIND_TEMPLATE) {
 		rc = cl_error_set(CL_EEXIST,
 				  "VM '%s' is not student '%s' of lab '%s' (it belongs to another "
 				  "lab or student): rename the student",
@@ -64,8 +64,8 @@ int cl_access_get(cl_store *st, const char *data_dir, const char *labname, const
 	}
 	if ((rc = cl_lab_dir(data_dir, labname, &dir)))
 		goto out;
-	out->kind = cl_strdup(vm.kind);
-	if (strcmp(vm.kind, "attached") == 0) {
+	out->kind = cl_strdup(cl_vm_kind_name(vm.kind));
+	if (vm.kind == CL_VM_KIND_ATTACHED) {
 		/* An attached machine: its own login; a key file path or a password hash. */
 		if (vm.auth_secret && strncmp(vm.auth_secret, "key:", 4) == 0)
 			out->identity_file = cl_strdup(vm.auth_secret + 4);

@@ -42,8 +42,8 @@ int cl_lab_down(cl_ops *ops, const char *name)
 	/* Student VMs first: they stand on the template's disk. */
 	for (size_t pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < nvms; i++) {
-			bool tmpl = strcmp(vms[i].kind, "template") == 0;
-			if (strcmp(vms[i].kind, "attached") == 0 || tmpl != (pass == 1))
+			bool tmpl = vms[i].kind == CL_VM_KIND_TEMPLATE;
+			if (vms[i].kind == CL_VM_KIND_ATTACHED || tmpl != (pass == 1))
 				continue;
 			rc = tp_vm_remove(ops, vms[i].name);
 			cl_killpoint("down:vm");
@@ -59,8 +59,7 @@ int cl_lab_down(cl_ops *ops, const char *name)
 		if (is_template_vol(lab.name, vols[i]) &&
 		    (rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, vols[i])))
 			goto out;
-	free(lab.template_state);
-	lab.template_state = cl_strdup("none");
+	lab.template_state = CL_TEMPLATE_NONE;
 	if ((rc = tp_lab_save(ops, &lab)))
 		goto out;
 	rc = cl_known_hosts_write(ops->st, ops->data_dir, &lab);
@@ -92,8 +91,8 @@ static int each_vm(cl_ops *ops, const char *labname, const char *student,
 		goto out;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		bool match = student ? strcmp(vms[i].name + strlen(lab.name) + 1, student) == 0
-				     : strcmp(vms[i].kind, "student") == 0;
-		if (!match || strcmp(vms[i].kind, "attached") == 0)
+				     : vms[i].kind == CL_VM_KIND_STUDENT;
+		if (!match || vms[i].kind == CL_VM_KIND_ATTACHED)
 			continue;
 		rc = fn(ops, &lab, &vms[i]);
 		done++;
@@ -119,7 +118,7 @@ static int stop_fn(cl_ops *ops, const cl_lab *lab, cl_vm *vm)
 	(void)lab;
 	int rc = cl_hv_domain_shutdown(ops->hv, vm->name, 60);
 	if (rc == 0)
-		rc = tp_vm_set_state(ops, vm, "stopped", -1);
+		rc = tp_vm_set_state(ops, vm, CL_VM_STATE_STOPPED, -1);
 	if (rc == 0)
 		tp_progress(ops, "stopped %s", vm->name);
 	return rc;
@@ -165,17 +164,17 @@ int cl_vm_status_list(cl_ops *ops, const char *labname, cl_vm_status **out, size
 		cl_vm_status *s = &(*out)[i];
 		cl_dom_state st;
 		s->name = cl_strdup(vms[i].name);
-		s->student = strcmp(vms[i].kind, "template") == 0
+		s->student = vms[i].kind == CL_VM_KIND_TEMPLATE
 				     ? NULL
 				     : cl_strdup(vms[i].name + strlen(lab.name) + 1);
-		s->kind = cl_strdup(vms[i].kind);
+		s->kind = cl_strdup(cl_vm_kind_name(vms[i].kind));
 		s->host = cl_strdup(vms[i].address ? vms[i].address : lab.public_host);
 		s->ssh_port = (int)vms[i].ssh_port;
-		if (live && strcmp(vms[i].kind, "attached") != 0 &&
+		if (live && vms[i].kind != CL_VM_KIND_ATTACHED &&
 		    cl_hv_domain_state(ops->hv, vms[i].name, &st) == 0)
 			s->state = cl_strdup(cl_dom_state_name(st));
 		else
-			s->state = cl_strdup(vms[i].state);
+			s->state = cl_strdup(cl_vm_state_name(vms[i].state));
 	}
 	*n = nvms;
 	cl_error_clear();
@@ -236,13 +235,12 @@ static int converge_lab(cl_ops *ops, const cl_labfile *lf, cl_lab *lab)
 	lab->port_max = want.port_max ? want.port_max : CL_PORT_MAX_DEFAULT;
 	lab->memory_mib = want.memory_mib;
 	lab->vcpus = want.vcpus;
-	if (rebuild && strcmp(lab->template_state, "none") != 0 &&
-	    strcmp(lab->template_state, "published") != 0) {
-		free(lab->template_state); /* an unpublished template is rebuilt in place */
-		lab->template_state = cl_strdup("none");
-	} else if (rebuild && strcmp(lab->template_state, "published") == 0) {
-		free(lab->template_state);
-		lab->template_state = cl_strdup("outdated");
+	if (rebuild && lab->template_state != CL_TEMPLATE_NONE &&
+	    lab->template_state != CL_TEMPLATE_PUBLISHED) {
+		/* an unpublished template is rebuilt in place */
+		lab->template_state = CL_TEMPLATE_NONE;
+	} else if (rebuild && lab->template_state == CL_TEMPLATE_PUBLISHED) {
+		lab->template_state = CL_TEMPLATE_OUTDATED;
 	}
 	tp_progress(ops, "updated lab '%s' from the file", lab->name);
 	return cl_labs_update(ops->st, lab);
@@ -390,15 +388,15 @@ int cl_up(cl_ops *ops, const cl_labfile *lf, bool publish, const cl_publish_opts
 		goto out_nolock;
 	if ((rc = converge_students(ops, lf, &lab)))
 		goto out;
-	if (strcmp(lab.template_state, "built") && strcmp(lab.template_state, "verified") &&
-	    strcmp(lab.template_state, "published")) {
+	if (lab.template_state != CL_TEMPLATE_BUILT && lab.template_state != CL_TEMPLATE_VERIFIED &&
+	    lab.template_state != CL_TEMPLATE_PUBLISHED) {
 		if ((rc = cl_template_build(ops, lab.name)))
 			goto out;
 	}
 	cl_lab_clear(&lab);
 	if ((rc = cl_store_lab_get(ops->st, lf->lab.name, &lab)))
 		goto out;
-	if (ops->verify && strcmp(lab.template_state, "built") == 0 &&
+	if (ops->verify && lab.template_state == CL_TEMPLATE_BUILT &&
 	    (rc = ops->verify(ops, lab.name)))
 		goto out;
 	if (publish)

@@ -195,13 +195,14 @@ int cl_template_build(cl_ops *ops, const char *name)
 	 * version in place, on the disk it already has whatever that disk stands on: a
 	 * build that failed or was killed after making it is simply run again.
 	 */
-	bool fresh = strcmp(lab.template_state, "published") == 0 ||
-		     strcmp(lab.template_state, "outdated") == 0 ||
-		     strcmp(lab.template_state, "none") == 0 || lab.template_version == 0;
+	bool fresh = lab.template_state == CL_TEMPLATE_PUBLISHED ||
+		     lab.template_state == CL_TEMPLATE_OUTDATED ||
+		     lab.template_state == CL_TEMPLATE_NONE || lab.template_version == 0;
 	version = fresh ? lab.template_version + 1 : lab.template_version;
 	vol = tp_template_vol(lab.name, version);
-	backing = strcmp(lab.template_state, "published") == 0 ? tp_template_vol(lab.name, lab.template_version)
-							      : NULL;
+	backing = lab.template_state == CL_TEMPLATE_PUBLISHED
+			  ? tp_template_vol(lab.name, lab.template_version)
+			  : NULL;
 	if (backing && cl_hv_vol_path(ops->hv, CL_POOL_NAME, backing, &disk) == 0) {
 		free(backing);
 		backing = disk;
@@ -240,8 +241,7 @@ int cl_template_build(cl_ops *ops, const char *name)
 		goto out;
 	/* Only now, with its disk made, is the new version the lab's (unfinished) one. */
 	lab.template_version = version;
-	free(lab.template_state);
-	lab.template_state = cl_strdup("building");
+	lab.template_state = CL_TEMPLATE_BUILDING;
 	free(lab.boot_kernel);
 	free(lab.boot_initrd);
 	free(lab.boot_cmdline);
@@ -282,8 +282,7 @@ int cl_template_build(cl_ops *ops, const char *name)
 	cl_buf_free(&err);
 	if (rc)
 		goto out;
-	free(lab.template_state);
-	lab.template_state = cl_strdup("built");
+	lab.template_state = CL_TEMPLATE_BUILT;
 	rc = tp_lab_save(ops, &lab);
 	tp_progress(ops, "template of lab '%s' is built (version %lld)", lab.name, (long long)version);
 out:
@@ -332,14 +331,14 @@ static int publish_one(cl_ops *ops, const cl_lab *lab, const cl_size *size,
 	cl_killpoint("publish:overlay");
 	if ((rc = cl_hv_domain_state(ops->hv, vm.name, &st)))
 		goto out;
-	if (st == CL_DOM_ABSENT || strcmp(vm.state, "planned") == 0) {
+	if (st == CL_DOM_ABSENT || vm.state == CL_VM_STATE_PLANNED) {
 		if ((rc = make_seed(ops, lab, &vm, NULL, key.public_line, &seed)))
 			goto out;
 		cl_killpoint("publish:seed");
 		if ((rc = tp_define(ops, lab, size, &vm, disk, seed)))
 			goto out;
 		cl_killpoint("publish:define");
-		if ((rc = tp_vm_set_state(ops, &vm, "defined", lab->template_version)))
+		if ((rc = tp_vm_set_state(ops, &vm, CL_VM_STATE_DEFINED, lab->template_version)))
 			goto out;
 	}
 	*needs_start = st != CL_DOM_RUNNING;
@@ -394,10 +393,10 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		return rc;
 	if ((rc = cl_ops_connect(ops)) || (rc = tp_lock(ops, lab.name, "template publish")))
 		goto out_nolock;
-	if (strcmp(lab.template_state, "built") && strcmp(lab.template_state, "verified") &&
-	    strcmp(lab.template_state, "published")) {
+	if (lab.template_state != CL_TEMPLATE_BUILT && lab.template_state != CL_TEMPLATE_VERIFIED &&
+	    lab.template_state != CL_TEMPLATE_PUBLISHED) {
 		rc = cl_error_set(CL_EFAIL, "the template is %s: run 'classlab template build %s' first",
-				  lab.template_state, lab.name);
+				  cl_template_state_name(lab.template_state), lab.name);
 		goto out;
 	}
 	if (size.gpus > 0 && lab.verified_version != lab.template_version) {
@@ -416,7 +415,7 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
 		goto out;
 	for (size_t i = 0; i < nvms; i++)
-		if (!strcmp(vms[i].kind, "student") && vms[i].template_version != lab.template_version)
+		if (vms[i].kind == CL_VM_KIND_STUDENT && vms[i].template_version != lab.template_version)
 			stale++;
 	if (stale && !opts->recreate_ok) {
 		rc = cl_error_set(CL_EINVAL,
@@ -434,7 +433,7 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		goto out;
 	/* Students no longer on the roster lose their VM. */
 	for (size_t i = 0; i < nvms; i++) {
-		bool keep = strcmp(vms[i].kind, "student") != 0;
+		bool keep = vms[i].kind != CL_VM_KIND_STUDENT;
 		for (size_t j = 0; !keep && j < n; j++)
 			keep = vms[i].student_id == students[j].id;
 		if (!keep) {
@@ -481,11 +480,10 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		if ((rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
 			goto out;
 		for (size_t i = 0; i < nvms; i++)
-			if (!strcmp(vms[i].kind, "student") && (rc = wait_ssh(ops, &lab, &vms[i])))
+			if (vms[i].kind == CL_VM_KIND_STUDENT && (rc = wait_ssh(ops, &lab, &vms[i])))
 				goto out;
 	}
-	free(lab.template_state);
-	lab.template_state = cl_strdup("published");
+	lab.template_state = CL_TEMPLATE_PUBLISHED;
 	rc = tp_lab_save(ops, &lab);
 	if (rc == 0 && forced)
 		rc = cl_store_event_add(ops->st, lab.name, "forced-publish",

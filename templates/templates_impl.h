@@ -20,7 +20,7 @@ char *tp_template_vol(const char *lab, int64_t version);
  */
 int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int64_t version,
 		 cl_vm *vm);
-int tp_vm_set_state(cl_ops *ops, cl_vm *vm, const char *state, int64_t version);
+int tp_vm_set_state(cl_ops *ops, cl_vm *vm, cl_vm_state state, int64_t version);
 /* Reads the VM's record again (by its name). */
 int tp_vm_reload(cl_ops *ops, cl_vm *vm);
 /* A new disk for the VM: a new cloud-init instance-id, state back to planned. */

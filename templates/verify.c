@@ -39,12 +39,12 @@ int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_repo
 	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)) ||
 	    (rc = cl_store_vm_get(ops->st, name, &vm)))
 		goto out;
-	if (vm.lab_id != lab.id || !student != !strcmp(vm.kind, "template")) {
+	if (vm.lab_id != lab.id || !student != (vm.kind == CL_VM_KIND_TEMPLATE)) {
 		rc = cl_error_set(CL_EEXIST, "VM '%s' is not %s of lab '%s'", name,
 				  student ? "a student's VM" : "the template", lab.name);
 		goto out;
 	}
-	if (strcmp(vm.kind, "attached") != 0) {
+	if (vm.kind != CL_VM_KIND_ATTACHED) {
 		if ((rc = cl_ops_connect(ops)) || (rc = cl_hv_domain_state(ops->hv, name, &st)))
 			goto out;
 		if (st != CL_DOM_RUNNING) {
@@ -65,9 +65,8 @@ int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_repo
 	/* A template that passed may be published: the gate reads verified_version. */
 	if (!student && (*report)->pass && lab.template_version > 0) {
 		lab.verified_version = lab.template_version;
-		if (strcmp(lab.template_state, "built") == 0) {
-			free(lab.template_state);
-			lab.template_state = cl_strdup("verified");
+		if (lab.template_state == CL_TEMPLATE_BUILT) {
+			lab.template_state = CL_TEMPLATE_VERIFIED;
 		}
 		rc = tp_lab_save(ops, &lab);
 	}

@@ -122,7 +122,7 @@ int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int6
 		rc = cl_error_set(CL_EEXIST, "VM name '%s' is already used by another lab", name);
 		goto out;
 	}
-	if (rc == 0 && (!student) != (strcmp(vm->kind, "template") == 0)) {
+	if (rc == 0 && (!student) != (vm->kind == CL_VM_KIND_TEMPLATE)) {
 		rc = cl_error_set(CL_EEXIST, "VM name '%s' is already the lab's %s VM", name,
 				  student ? "template" : "student");
 		goto out;
@@ -146,7 +146,7 @@ int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int6
 		vm->name = cl_strdup(name);
 		vm->lab_id = lab->id;
 		vm->student_id = student ? student->id : 0;
-		vm->kind = cl_strdup(student ? "student" : "template");
+		vm->kind = student ? CL_VM_KIND_STUDENT : CL_VM_KIND_TEMPLATE;
 		vm->username = cl_strdup(lab->username);
 		vm->template_version = version;
 	}
@@ -191,14 +191,11 @@ out:
 	return rc;
 }
 
-int tp_vm_set_state(cl_ops *ops, cl_vm *vm, const char *state, int64_t version)
+int tp_vm_set_state(cl_ops *ops, cl_vm *vm, cl_vm_state state, int64_t version)
 {
 	int rc;
 
-	if (state != vm->state) {
-		free(vm->state);
-		vm->state = cl_strdup(state);
-	}
+	vm->state = state;
 	if (version >= 0)
 		vm->template_version = version;
 	if ((rc = cl_store_begin(ops->st)))
@@ -222,7 +219,7 @@ int tp_vm_new_instance(cl_ops *ops, cl_vm *vm, int64_t version)
 {
 	free(vm->instance_id);
 	vm->instance_id = cl_aprintf("i-%s-v%lld", vm->uuid, (long long)version);
-	return tp_vm_set_state(ops, vm, "planned", version);
+	return tp_vm_set_state(ops, vm, CL_VM_STATE_PLANNED, version);
 }
 
 char *tp_console_log(cl_ops *ops, const char *vm)
@@ -356,7 +353,7 @@ static int move_port_if_taken(cl_ops *ops, const cl_lab *lab, const char *name, 
 	}
 	if (rc)
 		goto out;
-	vol = strcmp(vm.kind, "template") == 0 ? tp_template_vol(lab->name, vm.template_version)
+	vol = vm.kind == CL_VM_KIND_TEMPLATE ? tp_template_vol(lab->name, vm.template_version)
 					       : cl_aprintf("%s.qcow2", name);
 	seed = cl_aprintf("%s-seed.iso", name);
 	if ((rc = cl_store_size_get(ops->st, lab->size, &size)) ||
@@ -412,7 +409,7 @@ int tp_start_all(cl_ops *ops, const cl_lab *lab, char *const *names, size_t n)
 			rc = cl_error_set(pool.rcs[i], "%s", pool.msgs[i]);
 		if (pool.rcs[i] == 0 && cl_store_vm_get(ops->st, names[i], &vm) == 0) {
 			cl_killpoint("publish:start");
-			int src = tp_vm_set_state(ops, &vm, "running", -1);
+			int src = tp_vm_set_state(ops, &vm, CL_VM_STATE_RUNNING, -1);
 			if (src && rc == 0)
 				rc = src;
 		}
@@ -456,10 +453,10 @@ int cl_student_revoke(cl_ops *ops, const char *labname, const char *student)
 	if (rc && rc != CL_ENOTFOUND)
 		goto out;
 	/* Only this student's VM (or a removed one's, left without its student): by ids. */
-	ours = rc == 0 && vm.lab_id == lab.id && strcmp(vm.kind, "template") != 0 &&
+	ours = rc == 0 && vm.lab_id == lab.id && vm.kind != CL_VM_KIND_TEMPLATE &&
 	       (found ? vm.student_id == s.id : vm.student_id == 0);
 	rc = 0;
-	if (ours && strcmp(vm.kind, "attached") == 0) {
+	if (ours && vm.kind == CL_VM_KIND_ATTACHED) {
 		/* A machine classlab did not make: forget it (its key goes with the student's). */
 		if ((rc = cl_store_begin(ops->st)) ||
 		    (rc = cl_store_end(ops->st, cl_store_vm_delete(ops->st, name))))

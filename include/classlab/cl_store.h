@@ -59,6 +59,24 @@ int cl_store_size_put(cl_store *st, const cl_size *s);
 #define CL_PORT_MIN_DEFAULT 61000
 #define CL_PORT_MAX_DEFAULT 65535
 
+/*
+ * Where a lab's template stands. Each state and kind below has one name table
+ * (store/states.c): the words are what the database keeps and what people see.
+ * *_name returns NULL for a value outside the enum; *_parse is CL_EINVAL for a
+ * word that names nothing.
+ */
+typedef enum cl_template_state {
+	CL_TEMPLATE_NONE = 0,  /* no template: never built, or the lab was taken down */
+	CL_TEMPLATE_BUILDING,  /* a build began and has not finished */
+	CL_TEMPLATE_BUILT,
+	CL_TEMPLATE_VERIFIED,  /* built, and passed template verify */
+	CL_TEMPLATE_PUBLISHED, /* students have clones of it */
+	CL_TEMPLATE_OUTDATED,  /* published, then the lab file changed its image or customisation */
+	CL_TEMPLATE_STATE_COUNT
+} cl_template_state;
+const char *cl_template_state_name(cl_template_state s);
+int cl_template_state_parse(const char *s, cl_template_state *out);
+
 typedef struct cl_lab {
 	int64_t id;
 	char *name;
@@ -75,7 +93,7 @@ typedef struct cl_lab {
 	int64_t vcpus;	    /* 0: from the size */
 	char *spec_json;    /* lab-file extras (customize, gpu) as JSON, or NULL */
 	int64_t template_version;
-	char *template_state; /* none | built | verified | published */
+	cl_template_state template_state;
 	int64_t verified_version;
 	int64_t created_at;
 	char *boot_kernel; /* the built template's direct kernel boot, or NULL */
@@ -148,6 +166,27 @@ int cl_store_lab_totals_all(cl_store *st, cl_lab_totals **out, size_t *n);
 
 /* --- VMs: one row per domain classlab made (template, students) or attached --- */
 
+typedef enum cl_vm_kind {
+	CL_VM_KIND_TEMPLATE = 0,
+	CL_VM_KIND_STUDENT,
+	CL_VM_KIND_ATTACHED, /* a machine classlab did not create */
+	CL_VM_KIND_COUNT
+} cl_vm_kind;
+const char *cl_vm_kind_name(cl_vm_kind k);
+int cl_vm_kind_parse(const char *s, cl_vm_kind *out);
+
+/* What classlab last did to the VM (libvirt has the live state). */
+typedef enum cl_vm_state {
+	CL_VM_STATE_PLANNED = 0, /* record saved, no domain yet (or a new disk is due) */
+	CL_VM_STATE_DEFINED,
+	CL_VM_STATE_RUNNING,
+	CL_VM_STATE_STOPPED,
+	CL_VM_STATE_ATTACHED, /* an attached machine: classlab does not run it */
+	CL_VM_STATE_COUNT
+} cl_vm_state;
+const char *cl_vm_state_name(cl_vm_state s);
+int cl_vm_state_parse(const char *s, cl_vm_state *out);
+
 /*
  * The naming rule: a student's VM is "<lab>-<student>", the lab's template VM
  * (student NULL) "<lab>-template". New string. The store's SQL checks that keep
@@ -160,7 +199,7 @@ typedef struct cl_vm {
 	int64_t lab_id;
 	int64_t student_id; /* 0 for the template */
 	char *name;	    /* <lab>-template or <lab>-<student> */
-	char *kind;	    /* template | student | attached */
+	cl_vm_kind kind;
 	char *uuid;
 	char *mac;
 	int64_t ssh_port;
@@ -170,7 +209,7 @@ typedef struct cl_vm {
 	char *username;
 	char *auth_secret; /* attached: private key path or password crypt hash, or NULL */
 	int64_t template_version;
-	char *state; /* planned | defined | running | stopped */
+	cl_vm_state state;
 	int64_t created_at;
 } cl_vm;
 void cl_vm_clear(cl_vm *vm);

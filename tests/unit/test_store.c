@@ -151,7 +151,7 @@ static void test_migrate_v1(void)
 	CHECK_INT(cl_store_lab_get(st, "old-lab", &lab), 0);
 	CHECK_STR(lab.image, "/images/ubuntu.qcow2");
 	CHECK_STR(lab.listen, "127.0.0.1");
-	CHECK_STR(lab.template_state, "none");
+	CHECK_INT(lab.template_state, CL_TEMPLATE_NONE);
 	CHECK_INT(lab.port_max, 65535);
 	CHECK_INT(cl_store_lab_totals(st, lab.id, &t), 0);
 	CHECK_INT(t.students, 1);
@@ -380,7 +380,7 @@ static void test_vm_names(void)
 	CHECK_INT(make_lab(st, &z, "xx-zz"), CL_EINVAL);
 	CHECK_INT(make_lab(st, &z, "xx-zz-template"), 0); /* xx-zz-template-template: free */
 	/* A VM record (an attached machine, a VM from before) of another lab counts too. */
-	cl_vm vm = {.lab_id = a1.id, .name = "a1-b2-e5", .kind = "attached", .username = "u"};
+	cl_vm vm = {.lab_id = a1.id, .name = "a1-b2-e5", .kind = CL_VM_KIND_ATTACHED, .username = "u"};
 	CHECK_INT(cl_store_vm_put(st, &vm, NULL), 0);
 	CHECK_INT(add(st, &a1b2, "e5"), CL_EINVAL);
 	CHECK(strstr(cl_error_msg(), "a VM") != NULL);
@@ -413,27 +413,28 @@ static void test_vm_unique(void)
 	CHECK_STR(n2, "uq-template");
 	free(n1);
 	free(n2);
-	cl_vm a = {.lab_id = lab.id, .name = "uq-a", .kind = "student", .uuid = "u-a",
+	cl_vm a = {.lab_id = lab.id, .name = "uq-a", .kind = CL_VM_KIND_STUDENT, .uuid = "u-a",
 		   .mac = "52:54:00:00:00:0a", .ssh_port = 61001, .instance_id = "i-a"};
 	CHECK_INT(cl_store_vm_put(st, &a, &which), 0);
 	CHECK_INT(which, CL_VM_UNIQUE_NONE);
 	struct {
-		const char *uuid, *mac, *iid, *kind;
+		const char *uuid, *mac, *iid;
+		cl_vm_kind kind;
 		int64_t port;
 		int rc;
 		cl_vm_unique want;
 	} cases[] = {
-		{"u-b", "52:54:00:00:00:0a", "i-b", "student", 61002, CL_EEXIST, CL_VM_UNIQUE_MAC},
-		{"u-b", "52:54:00:00:00:0b", "i-b", "student", 61001, CL_EEXIST, CL_VM_UNIQUE_PORT},
-		{"u-a", "52:54:00:00:00:0b", "i-b", "student", 61002, CL_EEXIST, CL_VM_UNIQUE_UUID},
-		{"u-b", "52:54:00:00:00:0b", "i-a", "student", 61002, CL_EEXIST,
+		{"u-b", "52:54:00:00:00:0a", "i-b", CL_VM_KIND_STUDENT, 61002, CL_EEXIST, CL_VM_UNIQUE_MAC},
+		{"u-b", "52:54:00:00:00:0b", "i-b", CL_VM_KIND_STUDENT, 61001, CL_EEXIST, CL_VM_UNIQUE_PORT},
+		{"u-a", "52:54:00:00:00:0b", "i-b", CL_VM_KIND_STUDENT, 61002, CL_EEXIST, CL_VM_UNIQUE_UUID},
+		{"u-b", "52:54:00:00:00:0b", "i-a", CL_VM_KIND_STUDENT, 61002, CL_EEXIST,
 		 CL_VM_UNIQUE_INSTANCE_ID},
-		{"u-b", "52:54:00:00:00:0b", "i-b", "attached", 61001, 0, CL_VM_UNIQUE_NONE},
+		{"u-b", "52:54:00:00:00:0b", "i-b", CL_VM_KIND_ATTACHED, 61001, 0, CL_VM_UNIQUE_NONE},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "uq-b%zu", i);
-		cl_vm b = {.lab_id = lab.id, .name = name, .kind = (char *)cases[i].kind,
+		cl_vm b = {.lab_id = lab.id, .name = name, .kind = cases[i].kind,
 			   .uuid = (char *)cases[i].uuid, .mac = (char *)cases[i].mac,
 			   .ssh_port = cases[i].port, .instance_id = (char *)cases[i].iid};
 		which = CL_VM_UNIQUE_NONE;
@@ -443,6 +444,99 @@ static void test_vm_unique(void)
 	/* Rewriting a VM's own row is no conflict with itself. */
 	CHECK_INT(cl_store_vm_put(st, &a, &which), 0);
 	CHECK_INT(which, CL_VM_UNIQUE_NONE);
+	cl_store_close(st);
+	free(path);
+}
+
+/* One text column of the first row of sql, or "" (new string). */
+static char *raw_text(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	char *s = NULL;
+
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW)
+		s = cl_strdup((const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return s ? s : cl_strdup("");
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * States and kinds are enums with one name table each; the database keeps the
+ * same words as before (no schema change), and a word no table has is refused
+ * on reading instead of being taken for some state.
+ */
+static void test_states(void)
+{
+	char *path = db_path("states.db");
+	cl_store *st = NULL;
+	cl_lab lab = {0}, got = {0};
+	cl_vm vm = {0};
+	char *s;
+
+	for (int i = 0; i < CL_TEMPLATE_STATE_COUNT; i++) {
+		cl_template_state t = CL_TEMPLATE_STATE_COUNT;
+		CHECK(cl_template_state_name(i) != NULL);
+		CHECK_INT(cl_template_state_parse(cl_template_state_name(i), &t), 0);
+		CHECK_INT(t, i);
+	}
+	for (int i = 0; i < CL_VM_STATE_COUNT; i++) {
+		cl_vm_state v = CL_VM_STATE_COUNT;
+		CHECK_INT(cl_vm_state_parse(cl_vm_state_name(i), &v), 0);
+		CHECK_INT(v, i);
+	}
+	for (int i = 0; i < CL_VM_KIND_COUNT; i++) {
+		cl_vm_kind k = CL_VM_KIND_COUNT;
+		CHECK_INT(cl_vm_kind_parse(cl_vm_kind_name(i), &k), 0);
+		CHECK_INT(k, i);
+	}
+	CHECK(cl_template_state_name(CL_TEMPLATE_STATE_COUNT) == NULL);
+	CHECK(cl_vm_state_name(CL_VM_STATE_COUNT) == NULL);
+	cl_template_state t;
+	CHECK_INT(cl_template_state_parse("Published", &t), CL_EINVAL);
+	CHECK_INT(cl_template_state_parse("", &t), CL_EINVAL);
+	cl_vm_kind k;
+	CHECK_INT(cl_vm_kind_parse(NULL, &k), CL_EINVAL);
+
+	CHECK_INT(cl_store_open(&st, path), 0);
+	CHECK_INT(make_lab(st, &lab, "st"), 0);
+	lab.template_state = CL_TEMPLATE_OUTDATED;
+	CHECK_INT(cl_store_lab_update(st, &lab), 0);
+	vm = (cl_vm){.lab_id = lab.id, .name = "st-template", .kind = CL_VM_KIND_TEMPLATE,
+		     .state = CL_VM_STATE_STOPPED};
+	CHECK_INT(cl_store_vm_put(st, &vm, NULL), 0);
+	s = raw_text(path, "SELECT template_state FROM labs WHERE name = 'st'");
+	CHECK_STR(s, "outdated");
+	free(s);
+	s = raw_text(path, "SELECT kind || ' ' || state FROM vms WHERE name = 'st-template'");
+	CHECK_STR(s, "template stopped");
+	free(s);
+	CHECK_INT(cl_store_lab_get(st, "st", &got), 0);
+	CHECK_INT(got.template_state, CL_TEMPLATE_OUTDATED);
+	cl_lab_clear(&got);
+	/* Words from elsewhere (a newer classlab, a hand edit). */
+	raw_exec(path, "UPDATE labs SET template_state = 'frozen' WHERE name = 'st'");
+	CHECK_INT(cl_store_lab_get(st, "st", &got), CL_EFAIL);
+	CHECK(strstr(cl_error_msg(), "'st'") != NULL);
+	cl_lab *labs = NULL;
+	size_t n = 1;
+	CHECK_INT(cl_store_lab_list(st, &labs, &n), CL_EFAIL);
+	CHECK(labs == NULL && n == 0);
+	raw_exec(path, "UPDATE vms SET state = 'sleeping' WHERE name = 'st-template'");
+	cl_vm got_vm = {0};
+	CHECK_INT(cl_store_vm_get(st, "st-template", &got_vm), CL_EFAIL);
+	CHECK(strstr(cl_error_msg(), "state") != NULL);
 	cl_store_close(st);
 	free(path);
 }
@@ -517,6 +611,7 @@ int main(void)
 	test_refused_files();
 	test_vm_names();
 	test_vm_unique();
+	test_states();
 	test_cap_and_order();
 	cmd = cl_aprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
