@@ -16,13 +16,13 @@
  * Warnings (something the user must know, such as a VM's new port) show even
  * with --quiet.
  */
-static void progress(void *p, const char *msg, size_t done, size_t total)
+static void progress(void *p, cl_notice severity, const char *msg, size_t done, size_t total)
 {
 	cli_ctx *ctx = p;
 	enum { WIDTH = 30 };
 
-	if (strncmp(msg, "warning: ", 9) == 0) {
-		fprintf(stderr, "classlab: %s\n", msg);
+	if (severity == CL_NOTICE_WARNING) {
+		fprintf(stderr, "classlab: warning: %s\n", msg);
 		return;
 	}
 	if (total == 0 || !isatty(STDERR_FILENO)) {

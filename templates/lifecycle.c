@@ -409,7 +409,7 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 			goto out;
 		}
 		forced = true;
-		tp_progress(ops, "warning: publishing unverified GPU template (--force, recorded)");
+		tp_warn(ops, "publishing unverified GPU template (--force, recorded)");
 	}
 	if ((rc = cl_store_student_list(ops->st, lab.id, &students, &n)) ||
 	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))

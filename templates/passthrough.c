@@ -82,7 +82,7 @@ int tp_gpus_assign(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl
 			 * publishes go on without passthrough, on the record. */
 			if (required)
 				cl_store_event_add(ops->st, lab->name, "forced-no-gpu", msg);
-			tp_progress(ops, "warning: %s; VMs get no GPU", msg);
+			tp_warn(ops, "%s; VMs get no GPU", msg);
 			rc = 0;
 		}
 		free(msg);

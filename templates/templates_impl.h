@@ -7,6 +7,8 @@
 void tp_progress(cl_ops *ops, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tp_progress_step(cl_ops *ops, size_t done, size_t total, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* A warning: shown even when progress is not (--quiet). */
+void tp_warn(cl_ops *ops, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The lab's busy lock; nested calls in one operation (up -> build -> publish) share it. */
 int tp_lock(cl_ops *ops, const char *lab, const char *kind);
 void tp_unlock(cl_ops *ops, const char *lab);

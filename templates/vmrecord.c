@@ -14,14 +14,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void progress(cl_ops *ops, size_t done, size_t total, const char *fmt, va_list ap)
+static void progress(cl_ops *ops, cl_notice severity, size_t done, size_t total, const char *fmt,
+		     va_list ap)
 {
 	cl_buf b = CL_BUF_INIT;
 
 	if (!ops->progress)
 		return;
 	cl_buf_vprintf(&b, fmt, ap);
-	ops->progress(ops->progress_ctx, cl_buf_str(&b), done, total);
+	ops->progress(ops->progress_ctx, severity, cl_buf_str(&b), done, total);
 	cl_buf_free(&b);
 }
 
@@ -29,7 +30,7 @@ void tp_progress(cl_ops *ops, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	progress(ops, 0, 0, fmt, ap);
+	progress(ops, CL_NOTICE_INFO, 0, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -37,7 +38,15 @@ void tp_progress_step(cl_ops *ops, size_t done, size_t total, const char *fmt, .
 {
 	va_list ap;
 	va_start(ap, fmt);
-	progress(ops, done, total, fmt, ap);
+	progress(ops, CL_NOTICE_INFO, done, total, fmt, ap);
+	va_end(ap);
+}
+
+void tp_warn(cl_ops *ops, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	progress(ops, CL_NOTICE_WARNING, 0, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -363,7 +372,7 @@ static int move_port_if_taken(cl_ops *ops, const cl_lab *lab, const char *name, 
 	    (rc = cl_known_hosts_write(ops->st, ops->data_dir, lab)))
 		goto out;
 	*moved = true;
-	tp_progress(ops, "warning: port %lld of %s is in use by another program; %s now uses port %lld",
+	tp_warn(ops, "port %lld of %s is in use by another program; %s now uses port %lld",
 		    (long long)old, name, name, (long long)vm.ssh_port);
 out:
 	if (rc)

@@ -13,6 +13,12 @@
 
 #include <stdbool.h>
 
+/* How much a progress message matters; the front end chooses how to show each. */
+typedef enum cl_notice {
+	CL_NOTICE_INFO = 0, /* progress: a front end may keep it quiet */
+	CL_NOTICE_WARNING,  /* something the user must know (a VM moved port, a forced step) */
+} cl_notice;
+
 /* Where things are and how to report progress; owned by the caller. */
 typedef struct cl_ops cl_ops;
 struct cl_ops {
@@ -26,9 +32,10 @@ struct cl_ops {
 	const char *accel;	/* "kvm", "tcg" or NULL (auto), for cl_hv_open */
 	/*
 	 * Progress for people (stderr). total > 0 marks step done of total of a
-	 * longer job (a front end may draw a bar); else a plain message. May be NULL.
+	 * longer job (a front end may draw a bar); else a plain message. msg carries
+	 * no severity prefix: severity says. May be NULL.
 	 */
-	void (*progress)(void *ctx, const char *msg, size_t done, size_t total);
+	void (*progress)(void *ctx, cl_notice severity, const char *msg, size_t done, size_t total);
 	void *progress_ctx;
 	/* Run between build and publish by up (the GPU/health verification); may be NULL. */
 	int (*verify)(struct cl_ops *ops, const char *lab);
