@@ -52,6 +52,10 @@ int cli_ops_init(cli_ctx *ctx, cl_ops *ops)
 	if (t && *t && (rc = cl_parse_u64("CLASSLAB_BOOT_TIMEOUT", t, 86400, &v)))
 		return rc;
 	ops->boot_timeout_s = (int)v;
+#ifdef CLASSLAB_TEST_HOOKS
+	/* Crash-safety tests only; tests/cli/students_remove.sh looks for the name. */
+	cl_killpoint_arm(getenv("CLASSLAB_KILL_AT"));
+#endif
 	/* Checked here, so a bad one is refused before any hypervisor is opened. */
 	if ((rc = cl_hv_accel_parse("CLASSLAB_ACCEL", getenv("CLASSLAB_ACCEL"), &ops->accel)))
 		return rc;

@@ -143,9 +143,12 @@ int cl_username_check(const char *what, const char *s);
 
 /*
  * Crash-safety tests: in a build with CLASSLAB_TEST_HOOKS, the process kills
- * itself with SIGKILL at the named step when $CLASSLAB_KILL_AT is "step" or
+ * itself with SIGKILL at the named step when the armed spec is "step" or
  * "step:N" (the Nth time the step is reached). A no-op in normal builds.
+ * cl_killpoint_arm takes the spec (the front end reads $CLASSLAB_KILL_AT); it
+ * is kept, not copied; NULL disarms.
  */
+void cl_killpoint_arm(const char *spec);
 void cl_killpoint(const char *step);
 
 /* --- paths: where classlab keeps its data (see cl_paths_*) --- */
