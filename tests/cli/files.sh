@@ -96,8 +96,9 @@ mkdir -m 1777 "$T/up-sticky" && chmod 1777 "$T/up-sticky"
 CLASSLAB_HOME=$T/up-sticky/data cl_nodb lab list
 expect_eq "$RC" 0 "a data directory under a sticky directory"
 # The root directory is nobody's data directory; no HOME is no guess at /tmp.
+had_root_db=$([ -e /classlab.db ] && echo yes)
 CLASSLAB_HOME=/ refused_nodb 2 "root directory" lab list
-[ ! -e /classlab.db ] || fail "a database was made in /"
+[ -n "$had_root_db" ] || [ ! -e /classlab.db ] || fail "a database was made in /"
 # (As nobody, whose passwd home is /nonexistent: the message names that, not /tmp.)
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	(unset HOME XDG_DATA_HOME && cd / && setpriv --reuid=65534 --regid=65534 --clear-groups \
