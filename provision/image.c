@@ -15,6 +15,12 @@
 
 #define RECIPE_HASH_TIMEOUT_MS 30000
 #define BUILD_TIMEOUT_MS (30 * 60 * 1000)
+/*
+ * Base images' volumes share the pool with VM disks named "<lab>-<student>":
+ * '_' is in no lab or student name, so no VM's disk can ever take a base
+ * image's name, nor an import replace a student's disk.
+ */
+#define CL_BASE_PREFIX "base_"
 
 void cl_image_free(cl_image *img)
 {
@@ -146,18 +152,18 @@ static int resolve_tiny(cl_hv *hv, const char *pool, const char *cache_dir, cons
 	snprintf(h12, sizeof(h12), "%.12s", want.data);
 	for (int i = 0; h12[i]; i++)
 		h12[i] = (char)tolower((unsigned char)h12[i]);
-	cl_buf_printf(&vol, "base-tiny-%s.qcow2", h12);
+	cl_buf_printf(&vol, CL_BASE_PREFIX "tiny-%s.qcow2", h12);
 	img->disk_vol = cl_strdup(vol.data);
 	img->disk_format = cl_strdup("qcow2");
 	if ((rc = import(hv, pool, out_dir, "root.qcow2", vol.data, "qcow2", &img->disk_path)) < 0)
 		goto out;
 	/* Kernel and initrd as volumes too, so a remote libvirtd has them. */
 	cl_buf_reset(&vol);
-	cl_buf_printf(&vol, "base-tiny-%s-vmlinuz", h12);
+	cl_buf_printf(&vol, CL_BASE_PREFIX "tiny-%s-vmlinuz", h12);
 	if ((rc = import(hv, pool, out_dir, "vmlinuz", vol.data, "raw", &img->kernel_path)) < 0)
 		goto out;
 	cl_buf_reset(&vol);
-	cl_buf_printf(&vol, "base-tiny-%s-initrd", h12);
+	cl_buf_printf(&vol, CL_BASE_PREFIX "tiny-%s-initrd", h12);
 	if ((rc = import(hv, pool, out_dir, "initrd.img", vol.data, "raw", &img->initrd_path)) < 0)
 		goto out;
 	img->cmdline = cl_strdup("console=ttyS0 root=/dev/vda rw");
@@ -203,7 +209,8 @@ int cl_image_check(const char *path, const char **format)
 	int fd = -1, rc = 0;
 
 	*format = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO with no writer must be refused, not waited on. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		rc = cl_error_set(errno == ENOENT ? CL_ENOTFOUND : CL_EINVAL,
 				  "cannot use image '%s': %s", path, strerror(errno));
@@ -292,7 +299,7 @@ static int resolve_file(cl_hv *hv, const char *pool, const char *path, cl_image 
 	}
 	if (!name.len)
 		cl_buf_puts(&name, "image");
-	cl_buf_printf(&vol, "base-%s-%.12s.%s", name.data, hash, fmt);
+	cl_buf_printf(&vol, CL_BASE_PREFIX "%s-%.12s.%s", name.data, hash, fmt);
 	img->disk_vol = cl_strdup(vol.data);
 	img->disk_format = cl_strdup(fmt);
 	rc = import(hv, pool, NULL, real, vol.data, fmt, &img->disk_path);

@@ -41,6 +41,10 @@ up_refused 2 "line 3" '{"name": "r2", "size": "small", "roster": "'"$T"'/bad-ros
 up_refused 2 "listed twice" '{"name": "r3", "size": "small", "roster": "'"$T"'/dup-roster.csv"}'
 up_refused 3 "no-such-size" '{"name": "r4", "size": "no-such-size"}'
 up_refused 3 "cannot use image" '{"name": "r5", "size": "small", "image": "'"$T"'/img/nope.qcow2"}'
+# Not a file: refused at once (a FIFO with no writer must not hang up), nothing written.
+mkfifo "$T/img/fifo"
+up_refused 2 "not a regular file" '{"name": "r6", "size": "small", "image": "'"$T"'/img/fifo"}'
+up_refused 2 "not a regular file" '{"name": "r7", "size": "small", "image": "'"$T"'/img"}'
 if command -v qemu-img >/dev/null; then
 	qemu-img create -q -f qcow2 -b "$T/img/id_key" -F raw "$T/img/evil.qcow2" 64M
 	qemu-img create -q -f qcow2 -o data_file="$T/img/id_key",data_file_raw=on "$T/img/data.qcow2" 1M 2>/dev/null ||

@@ -157,10 +157,24 @@ static void test_image_check(const char *root, cl_hv *hv, const char *pool_dir)
 		free(f);
 	}
 
+	/* Not a file: a FIFO nobody writes to is refused at once (alarm: a hang fails), a directory too. */
+	{
+		char *fifo = cl_aprintf("%s/image.fifo", root);
+		const char *fmt;
+		CHECK_INT(mkfifo(fifo, 0600), 0);
+		alarm(20);
+		CHECK_INT(cl_image_check(fifo, &fmt), CL_EINVAL);
+		alarm(0);
+		CHECK(strstr(cl_error_msg(), "not a regular file") != NULL);
+		CHECK_INT(cl_image_check(root, &fmt), CL_EINVAL);
+		unlink(fifo);
+		free(fifo);
+	}
+
 	/* resolve refuses before copying: the pool gains no file. */
 	{
 		char *evil = cl_aprintf("%s/backing.qcow2", root);
-		char *ls = cl_aprintf("ls -A '%s' | grep -q base-backing", pool_dir);
+		char *ls = cl_aprintf("ls -A '%s' | grep -q base_backing", pool_dir);
 		cl_image *img = NULL;
 		CHECK_INT(cl_image_resolve(hv, "classlab", evil, NULL, NULL, &img), CL_EINVAL);
 		CHECK(img == NULL);
@@ -195,10 +209,10 @@ int main(void)
 
 	OK(cl_image_resolve(hv, "classlab", "tiny", cache, images, &img));
 	if (img) {
-		CHECK_STR(img->disk_vol, "base-tiny-0123456789ab.qcow2");
+		CHECK_STR(img->disk_vol, "base_tiny-0123456789ab.qcow2");
 		CHECK_STR(img->disk_format, "qcow2");
-		CHECK(img->kernel_path && strstr(img->kernel_path, "/pool/base-tiny-0123456789ab-vmlinuz"));
-		CHECK(img->initrd_path && strstr(img->initrd_path, "/pool/base-tiny-0123456789ab-initrd"));
+		CHECK(img->kernel_path && strstr(img->kernel_path, "/pool/base_tiny-0123456789ab-vmlinuz"));
+		CHECK(img->initrd_path && strstr(img->initrd_path, "/pool/base_tiny-0123456789ab-initrd"));
 		CHECK_STR(img->cmdline, "console=ttyS0 root=/dev/vda rw");
 		CHECK(img->nocloud);
 		CHECK_INT(cl_read_file(img->kernel_path, 100, &b), 0);
@@ -234,7 +248,9 @@ int main(void)
 	OK(cl_image_resolve(hv, "classlab", raw, cache, images, &img));
 	if (img) {
 		CHECK_STR(img->disk_format, "raw");
-		CHECK(strncmp(img->disk_vol, "base-my-cloud-image-", 20) == 0);
+		CHECK(strncmp(img->disk_vol, "base_my-cloud-image-", 20) == 0);
+		/* No "<lab>-<student>" VM disk can take that name: those are [a-z0-9-] only. */
+		CHECK(strchr(img->disk_vol, '_') != NULL);
 		CHECK(strlen(img->disk_vol) == 20 + 12 + 4 && strcmp(img->disk_vol + 32, ".raw") == 0);
 		CHECK(img->kernel_path == NULL && img->cmdline == NULL);
 	}
