@@ -1,9 +1,11 @@
 /* Whole-file reads, atomic writes that never follow what they did not create, and mkdir -p. */
+#define _GNU_SOURCE /* syncfs, sync_file_range, renameat2 */
 #include "classlab/cl_util.h"
 #include "classlab/banned.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,17 +203,129 @@ static int rename_noreplace(int dirfd, const char *from, const char *to)
 	return 0;
 }
 
+/*
+ * Deferred durability (cl_file_defer_begin): the file systems written to since
+ * the last cl_file_sync, one open directory of each to syncfs() through.
+ */
+enum { DEFER_FS_MAX = 8 };
+static struct {
+	pthread_mutex_t lock;
+	int depth;
+	size_t n;
+	dev_t dev[DEFER_FS_MAX];
+	int fd[DEFER_FS_MAX];
+} deferred = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool defer_active(void)
+{
+	pthread_mutex_lock(&deferred.lock);
+	bool on = deferred.depth > 0;
+	pthread_mutex_unlock(&deferred.lock);
+	return on;
+}
+
+/* Called with the lock held. Every pending file system is synced, even after a failure. */
+static int sync_pending_locked(void)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < deferred.n; i++) {
+		if (syncfs(deferred.fd[i]) != 0 && rc == 0)
+			rc = cl_error_set(CL_EFAIL, "cannot make written files durable: syncfs: %s",
+					  strerror(errno));
+		close(deferred.fd[i]);
+	}
+	deferred.n = 0;
+	return rc;
+}
+
+int cl_file_sync(void)
+{
+	pthread_mutex_lock(&deferred.lock);
+	int rc = sync_pending_locked();
+	pthread_mutex_unlock(&deferred.lock);
+	return rc;
+}
+
+void cl_file_defer_begin(void)
+{
+	pthread_mutex_lock(&deferred.lock);
+	deferred.depth++;
+	pthread_mutex_unlock(&deferred.lock);
+}
+
+int cl_file_defer_end(void)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&deferred.lock);
+	if (deferred.depth > 0 && --deferred.depth == 0)
+		rc = sync_pending_locked();
+	pthread_mutex_unlock(&deferred.lock);
+	return rc;
+}
+
+/* A file was renamed into dirfd without an fsync: its file system needs a sync. */
+static int defer_note(int dirfd, const char *display)
+{
+	struct stat sb;
+	int rc = 0;
+
+	if (fstat(dirfd, &sb) != 0)
+		return cl_error_set(CL_EFAIL, "cannot sync '%s': %s", display, strerror(errno));
+	pthread_mutex_lock(&deferred.lock);
+	size_t i = 0;
+	while (i < deferred.n && deferred.dev[i] != sb.st_dev)
+		i++;
+	if (i == deferred.n) {
+		if (deferred.n == DEFER_FS_MAX)
+			rc = sync_pending_locked(); /* many file systems: sync early, never late */
+		int fd = rc ? -1 : fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+		if (fd >= 0) {
+			deferred.dev[deferred.n] = sb.st_dev;
+			deferred.fd[deferred.n++] = fd;
+		} else if (rc == 0) {
+			rc = cl_error_set(CL_EFAIL, "cannot sync '%s': %s", display, strerror(errno));
+		}
+	}
+	pthread_mutex_unlock(&deferred.lock);
+	return rc;
+}
+
+/*
+ * The whole file on disk before its name is: fsync, or, when deferred, its data
+ * written and waited for (no journal commit, no cache flush: the later syncfs
+ * does those, and orders this data before the rename).
+ */
+static int sync_data(int fd, bool defer, const char *display)
+{
+	if (defer) {
+		if (sync_file_range(fd, 0, 0,
+				    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					    SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+			return 0;
+		if (errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+			return cl_error_set(CL_EFAIL, "cannot sync '%s': %s", display,
+					    strerror(errno));
+		/* A file system without it: a plain fsync, as without deferral. */
+	}
+	if (fsync(fd) != 0)
+		return cl_error_set(CL_EFAIL, "cannot sync '%s': %s", display, strerror(errno));
+	return 0;
+}
+
 static int write_at(int dirfd, const char *name, const char *display, const void *data,
 		    size_t len, unsigned mode, unsigned flags)
 {
 	char *tmp = NULL;
+	bool defer = defer_active();
 	int rc = 0, fd = tmp_openat(dirfd, name, display, mode, &tmp);
 
 	if (fd < 0)
 		return fd;
 	rc = write_all(fd, data, len, display);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = cl_error_set(CL_EFAIL, "cannot sync '%s': %s", display, strerror(errno));
+	if (rc == 0)
+		rc = sync_data(fd, defer, display);
 	if (close(fd) != 0 && rc == 0)
 		rc = cl_error_set(CL_EFAIL, "cannot close '%s': %s", display, strerror(errno));
 	if (rc == 0 && (flags & CL_WRITE_NOREPLACE)) {
@@ -225,6 +339,8 @@ static int write_at(int dirfd, const char *name, const char *display, const void
 	}
 	if (rc != 0)
 		unlinkat(dirfd, tmp, 0);
+	else if (defer)
+		rc = defer_note(dirfd, display);
 	free(tmp);
 	return rc;
 }
@@ -297,7 +413,33 @@ int cl_mkdir_new(const char *path, unsigned mode, bool *created)
 	n = strlen(p);
 	while (n > 1 && p[n - 1] == '/') /* "dir/" is "dir"; "/" stays "/" */
 		p[--n] = '\0';
-	for (char *s = p + 1; s <= p + n; s++) {
+	/*
+	 * From the deepest directory that exists: usually the whole path (one stat),
+	 * else its parent; not a mkdir of every component from "/".
+	 */
+	char *from = p + 1;
+	for (char *s = p + n; s > p; s--) {
+		struct stat sb;
+		if ((*s != '/' && *s != '\0') || s[-1] == '/')
+			continue;
+		char saved = *s;
+		*s = '\0';
+		int found = stat(p, &sb) == 0;
+		*s = saved;
+		if (!found)
+			continue;
+		if (s == p + n) {
+			if (!S_ISDIR(sb.st_mode))
+				rc = cl_error_set(CL_EINVAL, "cannot create directory '%s': it exists "
+								"and is not a directory",
+						  p);
+			free(p);
+			return rc;
+		}
+		from = s + 1; /* a file in the way: the mkdir below says ENOTDIR */
+		break;
+	}
+	for (char *s = from; s <= p + n; s++) {
 		if (*s != '/' && *s != '\0')
 			continue;
 		if (s[-1] == '/') /* "a//b": nothing between the slashes */

@@ -88,6 +88,22 @@ int cl_tmpfile_open(const char *path, unsigned mode, char **tmp_path);
 /* The same in the directory dirfd: *tmp_name is a name in that directory. */
 int cl_tmpfile_openat(int dirfd, const char *name, unsigned mode, char **tmp_name);
 /*
+ * Batched durability. Between cl_file_defer_begin() and cl_file_defer_end()
+ * (they nest), cl_write_file and cl_write_file_at still write the whole file
+ * and wait for its data to reach the disk before renaming it into place (a
+ * name never shows a partial file), but they leave the fsync (the journal
+ * commit and the disk cache flush, most of the cost) to cl_file_sync: one
+ * syncfs() per file system written to, however many files. Whoever records
+ * such a file (a database row that names it or copies its contents) calls
+ * cl_file_sync() before that record commits. cl_file_sync is a no-op when
+ * nothing is pending; the outermost cl_file_defer_end() calls it. Either
+ * returns a CL_E* when the files could not be made durable (nothing is then
+ * pending: the caller must not commit what points at them).
+ */
+void cl_file_defer_begin(void);
+int cl_file_defer_end(void);
+int cl_file_sync(void);
+/*
  * mkdir -p. The directories it creates get exactly mode (not cut by the
  * umask); an existing one keeps its mode and owner. An empty path is CL_EINVAL.
  */
