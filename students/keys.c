@@ -23,6 +23,11 @@ void cl_keypair_clear(cl_keypair *k)
 
 static int private_dir(const char *path)
 {
+	struct stat sb;
+
+	/* Already there and private (every call after the first): one stat, nothing written. */
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & 07777) == 0700)
+		return 0;
 	int rc = cl_mkdir_p(path, 0700);
 	if (rc == 0 && chmod(path, 0700) != 0)
 		rc = cl_error_set(CL_EFAIL, "cannot chmod '%s': %s", path, strerror(errno));
@@ -50,6 +55,45 @@ static void strip_newline(cl_buf *b)
 		b->data[--b->len] = '\0';
 }
 
+/*
+ * Writes dir/<base>.pub, then dir/<base> (mode 0600), in a directory that is
+ * no symlink and that only its owner can enter (as cl_ssh_write_private_key
+ * checks). Both are made durable together, by one sync (or by the caller's,
+ * when it batches: cl_file_defer_begin); each is whole before it is renamed
+ * into place, and the public one comes first, so no private key is ever left
+ * without its pair.
+ */
+static int write_pair(const char *dir, const char *base, const char *pem, const char *line)
+{
+	char *pubname = cl_aprintf("%s.pub", base), *pubfile = cl_aprintf("%s\n", line);
+	struct stat sb;
+	int rc = 0, fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) != 0)
+		rc = cl_error_set(errno == ELOOP || errno == ENOTDIR ? CL_EINVAL : CL_EFAIL,
+				  "cannot write private key '%s/%s': directory '%s': %s", dir, base,
+				  dir, strerror(errno));
+	else if (sb.st_mode & 077)
+		rc = cl_error_set(CL_EINVAL,
+				  "cannot write private key '%s/%s': directory '%s' has mode %04o, "
+				  "must not be accessible by others (chmod 700)",
+				  dir, base, dir, (unsigned)(sb.st_mode & 07777));
+	if (rc == 0) {
+		cl_file_defer_begin();
+		rc = cl_write_file_at(fd, pubname, pubfile, strlen(pubfile), 0644, 0);
+		if (rc == 0)
+			rc = cl_write_file_at(fd, base, pem, strlen(pem), 0600, 0);
+		int src = cl_file_defer_end();
+		if (rc == 0)
+			rc = src;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(pubname);
+	free(pubfile);
+	return rc;
+}
+
 /* dir/<base> and dir/<base>.pub: read them, or generate both when the private one is missing. */
 static int ensure_pair(const char *dir, const char *base, const char *comment, bool want_pem,
 		       cl_keypair *out)
@@ -74,15 +118,8 @@ static int ensure_pair(const char *dir, const char *base, const char *comment, b
 			pem = cl_buf_detach(&b);
 		}
 	} else {
-		if ((rc = cl_ssh_keygen_ed25519(&pem, &line, comment)))
-			goto out;
-		/* Public first: a crash between the two leaves no private key without its pair. */
-		char *pubfile = cl_aprintf("%s\n", line);
-		rc = cl_write_file(pub, pubfile, strlen(pubfile), 0644);
-		free(pubfile);
-		if (rc == 0)
-			rc = cl_ssh_write_private_key(priv, pem);
-		if (rc)
+		if ((rc = cl_ssh_keygen_ed25519(&pem, &line, comment)) ||
+		    (rc = write_pair(dir, base, pem, line)))
 			goto out;
 	}
 	out->private_path = priv;

@@ -393,6 +393,8 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		return rc;
 	if ((rc = cl_ops_connect(ops)) || (rc = tp_lock(ops, lab.name, "template publish")))
 		goto out_nolock;
+	/* Keys and seeds are synced in batches, each before the record that names it commits. */
+	cl_file_defer_begin();
 	if (lab.template_state != CL_TEMPLATE_BUILT && lab.template_state != CL_TEMPLATE_VERIFIED &&
 	    lab.template_state != CL_TEMPLATE_PUBLISHED) {
 		rc = cl_error_set(CL_EFAIL, "the template is %s: run 'classlab template build %s' first",
@@ -489,6 +491,8 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		rc = cl_store_event_add(ops->st, lab.name, "forced-publish",
 					"published a GPU template that did not pass verification");
 out:
+	if (cl_file_defer_end() && rc == 0)
+		rc = cl_error_code();
 	tp_unlock(ops, lab.name);
 out_nolock:
 	if (rc)

@@ -168,6 +168,9 @@ int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int6
 	vm->host_key_pub = cl_strdup(hk.public_line);
 	if (!vm->instance_id)
 		vm->instance_id = cl_aprintf("i-%s-v%lld", vm->uuid, (long long)version);
+	/* The host key files this record copies are durable before it commits (batched writes). */
+	if ((rc = cl_file_sync()))
+		goto out;
 	/* MAC and port must be unique host-wide; the store's UNIQUE indexes settle races. */
 	for (int attempt = 0; attempt < 20; attempt++) {
 		if (!vm->mac) {
@@ -207,7 +210,8 @@ int tp_vm_set_state(cl_ops *ops, cl_vm *vm, cl_vm_state state, int64_t version)
 	vm->state = state;
 	if (version >= 0)
 		vm->template_version = version;
-	if ((rc = cl_store_begin(ops->st)))
+	/* What the new state stands for (a seed, keys) is on disk before it is recorded. */
+	if ((rc = cl_file_sync()) || (rc = cl_store_begin(ops->st)))
 		return rc;
 	return cl_store_end(ops->st, cl_store_vm_put(ops->st, vm, NULL));
 }
@@ -252,7 +256,9 @@ int tp_lab_and_size(cl_ops *ops, const char *name, cl_lab *lab, cl_size *size)
 
 int tp_lab_save(cl_ops *ops, const cl_lab *lab)
 {
-	int rc = cl_store_begin(ops->st);
+	int rc = cl_file_sync();
+	if (rc == 0)
+		rc = cl_store_begin(ops->st);
 	if (rc)
 		return rc;
 	return cl_store_end(ops->st, cl_store_lab_update(ops->st, lab));
