@@ -171,9 +171,9 @@ static int labs_check(cl_lab *labs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (labs[i].template_state >= CL_TEMPLATE_STATE_COUNT)
-			return cl_error_set(CL_EFAIL,
-					    "lab '%s' has a template state this classlab does not know",
-					    labs[i].name);
+			return cl_error_set(
+			    CL_EFAIL, "lab '%s' has a template state this classlab does not know",
+			    labs[i].name);
 	return 0;
 }
 

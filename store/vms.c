@@ -151,9 +151,9 @@ static int vms_check(cl_vm *vms, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (vms[i].kind >= CL_VM_KIND_COUNT || vms[i].state >= CL_VM_STATE_COUNT)
-			return cl_error_set(CL_EFAIL,
-					    "VM '%s' has a %s this classlab does not know", vms[i].name,
-					    vms[i].kind >= CL_VM_KIND_COUNT ? "kind" : "state");
+			return cl_error_set(
+			    CL_EFAIL, "VM '%s' has a %s this classlab does not know", vms[i].name,
+			    vms[i].kind >= CL_VM_KIND_COUNT ? "kind" : "state");
 	return 0;
 }
 

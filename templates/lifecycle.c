@@ -417,7 +417,8 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
 		goto out;
 	for (size_t i = 0; i < nvms; i++)
-		if (vms[i].kind == CL_VM_KIND_STUDENT && vms[i].template_version != lab.template_version)
+		if (vms[i].kind == CL_VM_KIND_STUDENT &&
+		    vms[i].template_version != lab.template_version)
 			stale++;
 	if (stale && !opts->recreate_ok) {
 		rc = cl_error_set(CL_EINVAL,
@@ -482,7 +483,8 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		if ((rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
 			goto out;
 		for (size_t i = 0; i < nvms; i++)
-			if (vms[i].kind == CL_VM_KIND_STUDENT && (rc = wait_ssh(ops, &lab, &vms[i])))
+			if (vms[i].kind == CL_VM_KIND_STUDENT &&
+			    (rc = wait_ssh(ops, &lab, &vms[i])))
 				goto out;
 	}
 	lab.template_state = CL_TEMPLATE_PUBLISHED;

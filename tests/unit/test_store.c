@@ -380,7 +380,8 @@ static void test_vm_names(void)
 	CHECK_INT(make_lab(st, &z, "xx-zz"), CL_EINVAL);
 	CHECK_INT(make_lab(st, &z, "xx-zz-template"), 0); /* xx-zz-template-template: free */
 	/* A VM record (an attached machine, a VM from before) of another lab counts too. */
-	cl_vm vm = {.lab_id = a1.id, .name = "a1-b2-e5", .kind = CL_VM_KIND_ATTACHED, .username = "u"};
+	cl_vm vm = {
+	    .lab_id = a1.id, .name = "a1-b2-e5", .kind = CL_VM_KIND_ATTACHED, .username = "u"};
 	CHECK_INT(cl_store_vm_put(st, &vm, NULL), 0);
 	CHECK_INT(add(st, &a1b2, "e5"), CL_EINVAL);
 	CHECK(strstr(cl_error_msg(), "a VM") != NULL);
@@ -424,12 +425,15 @@ static void test_vm_unique(void)
 		int rc;
 		cl_vm_unique want;
 	} cases[] = {
-		{"u-b", "52:54:00:00:00:0a", "i-b", CL_VM_KIND_STUDENT, 61002, CL_EEXIST, CL_VM_UNIQUE_MAC},
-		{"u-b", "52:54:00:00:00:0b", "i-b", CL_VM_KIND_STUDENT, 61001, CL_EEXIST, CL_VM_UNIQUE_PORT},
-		{"u-a", "52:54:00:00:00:0b", "i-b", CL_VM_KIND_STUDENT, 61002, CL_EEXIST, CL_VM_UNIQUE_UUID},
-		{"u-b", "52:54:00:00:00:0b", "i-a", CL_VM_KIND_STUDENT, 61002, CL_EEXIST,
-		 CL_VM_UNIQUE_INSTANCE_ID},
-		{"u-b", "52:54:00:00:00:0b", "i-b", CL_VM_KIND_ATTACHED, 61001, 0, CL_VM_UNIQUE_NONE},
+	    {"u-b", "52:54:00:00:00:0a", "i-b", CL_VM_KIND_STUDENT, 61002, CL_EEXIST,
+	     CL_VM_UNIQUE_MAC},
+	    {"u-b", "52:54:00:00:00:0b", "i-b", CL_VM_KIND_STUDENT, 61001, CL_EEXIST,
+	     CL_VM_UNIQUE_PORT},
+	    {"u-a", "52:54:00:00:00:0b", "i-b", CL_VM_KIND_STUDENT, 61002, CL_EEXIST,
+	     CL_VM_UNIQUE_UUID},
+	    {"u-b", "52:54:00:00:00:0b", "i-a", CL_VM_KIND_STUDENT, 61002, CL_EEXIST,
+	     CL_VM_UNIQUE_INSTANCE_ID},
+	    {"u-b", "52:54:00:00:00:0b", "i-b", CL_VM_KIND_ATTACHED, 61001, 0, CL_VM_UNIQUE_NONE},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char name[16];
