@@ -34,12 +34,12 @@ void cl_lab_spec_clear(cl_lab_spec *s)
 {
 	if (!s)
 		return;
-	cl_gpu_strv_free(s->packages, s->n_packages);
-	cl_gpu_strv_free(s->pip, s->n_pip);
-	cl_gpu_strv_free(s->run, s->n_run);
+	cl_strv_free(s->packages, s->n_packages);
+	cl_strv_free(s->pip, s->n_pip);
+	cl_strv_free(s->run, s->n_run);
 	free(s->gpu_driver);
 	free(s->gpu_cuda);
-	cl_gpu_strv_free(s->frameworks, s->n_frameworks);
+	cl_strv_free(s->frameworks, s->n_frameworks);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -374,8 +374,8 @@ static int parse_extras(json_t *root, cl_lab *lab)
 			size_t npk = 0, nrun = 0;
 			if ((rc = cl_gpu_cloudconfig_additions(&gi, &pk, &npk, &run, &nrun)))
 				cl_error_wrap("lab file: \"gpu\"");
-			cl_gpu_strv_free(pk, npk);
-			cl_gpu_strv_free(run, nrun);
+			cl_strv_free(pk, npk);
+			cl_strv_free(run, nrun);
 		}
 	}
 	if (rc == 0 && json_object_size(spec) > 0)

@@ -103,8 +103,8 @@ out:
 		cl_error_wrap("cannot write the cloud-init seed for '%s'", vm->name);
 	free(pkgs);
 	free(run);
-	cl_gpu_strv_free(gpu_pkgs, n_gpu_pkgs);
-	cl_gpu_strv_free(gpu_run, n_gpu_run);
+	cl_strv_free(gpu_pkgs, n_gpu_pkgs);
+	cl_strv_free(gpu_run, n_gpu_run);
 	cl_buf_free(&iso);
 	free(seed_vol);
 	cl_keypair_clear(&admin);

@@ -147,3 +147,12 @@ void cl_buf_free(cl_buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+void cl_strv_free(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}

@@ -261,10 +261,9 @@ typedef struct cl_gpu_install {
  * What the "install GPU drivers" option adds to an Ubuntu template's
  * cloud-config: *packages (Ubuntu archive packages, for `packages:`) and
  * *runcmd (shell lines, for `runcmd:`, run after the packages). New string
- * vectors; free with cl_gpu_strv_free. CL_EINVAL names a bad value.
+ * vectors; free with cl_strv_free. CL_EINVAL names a bad value.
  */
 int cl_gpu_cloudconfig_additions(const cl_gpu_install *opts, char ***packages,
 				 size_t *npackages, char ***runcmd, size_t *nruncmd);
-void cl_gpu_strv_free(char **v, size_t n);
 
 #endif

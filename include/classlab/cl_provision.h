@@ -92,7 +92,6 @@ int cl_hv_vol_overlay(cl_hv *hv, const char *pool, const char *name, const char 
 int cl_hv_vol_delete(cl_hv *hv, const char *pool, const char *name);
 /* Names of volumes starting with prefix ("" or NULL: all), sorted; free with cl_strv_free. */
 int cl_hv_vol_list(cl_hv *hv, const char *pool, const char *prefix, char ***names, size_t *n);
-void cl_strv_free(char **v, size_t n);
 
 /* ------------------------------------------------------------------ base images */
 

@@ -60,6 +60,8 @@ char *cl_buf_detach(cl_buf *b);
 /* The contents as a C string: "" for an empty buffer. Borrowed. */
 const char *cl_buf_str(const cl_buf *b);
 void cl_buf_free(cl_buf *b);
+/* Frees n strings and the array holding them (NULL: nothing). */
+void cl_strv_free(char **v, size_t n);
 
 /*
  * Reads a whole file (at most max bytes, else CL_EINVAL). A regular file or a

@@ -18,15 +18,6 @@ static void push(strv *s, char *str)
 	s->v[s->n++] = str;
 }
 
-void cl_gpu_strv_free(char **v, size_t n)
-{
-	if (!v)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* ^[0-9]{3}(\.[0-9]+)*$ */
 static bool driver_valid(const char *s)
 {

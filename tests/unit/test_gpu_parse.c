@@ -224,8 +224,8 @@ static void test_install(void)
 	CHECK_STR(rc[4], "PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install torch --index-url "
 			 "https://download.pytorch.org/whl/cu124");
 	CHECK_STR(rc[5], "PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install 'tensorflow[and-cuda]'");
-	cl_gpu_strv_free(pk, npk);
-	cl_gpu_strv_free(rc, nrc);
+	cl_strv_free(pk, npk);
+	cl_strv_free(rc, nrc);
 
 	/* nothing pinned: ubuntu-drivers picks, newest toolkit; 12.2 torch -> cu121 */
 	cl_gpu_install any = {NULL, NULL, "24.04", NULL, 0};
@@ -235,15 +235,15 @@ static void test_install(void)
 	CHECK_STR(rc[0], "ubuntu-drivers install --gpgpu");
 	CHECK(strstr(rc[1], "/repos/ubuntu2404/") != NULL);
 	CHECK_STR(rc[nrc - 1], "DEBIAN_FRONTEND=noninteractive apt-get install -y cuda-toolkit");
-	cl_gpu_strv_free(pk, npk);
-	cl_gpu_strv_free(rc, nrc);
+	cl_strv_free(pk, npk);
+	cl_strv_free(rc, nrc);
 	const char *t[] = {"torch"};
 	cl_gpu_install k = {"535.129.03", "12.2", NULL, t, 1};
 	CHECK_INT(cl_gpu_cloudconfig_additions(&k, &pk, &npk, &rc, &nrc), 0);
 	CHECK(has(pk, npk, "nvidia-headless-535-server"));
 	CHECK(strstr(rc[nrc - 1], "/whl/cu121") != NULL);
-	cl_gpu_strv_free(pk, npk);
-	cl_gpu_strv_free(rc, nrc);
+	cl_strv_free(pk, npk);
+	cl_strv_free(rc, nrc);
 
 	static const struct {
 		cl_gpu_install o;
