@@ -185,9 +185,7 @@ int cmd_ssh_config(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	json_t *arr = json_array();
 	int rc;
 
-	if ((rc = cl_name_check("lab name", argv[0])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
-	    (rc = cl_store_student_list(ctx->st, lab.id, &s, &n)) ||
+	if ((rc = cl_students_list(ctx->st, argv[0], &lab, &s, &n)) ||
 	    (rc = cl_known_hosts_write(ctx->st, ctx->data_dir, &lab))) /* the file it names */
 		goto out;
 	const char *only = argc == 2 ? argv[1] : NULL;

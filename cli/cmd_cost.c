@@ -1,6 +1,7 @@
 /* classlab cost estimate | report */
 #include "cli.h"
 #include "classlab/cl_cost.h"
+#include "classlab/cl_students.h"
 #include "classlab/banned.h"
 
 #include <stdio.h>
@@ -145,8 +146,7 @@ int cmd_cost_estimate(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		in.lab_units = (int64_t)v;
 	} else {
 		cl_size sz = {0};
-		if ((rc = cl_name_check("size name", size)) ||
-		    (rc = cl_store_size_get(ctx->st, size, &sz)))
+		if ((rc = cl_sizes_get(ctx->st, size, &sz)))
 			return rc;
 		in.lab_units = sz.lab_units;
 		cl_size_clear(&sz);

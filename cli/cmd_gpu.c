@@ -13,22 +13,19 @@ int cmd_host_gpus(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		{"address", "ADDRESS"}, {"product", "PRODUCT"}, {"driver", "DRIVER"},
 		{"iommu_group", "IOMMU-GROUP"}, {"passthrough_ready", "READY"}, {"reason", "REASON"},
 	};
-	cl_host_gpu *gpus = NULL;
-	size_t n = 0;
+	json_t *gpus = NULL;
 	cl_ops ops;
 	int rc;
 
 	(void)argc, (void)argv;
 	if ((rc = cli_ops_init(ctx, &ops)))
 		return rc;
-	if ((rc = cl_hv_open(&ops.hv, ops.uri, ops.data_dir, ops.accel)) == 0)
-		rc = cl_gpu_host_list(cl_hv_conn(ops.hv), &gpus, &n);
+	rc = cl_host_gpus(&ops, &gpus);
 	cl_ops_disconnect(&ops);
 	if (rc)
 		return rc;
-	CLI_ROWS(res, cl_gpu_host_json(gpus, n), cols);
+	CLI_ROWS(res, gpus, cols);
 	res->empty = "no NVIDIA GPUs found on this host";
-	cl_gpu_host_free(gpus, n);
 	return 0;
 }
 

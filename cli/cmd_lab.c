@@ -31,7 +31,7 @@ int cmd_sizes_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc, (void)argv;
-	if ((rc = cl_store_size_list(ctx->st, &sizes, &n)))
+	if ((rc = cl_sizes_list(ctx->st, &sizes, &n)))
 		return rc;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
@@ -43,48 +43,34 @@ int cmd_sizes_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 
 int cmd_size_set(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	cl_size s = {0}, old = {0};
+	cl_size_change c = {.name = argv[0], .lab_units = -1, .vcpus = -1, .memory_mib = -1, .gpus = -1};
+	cl_size s = {0};
 	const char *units = cli_opt_get(ctx, "lab-units"), *vcpus = cli_opt_get(ctx, "vcpus"),
 		   *mem = cli_opt_get(ctx, "memory-mib"), *gpus = cli_opt_get(ctx, "gpus");
 	uint64_t v;
 	int rc;
 
 	(void)argc;
-	s.name = argv[0];
-	if ((rc = cl_name_check("size name", s.name)))
-		return rc;
-	rc = cl_store_size_get(ctx->st, s.name, &old);
+	rc = cl_sizes_get(ctx->st, c.name, &s);
+	cl_size_clear(&s);
 	if (rc && rc != CL_ENOTFOUND)
 		return rc;
 	if (rc == CL_ENOTFOUND && !units)
 		return cli_usage_error(ctx, "a new size needs --lab-units");
-	s.lab_units = old.lab_units;
-	s.vcpus = old.name ? old.vcpus : 2;
-	s.memory_mib = old.name ? old.memory_mib : 2048;
-	s.gpus = old.gpus;
-	cl_size_clear(&old);
+	rc = 0;
 	if (units && (rc = cl_parse_u64("--lab-units", units, CL_LAB_UNITS_MAX, &v)) == 0)
-		s.lab_units = (int64_t)v;
+		c.lab_units = (int64_t)v;
 	if (rc == 0 && vcpus && (rc = cl_parse_u64("--vcpus", vcpus, 1024, &v)) == 0)
-		s.vcpus = (int64_t)v;
+		c.vcpus = (int64_t)v;
 	if (rc == 0 && mem && (rc = cl_parse_u64("--memory-mib", mem, 16u << 20, &v)) == 0)
-		s.memory_mib = (int64_t)v;
+		c.memory_mib = (int64_t)v;
 	if (rc == 0 && gpus && (rc = cl_parse_u64("--gpus", gpus, 16, &v)) == 0)
-		s.gpus = (int64_t)v;
-	if (rc == 0 && (s.vcpus == 0 || s.memory_mib < 64))
-		rc = cl_error_set(CL_EINVAL, "a size needs at least 1 vCPU and 64 MiB");
-	if (rc)
-		return rc;
-	/* New lab units must leave every lab of the size an exact estimate. */
-	if ((rc = cl_store_begin(ctx->st)))
-		return rc;
-	rc = cl_store_size_put(ctx->st, &s);
-	if (rc == 0)
-		rc = cl_cost_check_labs(ctx->st, s.name);
-	if ((rc = cl_store_end(ctx->st, rc)))
+		c.gpus = (int64_t)v;
+	if (rc || (rc = cl_sizes_set(ctx->st, &c, &s)))
 		return rc;
 	res->data = size_json(&s);
 	res->view = VIEW_OBJECT;
+	cl_size_clear(&s);
 	return 0;
 }
 
@@ -153,7 +139,7 @@ int cmd_lab_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc, (void)argv;
-	if ((rc = cl_store_lab_list(ctx->st, &labs, &n)) ||
+	if ((rc = cl_labs_list(ctx->st, &labs, &n)) ||
 	    (rc = cl_cost_report(ctx->st, &est, &ne, &total)))
 		goto out;
 	json_t *arr = json_array();
@@ -189,8 +175,7 @@ int cmd_lab_show(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc;
-	if ((rc = cl_name_check("lab name", argv[0])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
+	if ((rc = cl_labs_get(ctx->st, argv[0], &lab)) ||
 	    (rc = cl_cost_lab_estimate(ctx->st, argv[0], &est)))
 		goto out;
 	json_t *o = lab_json(&lab);
@@ -210,32 +195,12 @@ out:
 
 int cmd_lab_delete(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	cl_vm *vms = NULL;
-	cl_lab lab = {0};
-	size_t n = 0;
 	int rc;
 
 	(void)argc, (void)res;
 	if (!cli_flag(ctx, "yes"))
 		return cli_usage_error(ctx, "deleting lab '%s' needs --yes", argv[0]);
-	if ((rc = cl_name_check("lab name", argv[0])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
-	    (rc = cl_store_vm_list(ctx->st, lab.id, &vms, &n)))
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		if (vms[i].kind != CL_VM_KIND_ATTACHED) {
-			rc = cl_error_set(CL_EEXIST,
-					  "lab '%s' still has VMs (%s, ...): run 'classlab down %s "
-					  "--yes' first",
-					  lab.name, vms[i].name, lab.name);
-			goto out;
-		}
-	/* Its keys go too: a lab made later under this name must not inherit them. */
-	if ((rc = cl_lab_dir_remove(ctx->data_dir, lab.name)) == 0 &&
-	    (rc = cl_labs_delete(ctx->st, argv[0])) == 0)
+	if ((rc = cl_labs_remove(ctx->st, ctx->data_dir, argv[0])) == 0)
 		cli_note(ctx, "deleted lab '%s' and its keys\n", argv[0]);
-out:
-	cl_vm_list_free(vms, n);
-	cl_lab_clear(&lab);
 	return rc;
 }

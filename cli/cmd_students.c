@@ -99,9 +99,7 @@ int cmd_students_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc;
-	if ((rc = cl_name_check("lab name", argv[0])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
-	    (rc = cl_store_student_list(ctx->st, lab.id, &s, &n)))
+	if ((rc = cl_students_list(ctx->st, argv[0], &lab, &s, &n)))
 		goto out;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -190,15 +188,12 @@ int cmd_schedule_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	static const cli_col cols[] = {
 		{"start", "START"}, {"end", "END"}, {"hours", "HOURS"}, {"weekly_until", "WEEKLY-UNTIL"},
 	};
-	cl_lab lab = {0};
 	cl_schedule *ev = NULL;
 	size_t n = 0;
 	int rc;
 
 	(void)argc;
-	if ((rc = cl_name_check("lab name", argv[0])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
-	    (rc = cl_store_schedule_list(ctx->st, lab.id, &ev, &n)))
+	if ((rc = cl_schedule_list(ctx->st, argv[0], &ev, &n)))
 		goto out;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -221,6 +216,5 @@ int cmd_schedule_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	CLI_ROWS(res, arr, cols);
 out:
 	free(ev);
-	cl_lab_clear(&lab);
 	return rc;
 }

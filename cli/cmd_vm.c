@@ -57,7 +57,7 @@ int cli_ops_init(cli_ctx *ctx, cl_ops *ops)
 	cl_killpoint_arm(getenv("CLASSLAB_KILL_AT"));
 #endif
 	/* Checked here, so a bad one is refused before any hypervisor is opened. */
-	if ((rc = cl_hv_accel_parse("CLASSLAB_ACCEL", getenv("CLASSLAB_ACCEL"), &ops->accel)))
+	if ((rc = cl_ops_set_accel(ops, "CLASSLAB_ACCEL", getenv("CLASSLAB_ACCEL"))))
 		return rc;
 	/* libvirt logs warnings (e.g. "tainted: custom-argv") itself: keep them in a file. */
 	if (!getenv("LIBVIRT_LOG_OUTPUTS") && cl_mkdir_p(ctx->data_dir, 0700) == 0) {
@@ -96,7 +96,7 @@ static void warn_listen(const char *lab, const char *listen)
 static void warn_lab_listen(cli_ctx *ctx, const char *labname)
 {
 	cl_lab lab = {0};
-	if (cl_name_check("lab name", labname) == 0 && cl_store_lab_get(ctx->st, labname, &lab) == 0)
+	if (cl_labs_get(ctx->st, labname, &lab) == 0)
 		warn_listen(lab.name, lab.listen);
 	cl_error_clear();
 	cl_lab_clear(&lab);
@@ -113,8 +113,7 @@ static int lab_access(cli_ctx *ctx, const char *lab, cli_result *res)
 	json_t *arr = json_array(), *o;
 	int rc;
 
-	if ((rc = cl_store_lab_get(ctx->st, lab, &l)) ||
-	    (rc = cl_store_student_list(ctx->st, l.id, &s, &n)) ||
+	if ((rc = cl_students_list(ctx->st, lab, &l, &s, &n)) ||
 	    (rc = cl_cost_lab_estimate(ctx->st, lab, &est)))
 		goto out;
 	if (!cl_listen_is_loopback(l.listen))
@@ -202,24 +201,20 @@ int cmd_down(cli_ctx *ctx, int argc, char **argv, cli_result *res)
  */
 int cmd_lab_unlock(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	cl_lab lab = {0};
 	char *holder = NULL;
 	bool held = false;
 	int rc;
 
 	(void)argc, (void)res;
-	if ((rc = cl_name_check("lab name", argv[0])) ||
-	    (rc = cl_store_lab_get(ctx->st, argv[0], &lab)) ||
-	    (rc = cl_store_lab_unlock_stale(ctx->st, lab.name, &held, &holder)))
+	if ((rc = cl_labs_unlock(ctx->st, argv[0], &held, &holder)))
 		goto out;
 	if (held)
 		cli_note(ctx, "released lab '%s': its lock was left by a process that is gone (%s)\n",
-			 lab.name, holder);
+			 argv[0], holder);
 	else
-		cli_note(ctx, "lab '%s' was not locked\n", lab.name);
+		cli_note(ctx, "lab '%s' was not locked\n", argv[0]);
 out:
 	free(holder);
-	cl_lab_clear(&lab);
 	return rc;
 }
 

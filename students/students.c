@@ -261,3 +261,137 @@ int cl_schedule_add(cl_store *st, const char *labname, cl_schedule *s)
 	cl_lab_clear(&lab);
 	return cl_store_end(st, rc);
 }
+
+/* ---- reads and whole-lab changes the front ends use instead of the store ---- */
+
+int cl_labs_get(cl_store *st, const char *name, cl_lab *out)
+{
+	int rc = cl_name_check("lab name", name);
+	if (rc)
+		return rc;
+	return cl_store_lab_get(st, name, out);
+}
+
+int cl_labs_list(cl_store *st, cl_lab **out, size_t *n)
+{
+	return cl_store_lab_list(st, out, n);
+}
+
+int cl_students_list(cl_store *st, const char *lab, cl_lab *lab_out, cl_student **out, size_t *n)
+{
+	cl_lab l = {0};
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = cl_labs_get(st, lab, &l)) == 0)
+		rc = cl_store_student_list(st, l.id, out, n);
+	if (rc == 0 && lab_out)
+		*lab_out = l;
+	else
+		cl_lab_clear(&l);
+	return rc;
+}
+
+int cl_schedule_list(cl_store *st, const char *lab, cl_schedule **out, size_t *n)
+{
+	cl_lab l = {0};
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = cl_labs_get(st, lab, &l)) == 0)
+		rc = cl_store_schedule_list(st, l.id, out, n);
+	cl_lab_clear(&l);
+	return rc;
+}
+
+int cl_labs_remove(cl_store *st, const char *data_dir, const char *name)
+{
+	cl_vm *vms = NULL;
+	cl_lab lab = {0};
+	size_t n = 0;
+	int rc;
+
+	if ((rc = cl_labs_get(st, name, &lab)) || (rc = cl_store_vm_list(st, lab.id, &vms, &n)))
+		goto out;
+	/* An attached machine is not classlab's to destroy; any other VM is down's to delete. */
+	for (size_t i = 0; i < n; i++)
+		if (vms[i].kind != CL_VM_KIND_ATTACHED) {
+			rc = cl_error_set(CL_EEXIST,
+					  "lab '%s' still has VMs (%s, ...): run 'classlab down %s "
+					  "--yes' first",
+					  lab.name, vms[i].name, lab.name);
+			goto out;
+		}
+	/* Its keys go too: a lab made later under this name must not inherit them. */
+	if ((rc = cl_lab_dir_remove(data_dir, lab.name)) == 0)
+		rc = cl_labs_delete(st, lab.name);
+out:
+	cl_vm_list_free(vms, n);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+int cl_labs_unlock(cl_store *st, const char *name, bool *held, char **holder)
+{
+	cl_lab lab = {0};
+	int rc;
+
+	*held = false;
+	if (holder)
+		*holder = NULL;
+	if ((rc = cl_labs_get(st, name, &lab)) == 0) /* a lab that is not there: not found */
+		rc = cl_store_lab_unlock_stale(st, lab.name, held, holder);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+int cl_sizes_list(cl_store *st, cl_size **out, size_t *n)
+{
+	return cl_store_size_list(st, out, n);
+}
+
+int cl_sizes_get(cl_store *st, const char *name, cl_size *out)
+{
+	int rc = cl_name_check("size name", name);
+	if (rc)
+		return rc;
+	return cl_store_size_get(st, name, out);
+}
+
+int cl_sizes_set(cl_store *st, const cl_size_change *c, cl_size *out)
+{
+	cl_size s = {0}, old = {0};
+	int rc = cl_sizes_get(st, c->name, &old);
+
+	if (rc && rc != CL_ENOTFOUND)
+		return rc;
+	if (rc == CL_ENOTFOUND && c->lab_units < 0)
+		return cl_error_set(CL_EINVAL, "new size '%s' needs its lab units", c->name);
+	bool had = old.name != NULL;
+	s.lab_units = c->lab_units >= 0 ? c->lab_units : old.lab_units;
+	s.vcpus = c->vcpus >= 0 ? c->vcpus : had ? old.vcpus : 2;
+	s.memory_mib = c->memory_mib >= 0 ? c->memory_mib : had ? old.memory_mib : 2048;
+	s.gpus = c->gpus >= 0 ? c->gpus : old.gpus;
+	cl_size_clear(&old);
+	if (s.lab_units > CL_LAB_UNITS_MAX || s.vcpus > 1024 || s.memory_mib > (16 << 20) ||
+	    s.gpus > 16)
+		return cl_error_set(CL_EINVAL, "size '%s' is out of range", c->name);
+	if (s.vcpus == 0 || s.memory_mib < 64)
+		return cl_error_set(CL_EINVAL, "a size needs at least 1 vCPU and 64 MiB");
+	s.name = (char *)c->name;
+	/* New lab units must leave every lab of the size an exact estimate. */
+	if ((rc = cl_store_begin(st)))
+		return rc;
+	rc = cl_store_size_put(st, &s);
+	if (rc == 0)
+		rc = cl_cost_check_labs(st, s.name);
+	if ((rc = cl_store_end(st, rc)))
+		return rc;
+	if (out) {
+		*out = s;
+		out->name = cl_strdup(c->name);
+	}
+	return 0;
+}

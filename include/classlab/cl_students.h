@@ -129,4 +129,38 @@ void cl_access_ssh_config(const cl_access *a, cl_buf *out);
 /* An X2Go client session entry (~/.x2goclient/sessions format), SSH not RDP, XFCE. */
 void cl_access_x2go_session(const cl_access *a, cl_buf *out);
 
+/* ---- reads and whole-lab changes: what a front end calls instead of the store ---- */
+
+/* The lab by name (checked as a name first): CL_ENOTFOUND when there is none. */
+int cl_labs_get(cl_store *st, const char *name, cl_lab *out);
+/* Every lab, by name (cl_lab_list_free). */
+int cl_labs_list(cl_store *st, cl_lab **out, size_t *n);
+/* The lab's students by name (cl_student_list_free); *lab_out (may be NULL) gets the lab. */
+int cl_students_list(cl_store *st, const char *lab, cl_lab *lab_out, cl_student **out, size_t *n);
+/* The lab's schedule events by start (one free()). */
+int cl_schedule_list(cl_store *st, const char *lab, cl_schedule **out, size_t *n);
+/*
+ * lab delete: refused (CL_EEXIST) while the lab has VMs classlab made (down deletes
+ * them; attached machines are only forgotten); then its directory of keys under
+ * data_dir, then its records.
+ */
+int cl_labs_remove(cl_store *st, const char *data_dir, const char *name);
+/* lab unlock: clears a lock whose holder is gone (cl_store_lab_unlock_stale's contract). */
+int cl_labs_unlock(cl_store *st, const char *name, bool *held, char **holder);
+
+int cl_sizes_list(cl_store *st, cl_size **out, size_t *n);
+/* The size by name (checked as a name first): CL_ENOTFOUND when there is none. */
+int cl_sizes_get(cl_store *st, const char *name, cl_size *out);
+/* A change to a size: a field < 0 keeps the size's value (a new size: 2 vCPUs, 2048 MiB). */
+typedef struct cl_size_change {
+	const char *name;
+	int64_t lab_units; /* required (>= 0) for a new size */
+	int64_t vcpus, memory_mib, gpus;
+} cl_size_change;
+/*
+ * Creates or changes a size in one transaction that also checks that every lab of
+ * the size keeps an exact estimate. *out (may be NULL) gets the size as written.
+ */
+int cl_sizes_set(cl_store *st, const cl_size_change *c, cl_size *out);
+
 #endif

@@ -130,4 +130,22 @@ int cl_verify(cl_ops *ops, const char *lab, const char *student, struct cl_gpu_r
 /* up: creates or converges the lab from a parsed file; publish unless no_publish. */
 int cl_up(cl_ops *ops, const cl_labfile *lf, bool publish, const cl_publish_opts *opts);
 
+/* ---- the host, for front ends (templates/host.c) ---- */
+
+/*
+ * Sets ops->accel from a setting a front end read (CLASSLAB_ACCEL, a flag): "kvm",
+ * "tcg", or auto for NULL, "" or "auto". Else CL_EINVAL naming what, before any
+ * hypervisor is opened.
+ */
+int cl_ops_set_accel(cl_ops *ops, const char *what, const char *value);
+
+struct json_t;
+/*
+ * host gpus: the host's NVIDIA GPUs and whether each is ready for passthrough, as a
+ * new JSON array of objects (address, product, driver, iommu_group,
+ * passthrough_ready, reason). Opens the hypervisor when ops has none; the caller
+ * disconnects.
+ */
+int cl_host_gpus(cl_ops *ops, struct json_t **out);
+
 #endif
