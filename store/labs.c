@@ -123,6 +123,7 @@ void cl_lab_clear(cl_lab *lab)
 	free(lab->spec_json);
 	free(lab->boot_kernel);
 	free(lab->boot_initrd);
+	free(lab->hv_uri);
 	free(lab->boot_cmdline);
 	memset(lab, 0, sizeof(*lab));
 }
@@ -137,7 +138,8 @@ void cl_lab_list_free(cl_lab *labs, size_t n)
 #define LAB_COLS                                                                                   \
 	"id, name, size, image, username, scheduled_seconds, quota_seconds, price_micro, listen, " \
 	"public_host, port_min, port_max, memory_mib, vcpus, spec_json, template_version, "        \
-	"template_state, verified_version, created_at, boot_kernel, boot_initrd, boot_cmdline"
+	"template_state, verified_version, created_at, boot_kernel, boot_initrd, boot_cmdline, "   \
+	"hv_uri"
 
 static void lab_row(sqlite3_stmt *stmt, void *p)
 {
@@ -164,6 +166,7 @@ static void lab_row(sqlite3_stmt *stmt, void *p)
 	l->boot_kernel = st_col_text(stmt, 19);
 	l->boot_initrd = st_col_text(stmt, 20);
 	l->boot_cmdline = st_col_text(stmt, 21);
+	l->hv_uri = st_col_text(stmt, 22);
 }
 
 /* A state word no table has (a newer classlab's, or an edit by hand) is refused, not guessed. */
@@ -177,7 +180,7 @@ static int labs_check(cl_lab *labs, size_t n)
 	return 0;
 }
 
-/* Binds every column after id (?2..?22) in LAB_COLS order. */
+/* Binds every column after id (?2..?23) in LAB_COLS order. */
 static void lab_bind(sqlite3_stmt *stmt, const cl_lab *l)
 {
 	st_bind_text(stmt, 2, l->name);
@@ -201,6 +204,7 @@ static void lab_bind(sqlite3_stmt *stmt, const cl_lab *l)
 	st_bind_text(stmt, 20, l->boot_kernel);
 	st_bind_text(stmt, 21, l->boot_initrd);
 	st_bind_text(stmt, 22, l->boot_cmdline);
+	st_bind_text(stmt, 23, l->hv_uri);
 }
 
 /*
@@ -257,7 +261,7 @@ int cl_store_lab_create(cl_store *st, cl_lab *lab)
 		lab->created_at = (int64_t)time(NULL);
 	rc = st_prepare(st, &stmt,
 			"INSERT INTO labs (" LAB_COLS ") VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-			"?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
+			"?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)");
 	if (rc)
 		return rc;
 	lab_bind(stmt, lab);
@@ -279,7 +283,8 @@ int cl_store_lab_update(cl_store *st, const cl_lab *lab)
 			    "listen = ?9, public_host = ?10, port_min = ?11, port_max = ?12, "
 			    "memory_mib = ?13, vcpus = ?14, spec_json = ?15, template_version = ?16, "
 			    "template_state = ?17, verified_version = ?18, created_at = ?19, "
-			    "boot_kernel = ?20, boot_initrd = ?21, boot_cmdline = ?22 "
+			    "boot_kernel = ?20, boot_initrd = ?21, boot_cmdline = ?22, "
+			    "hv_uri = coalesce(?23, hv_uri) " /* a claim is never undone by a stale copy */
 			    "WHERE id = ?1");
 	if (rc)
 		return rc;
@@ -289,6 +294,33 @@ int cl_store_lab_update(cl_store *st, const cl_lab *lab)
 	if (rc == 0 && sqlite3_changes(st->db) == 0)
 		rc = cl_error_set(CL_ENOTFOUND, "lab '%s' not found", lab->name);
 	sqlite3_finalize(stmt);
+	return rc;
+}
+
+static void text_row(sqlite3_stmt *stmt, void *p)
+{
+	*(char **)p = st_col_text(stmt, 0);
+}
+
+int cl_store_lab_claim_hv(cl_store *st, int64_t lab_id, const char *uri, char **bound)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	*bound = NULL;
+	if ((rc = st_prepare(st, &stmt, "UPDATE labs SET hv_uri = ?2 WHERE id = ?1 AND hv_uri IS NULL")))
+		return rc;
+	sqlite3_bind_int64(stmt, 1, lab_id);
+	st_bind_text(stmt, 2, uri);
+	rc = st_exec_stmt(st, stmt, "cannot record the lab's hypervisor");
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (rc || (rc = st_prepare(st, &stmt, "SELECT hv_uri FROM labs WHERE id = ?")))
+		return rc;
+	sqlite3_bind_int64(stmt, 1, lab_id);
+	rc = st_one(st, stmt, text_row, bound, sizeof(*bound), "cannot read the lab's hypervisor");
+	if (rc == CL_ENOTFOUND)
+		rc = cl_error_set(CL_ENOTFOUND, "lab %lld not found", (long long)lab_id);
 	return rc;
 }
 
@@ -395,7 +427,7 @@ static int add_stmts_prepare(cl_store *st, add_stmts *q)
 	/* The VM name <lab>-<student> is nobody else's, and not in a template's namespace. */
 	if ((rc = st_prepare(
 		 st, &q->name,
-		 "WITH v(n) AS (SELECT name || '-' || ?2 FROM labs WHERE id = ?1) "
+		 "WITH v(n) AS (SELECT coalesce((SELECT name FROM labs WHERE id = ?1), ?3) || '-' || ?2) "
 		 "SELECT 't', l.id, l.name, v.n FROM v, labs l WHERE v.n = l.name || '-template' "
 		 "OR substr(v.n, 1, length(l.name) + 10) = l.name || '-template-' "
 		 "UNION ALL SELECT 's', l.id, l.name, v.n FROM v, labs l "
@@ -426,13 +458,21 @@ static int lab_has_room(cl_store *st, sqlite3_stmt *stmt, int64_t lab_id)
 	return st_fail(st, "cannot count the lab's students");
 }
 
-static int student_name_free(cl_store *st, sqlite3_stmt *stmt, int64_t lab_id, const char *name)
+/* lab: the lab's name when it has no row yet (lab_id 0), else NULL. */
+static int student_name_free(cl_store *st, sqlite3_stmt *stmt, int64_t lab_id, const char *lab_name,
+			     const char *name)
 {
 	int rc;
 
+	if (strcmp(name, "template") == 0 || strncmp(name, "template-", 9) == 0)
+		return cl_error_set(CL_EINVAL,
+				    "student name '%s' is reserved: 'template' and 'template-*' "
+				    "name the lab's template VM and disks",
+				    name);
 	sqlite3_reset(stmt);
 	sqlite3_bind_int64(stmt, 1, lab_id);
 	st_bind_text(stmt, 2, name);
+	st_bind_text(stmt, 3, lab_name);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_DONE)
 		return 0;
@@ -461,7 +501,7 @@ static int add_one(cl_store *st, add_stmts *q, cl_student *s)
 	int rc;
 
 	if ((rc = lab_has_room(st, q->room, s->lab_id)) ||
-	    (rc = student_name_free(st, q->name, s->lab_id, s->name)))
+	    (rc = student_name_free(st, q->name, s->lab_id, NULL, s->name)))
 		return rc;
 	sqlite3_reset(stmt);
 	sqlite3_bind_int64(stmt, 1, s->lab_id);
@@ -495,6 +535,22 @@ int cl_store_students_add(cl_store *st, cl_student *s, size_t n, size_t *failed)
 int cl_store_student_add(cl_store *st, cl_student *s)
 {
 	return cl_store_students_add(st, s, 1, NULL);
+}
+
+int cl_store_names_check(cl_store *st, const char *lab, int64_t lab_id, const char *const *students,
+			 size_t n)
+{
+	add_stmts q;
+	int rc;
+
+	if (lab_id == 0 && (rc = lab_name_free(st, lab)))
+		return rc;
+	if ((rc = add_stmts_prepare(st, &q)))
+		return rc;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = student_name_free(st, q.name, lab_id, lab, students[i]);
+	add_stmts_free(&q);
+	return rc;
 }
 
 int cl_store_student_get(cl_store *st, int64_t lab_id, const char *name, cl_student *out)

@@ -142,7 +142,14 @@ static const char schema_v3[] =
  */
 static const char schema_v4[] = "ALTER TABLE locks ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;";
 
-const char *const cl_store_migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
+/*
+ * Version 5: the hypervisor a lab's VMs live on (the connection's URI when its
+ * first VM was made). A command connected elsewhere must not act on the lab:
+ * "not found there" is not "gone".
+ */
+static const char schema_v5[] = "ALTER TABLE labs ADD COLUMN hv_uri TEXT;";
+
+const char *const cl_store_migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
 const int cl_store_migration_count = sizeof(cl_store_migrations) / sizeof(cl_store_migrations[0]);
 
 /* Azure Lab Services' sizes (lab units per hour), as seeds/001 and 000 list them. */

@@ -1,6 +1,7 @@
 /* Labs and students: validation first, then one transaction per change. */
 #include "classlab/cl_students.h"
 #include "classlab/cl_cost.h"
+#include "classlab/cl_provision.h"
 #include "classlab/cl_ssh.h"
 #include "classlab/banned.h"
 
@@ -62,9 +63,26 @@ static int lab_check(cl_store *st, const cl_lab *lab)
 	return 0;
 }
 
+/* A lab's image: the built-in "tiny", or an absolute path to a raw or qcow2 file naming no other. */
+static int image_check(const char *image)
+{
+	const char *fmt;
+
+	if (!image || strcmp(image, "tiny") == 0)
+		return 0;
+	if (image[0] != '/')
+		return cl_error_set(CL_EINVAL,
+				    "invalid image '%s': give \"tiny\" or an absolute path to a qcow2 "
+				    "or raw image",
+				    image);
+	return cl_image_check(image, &fmt);
+}
+
 int cl_labs_create(cl_store *st, cl_lab *lab)
 {
 	int rc = lab_check(st, lab);
+	if (rc == 0)
+		rc = image_check(lab->image);
 	if (rc)
 		return rc;
 	if ((rc = cl_store_begin(st)))

@@ -35,7 +35,7 @@ int cl_lab_down(cl_ops *ops, const char *name)
 
 	if (rc || (rc = cl_store_lab_get(ops->st, name, &lab)))
 		return rc;
-	if ((rc = cl_ops_connect(ops)) || (rc = tp_lock(ops, lab.name, "down")))
+	if ((rc = tp_lab_connect(ops, &lab, false)) || (rc = tp_lock(ops, lab.name, "down")))
 		goto out_nolock;
 	if ((rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
 		goto out;
@@ -87,7 +87,7 @@ static int each_vm(cl_ops *ops, const char *labname, const char *student,
 	if (rc == 0 && student)
 		rc = cl_name_check("student name", student);
 	if (rc || (rc = cl_store_lab_get(ops->st, labname, &lab)) ||
-	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &n)) || (rc = cl_ops_connect(ops)))
+	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &n)) || (rc = tp_lab_connect(ops, &lab, false)))
 		goto out;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		bool match = student ? strcmp(vms[i].name + strlen(lab.name) + 1, student) == 0
@@ -158,7 +158,10 @@ int cl_vm_status_list(cl_ops *ops, const char *labname, cl_vm_status **out, size
 	if (rc || (rc = cl_store_lab_get(ops->st, labname, &lab)) ||
 	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
 		goto out;
+	/* Unreachable: the states recorded. Reached, but not the lab's hypervisor: refused. */
 	bool live = nvms > 0 && cl_ops_connect(ops) == 0;
+	if (live && (rc = tp_lab_hv_check(ops, &lab)))
+		goto out;
 	*out = cl_calloc(nvms + 1, sizeof(**out));
 	for (size_t i = 0; i < nvms; i++) {
 		cl_vm_status *s = &(*out)[i];
@@ -185,6 +188,14 @@ out:
 }
 
 /* Brings the lab record in line with the file; a changed image or customisation means a new template. */
+/* What the template is built from changed: a new template version. */
+static bool needs_rebuild(const cl_lab *have, const cl_lab *want)
+{
+	return strcmp(have->image, want->image) != 0 || strcmp(have->username, want->username) != 0 ||
+	       (have->spec_json == NULL) != (want->spec_json == NULL) ||
+	       (have->spec_json && strcmp(have->spec_json, want->spec_json) != 0);
+}
+
 static int converge_lab(cl_ops *ops, const cl_labfile *lf, cl_lab *lab)
 {
 	cl_lab want = lf->lab;
@@ -202,10 +213,7 @@ static int converge_lab(cl_ops *ops, const cl_labfile *lf, cl_lab *lab)
 	}
 	if (rc)
 		return rc;
-	bool rebuild = strcmp(lab->image, want.image) != 0 ||
-		       strcmp(lab->username, want.username) != 0 ||
-		       (lab->spec_json == NULL) != (want.spec_json == NULL) ||
-		       (lab->spec_json && strcmp(lab->spec_json, want.spec_json) != 0);
+	bool rebuild = needs_rebuild(lab, &want);
 	bool changed = rebuild || strcmp(lab->size, want.size) != 0 ||
 		       lab->scheduled_seconds != want.scheduled_seconds ||
 		       lab->quota_seconds != want.quota_seconds ||
@@ -320,10 +328,15 @@ static int up_check(cl_ops *ops, const cl_labfile *lf)
 				  want->name, (long long)in.students, CL_ROSTER_MAX_ROWS);
 	if (rc == 0)
 		rc = cl_cost_compute(&in, &est);
-	if (rc)
+	if (rc) {
 		cl_error_wrap("lab file: lab '%s' with these students, hours, size and price has no "
 			      "exact cost estimate",
 			      want->name);
+		goto out;
+	}
+	/* Names as adding them would check them: reserved, or another lab's VM name. */
+	if ((rc = cl_store_names_check(ops->st, want->name, lab.id, names, lf->n_students)))
+		cl_error_wrap("lab file");
 out:
 	free(names);
 	free(events);
@@ -375,6 +388,45 @@ static int converge_students(cl_ops *ops, const cl_labfile *lf, const cl_lab *la
 	return rc;
 }
 
+/*
+ * An existing lab: up may act on it from this hypervisor, and a change that
+ * rebuilds a published template (whose publish recreates every student's disk)
+ * has its --yes before anything is built, not after.
+ */
+static int up_may_change(cl_ops *ops, const cl_labfile *lf, bool publish,
+			 const cl_publish_opts *opts)
+{
+	cl_lab lab = {0};
+	cl_vm *vms = NULL;
+	size_t nvms = 0, students = 0;
+	int rc = cl_store_lab_get(ops->st, lf->lab.name, &lab);
+
+	if (rc == CL_ENOTFOUND) {
+		cl_error_clear();
+		return 0;
+	}
+	if (rc || (rc = tp_lab_hv_check(ops, &lab)))
+		goto out;
+	if (!publish || (opts && opts->recreate_ok) || lab.template_state != CL_TEMPLATE_PUBLISHED ||
+	    !needs_rebuild(&lab, &lf->lab))
+		goto out;
+	if ((rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
+		goto out;
+	for (size_t i = 0; i < nvms; i++)
+		students += vms[i].kind == CL_VM_KIND_STUDENT;
+	if (students)
+		rc = cl_error_set(CL_EINVAL,
+				  "the lab file changes what lab '%s''s template is built from "
+				  "(image, username or customisation): publishing the new version "
+				  "recreates %zu student disk%s (names, ports, MACs and keys stay): "
+				  "add --yes, or --no-publish to build it only",
+				  lab.name, students, students == 1 ? "" : "s");
+out:
+	cl_vm_list_free(vms, nvms);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
 int cl_up(cl_ops *ops, const cl_labfile *lf, bool publish, const cl_publish_opts *opts)
 {
 	cl_lab lab = {0};
@@ -382,7 +434,8 @@ int cl_up(cl_ops *ops, const cl_labfile *lf, bool publish, const cl_publish_opts
 
 	/* The whole file first, then the hypervisor: either refused leaves the store untouched. */
 	if ((rc = up_check(ops, lf)) || (rc = cl_ops_connect(ops)) ||
-	    (rc = converge_lab(ops, lf, &lab)))
+	    (rc = up_may_change(ops, lf, publish, opts)) || (rc = converge_lab(ops, lf, &lab)) ||
+	    (rc = tp_lab_connect(ops, &lab, true)))
 		return rc;
 	if ((rc = tp_lock(ops, lab.name, "up")))
 		goto out_nolock;

@@ -32,6 +32,33 @@ int cl_ops_connect(cl_ops *ops)
 	return rc;
 }
 
+int tp_lab_hv_check(cl_ops *ops, const cl_lab *lab)
+{
+	const char *uri = cl_hv_uri(ops->hv);
+
+	if (!lab->hv_uri || strcmp(lab->hv_uri, uri) == 0)
+		return 0;
+	return cl_error_set(CL_EUNAVAIL,
+			    "lab '%s' has its VMs on '%s', not on '%s': connect there "
+			    "(--connect '%s')",
+			    lab->name, lab->hv_uri, uri, lab->hv_uri);
+}
+
+int tp_lab_connect(cl_ops *ops, cl_lab *lab, bool claim)
+{
+	char *bound = NULL;
+	int rc;
+
+	if ((rc = cl_ops_connect(ops)) || (rc = tp_lab_hv_check(ops, lab)) || !claim || lab->hv_uri)
+		return rc;
+	if ((rc = cl_store_begin(ops->st)) ||
+	    (rc = cl_store_end(ops->st, cl_store_lab_claim_hv(ops->st, lab->id,
+							      cl_hv_uri(ops->hv), &bound))))
+		return rc;
+	lab->hv_uri = bound; /* another process may have claimed it first: check again */
+	return tp_lab_hv_check(ops, lab);
+}
+
 void cl_ops_disconnect(cl_ops *ops)
 {
 	cl_hv_close(ops->hv);
@@ -180,7 +207,7 @@ int cl_template_build(cl_ops *ops, const char *name)
 	if ((rc = tp_lab_and_size(ops, name, &lab, &size)))
 		return rc;
 	/* The hypervisor first: an unreachable one leaves the store untouched. */
-	if ((rc = cl_ops_connect(ops)) || (rc = tp_lock(ops, lab.name, "template build")))
+	if ((rc = tp_lab_connect(ops, &lab, true)) || (rc = tp_lock(ops, lab.name, "template build")))
 		goto out_nolock;
 	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)))
 		goto out;
@@ -391,7 +418,8 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 
 	if ((rc = tp_lab_and_size(ops, name, &lab, &size)))
 		return rc;
-	if ((rc = cl_ops_connect(ops)) || (rc = tp_lock(ops, lab.name, "template publish")))
+	if ((rc = tp_lab_connect(ops, &lab, true)) ||
+	    (rc = tp_lock(ops, lab.name, "template publish")))
 		goto out_nolock;
 	/* Keys and seeds are synced in batches, each before the record that names it commits. */
 	cl_file_defer_begin();

@@ -11,6 +11,15 @@ void tp_progress_step(cl_ops *ops, size_t done, size_t total, const char *fmt, .
 void tp_warn(cl_ops *ops, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The lab's busy lock; nested calls in one operation (up -> build -> publish) share it. */
 int tp_lock(cl_ops *ops, const char *lab, const char *kind);
+/*
+ * Connects for work on the lab's VMs: refused (CL_EUNAVAIL) when the lab's VMs
+ * live on another hypervisor, so that "no such domain here" is never taken for
+ * "gone". claim: a command that makes VMs records this hypervisor as the lab's
+ * when none is recorded yet.
+ */
+int tp_lab_connect(cl_ops *ops, cl_lab *lab, bool claim);
+/* The same check on an open connection. */
+int tp_lab_hv_check(cl_ops *ops, const cl_lab *lab);
 void tp_unlock(cl_ops *ops, const char *lab);
 
 /* The template's disk of one version: "<lab>-template-v<version>.qcow2". */

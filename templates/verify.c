@@ -45,7 +45,8 @@ int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_repo
 		goto out;
 	}
 	if (vm.kind != CL_VM_KIND_ATTACHED) {
-		if ((rc = cl_ops_connect(ops)) || (rc = cl_hv_domain_state(ops->hv, name, &st)))
+		if ((rc = tp_lab_connect(ops, &lab, false)) ||
+		    (rc = cl_hv_domain_state(ops->hv, name, &st)))
 			goto out;
 		if (st != CL_DOM_RUNNING) {
 			rc = cl_error_set(CL_EFAIL, "VM '%s' is %s: start it first%s", name,

@@ -477,8 +477,10 @@ int cl_student_revoke(cl_ops *ops, const char *labname, const char *student)
 		    (rc = cl_store_end(ops->st, cl_store_vm_delete(ops->st, name))))
 			goto out;
 	} else if (ours) {
+		if ((rc = tp_lab_connect(ops, &lab, false)))
+			goto out;
 		tp_progress(ops, "removing %s", name);
-		if ((rc = cl_ops_connect(ops)) || (rc = tp_vm_remove(ops, name)))
+		if ((rc = tp_vm_remove(ops, name)))
 			goto out;
 	}
 	cl_killpoint("students-remove:vm");

@@ -14,7 +14,7 @@
 typedef struct cl_store cl_store;
 
 /* The newest schema version; older files are migrated on open. */
-#define CL_STORE_SCHEMA_VERSION 4
+#define CL_STORE_SCHEMA_VERSION 5
 
 /*
  * Opens (creating if needed) the database at path: parent directory 0700,
@@ -99,6 +99,7 @@ typedef struct cl_lab {
 	char *boot_kernel; /* the built template's direct kernel boot, or NULL */
 	char *boot_initrd;
 	char *boot_cmdline;
+	char *hv_uri; /* the hypervisor its VMs live on, or NULL before the first */
 } cl_lab;
 void cl_lab_clear(cl_lab *lab);
 void cl_lab_list_free(cl_lab *labs, size_t n);
@@ -109,6 +110,11 @@ void cl_lab_list_free(cl_lab *labs, size_t n);
 int cl_store_lab_create(cl_store *st, cl_lab *lab);
 int cl_store_lab_update(cl_store *st, const cl_lab *lab);
 int cl_store_lab_get(cl_store *st, const char *name, cl_lab *out);
+/*
+ * Records uri as the hypervisor of the lab's VMs unless one is recorded, and
+ * returns the one recorded now (new string): uri, or whichever came first.
+ */
+int cl_store_lab_claim_hv(cl_store *st, int64_t lab_id, const char *uri, char **bound);
 int cl_store_lab_list(cl_store *st, cl_lab **out, size_t *n);
 /* Removes the lab and (by cascade) its students, schedules and VM records. */
 int cl_store_lab_delete(cl_store *st, const char *name);
@@ -133,6 +139,13 @@ void cl_student_list_free(cl_student *s, size_t n);
  * not a student name). Call inside a write transaction.
  */
 int cl_store_student_add(cl_store *st, cl_student *s);
+/*
+ * The checks adding would make, without adding: the lab's name (when lab_id
+ * is 0, a lab not created yet) and each student's VM name <lab>-<student> are
+ * free and unambiguous. CL_EINVAL names the first clash.
+ */
+int cl_store_names_check(cl_store *st, const char *lab, int64_t lab_id, const char *const *students,
+			 size_t n);
 /* Adds n students as cl_store_student_add would, stopping at the first refused (*failed). */
 int cl_store_students_add(cl_store *st, cl_student *s, size_t n, size_t *failed);
 int cl_store_student_get(cl_store *st, int64_t lab_id, const char *name, cl_student *out);

@@ -55,6 +55,17 @@ expect_refused 2 "not a regular file" up /dev/null
 expect_refused 2 "is a directory" students import ml "$T/dbdir"
 expect_refused 2 "is a directory" students add ml bob --ssh-public-key "$T/dbdir"
 expect_refused 2 "empty" students import ml ''
+# A lab's image: "tiny" or an absolute path to a regular qcow2/raw file, checked at create.
+mkfifo "$T/image.fifo"
+: >"$T/empty.raw"
+expect_refused 2 "absolute path" lab create im --size small --image ''
+expect_refused 2 "absolute path" lab create im --size small --image empty.raw
+expect_refused 2 "not a regular file" lab create im --size small --image /
+expect_refused 2 "not a regular file" lab create im --size small --image "$T/dbdir"
+expect_refused 2 "not a regular file" lab create im --size small --image /dev/null
+expect_refused 2 "not a regular file" lab create im --size small --image "$T/image.fifo"
+expect_refused 3 "cannot use image" lab create im --size small --image "$T/no-such.qcow2"
+expect_exit 0 lab create im --size small --image "$T/empty.raw"
 
 # --- the data directory: a symlink as its last component, another user's, open to others --
 mkdir -p "$T/dd-real" "$T/dd-open"

@@ -73,4 +73,22 @@ expect_eq "$(sqlite3 "$DB" "SELECT listen FROM labs WHERE name = 'pub'")" 0.0.0.
 printf '%s\n' '{"name": "lo", "size": "small", "image": "'"$T"'/img/disk.raw", "listen": "127.0.0.2"}' >"$T/lo.json"
 cl --connect test:///default up "$T/lo.json"
 [[ $ERRTEXT != *warning* && $ERRTEXT != *'"listen"'* ]] && pass || fail "a loopback listen warned: $ERRTEXT"
+# Students the lab file lists are checked as adding them would check them, before the
+# lab is made: a reserved name, or a VM name another lab has (second hostile pass, item 13).
+expect_exit 0 lab create a1 --size small
+expect_exit 0 students add a1 b2-c3
+up_refused 2 "is reserved" '{"name": "nt", "size": "small", "students": [{"name": "ok"}, {"name": "template"}]}'
+up_refused 2 "which lab 'a1' already uses" '{"name": "a1-b2", "size": "small", "students": [{"name": "c3"}]}'
+printf 'name,email\nc3,c3@example.org\n' >"$T/c3.csv"
+up_refused 2 "which lab 'a1' already uses" '{"name": "a1-b2", "size": "small", "roster": "'"$T"'/c3.csv"}'
+
+# A change that rebuilds a published template asks for --yes before anything is built
+# (publishing it recreates the students' disks), not after a new version exists.
+expect_exit 0 lab create yy --size small
+expect_exit 0 students add yy s1
+sqlite3 "$DB" "UPDATE labs SET template_state = 'published', template_version = 1 WHERE name = 'yy';
+	INSERT INTO vms (lab_id, student_id, name, kind, ssh_port, state, template_version, created_at)
+	SELECT l.id, s.id, 'yy-s1', 'student', 61500, 'stopped', 1, 0 FROM labs l
+	JOIN students s ON s.lab_id = l.id WHERE l.name = 'yy';"
+up_refused 2 "add --yes" '{"name": "yy", "size": "small", "username": "learner", "students": [{"name": "s1"}]}'
 finish

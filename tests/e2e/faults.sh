@@ -18,6 +18,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 DB=$CLASSLAB_HOME/classlab.db
 
 # 1. Unreachable hypervisor: exit 5 before anything is written.
+head -c 1048576 /dev/urandom >"$CLASSLAB_HOME/junk.raw" # lab create checks the image exists
 "$CLASSLAB" -q lab create nb --size small --image "$CLASSLAB_HOME/junk.raw" >/dev/null || fail "lab create"
 before=$(sqlite3 "$DB" .dump | md5sum)
 for verb in "template build nb" "template publish nb" "down nb --yes" "vm start nb --all"; do

@@ -2,6 +2,7 @@
 # shellcheck disable=SC2010 # ls | grep: pool volume names are classlab's own ([a-z0-9.-])
 # End-to-end: removing a student revokes their access (issue 13, item 5), on real tiny
 # guests under qemu:///embed (one lab, two students).
+#   students remove --connect test:///default -> exit 5, bob's VM untouched
 #   students remove, killed half-way (remove:disk), then run again -> bob's qemu stopped,
 #       domain, disk, seed, VM record, key pair, host keys and row gone; his old port
 #       answers no more; alice untouched
@@ -70,6 +71,15 @@ cp "$KEYS/students/bob/id_ed25519" "$T/old_bob_key"
 chmod 600 "$T/old_bob_key"
 [ "$(login "$T/old_bob_key" "$OLD_PORT")" = "$LAB-bob" ] || fail "bob's key does not log in before removal"
 pass "up: alice and bob answer; bob's key logs in on port $OLD_PORT"
+
+# Connected to another hypervisor, where bob's domain is not: refused (exit 5), not
+# "removed" while his VM runs on (the lab recorded where its VMs live at up).
+cl --connect test:///default students remove "$LAB" bob
+[ "$RC" = 5 ] || fail "students remove on another hypervisor exited $RC, want 5: $(cat "$T/err")"
+grep -q "has its VMs on 'qemu:///embed" "$T/err" || fail "remove elsewhere: $(cat "$T/err")"
+[ "$(qemu_pid "$LAB-bob")" = "$B_PID" ] || fail "bob's qemu went with a refused remove"
+[ "$(login "$T/old_bob_key" "$OLD_PORT")" = "$LAB-bob" ] || fail "bob's VM after a refused remove"
+pass "students remove connected to another hypervisor: exit 5, bob's VM untouched"
 
 # Killed half-way through (disk deleted, seed and records left): the student is still
 # listed, and running the command again finishes the job.

@@ -385,6 +385,15 @@ static void test_vm_names(void)
 	CHECK_INT(cl_store_vm_put(st, &vm, NULL), 0);
 	CHECK_INT(add(st, &a1b2, "e5"), CL_EINVAL);
 	CHECK(strstr(cl_error_msg(), "a VM") != NULL);
+	/* The same checks without adding, for a lab not made yet (up checks its file first). */
+	const char *fine[] = {"f1", "f2"}, *clash[] = {"f1", "c3"}, *tmpl[] = {"template"};
+	CHECK_INT(cl_store_names_check(st, "new-lab", 0, fine, 2), 0);
+	CHECK_INT(cl_store_names_check(st, "a1-b2", a1b2.id, clash, 2), CL_EINVAL);
+	CHECK(strstr(cl_error_msg(), "lab 'a1'") != NULL);
+	CHECK_INT(cl_store_names_check(st, "nl", 0, tmpl, 1), CL_EINVAL);
+	CHECK(strstr(cl_error_msg(), "is reserved") != NULL);
+	CHECK_INT(cl_store_names_check(st, "xx-yy", 0, NULL, 0), CL_EINVAL);
+	CHECK(strstr(cl_error_msg(), "ambiguous") != NULL);
 	/* A refused add wrote nothing. */
 	cl_student *s = NULL;
 	size_t n = 0;
@@ -601,6 +610,35 @@ out:
 	free(path);
 }
 
+/* A lab's hypervisor: the first command that makes its VMs records it; later ones read it. */
+static void test_lab_hv(void)
+{
+	char *path = db_path("hv.db"), *bound = NULL;
+	cl_store *st = NULL;
+	cl_lab lab = {0}, got = {0};
+
+	CHECK_INT(cl_store_open(&st, path), 0);
+	if (!st)
+		goto out;
+	CHECK_INT(make_lab(st, &lab, "hv"), 0);
+	CHECK_INT(cl_store_lab_get(st, "hv", &got), 0);
+	CHECK(got.hv_uri == NULL);
+	cl_lab_clear(&got);
+	CHECK_INT(cl_store_lab_claim_hv(st, lab.id, "qemu:///embed?root=/a", &bound), 0);
+	CHECK_STR(bound, "qemu:///embed?root=/a");
+	free(bound);
+	CHECK_INT(cl_store_lab_claim_hv(st, lab.id, "test:///default", &bound), 0);
+	CHECK_STR(bound, "qemu:///embed?root=/a"); /* the first one stays */
+	free(bound);
+	CHECK_INT(cl_store_lab_get(st, "hv", &got), 0);
+	CHECK_STR(got.hv_uri, "qemu:///embed?root=/a");
+	cl_lab_clear(&got);
+	CHECK_INT(cl_store_lab_claim_hv(st, 999999, "x", &bound), CL_ENOTFOUND);
+out:
+	cl_store_close(st);
+	free(path);
+}
+
 int main(void)
 {
 	char *cmd;
@@ -617,6 +655,7 @@ int main(void)
 	test_vm_unique();
 	test_states();
 	test_cap_and_order();
+	test_lab_hv();
 	cmd = cl_aprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
