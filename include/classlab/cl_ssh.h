@@ -140,4 +140,23 @@ typedef struct cl_tunnel_opts {
  */
 int cl_tunnel_run(cl_ssh *ssh, const cl_tunnel_opts *opts);
 
+/* --- Jupyter on a VM (tunnel/jupyter.c) --- */
+
+typedef struct cl_jupyter {
+	int port;     /* the server's port on the VM */
+	char *token;  /* its token; "" when it has none */
+	bool started; /* none was running: this call started it */
+} cl_jupyter;
+void cl_jupyter_clear(cl_jupyter *j); /* accepts NULL */
+/*
+ * Finds a running notebook server on the VM (`jupyter server list`, then `notebook
+ * list`), or starts one detached on 127.0.0.1:8888 there (log: ~/.classlab-jupyter.log)
+ * and waits up to 60 s for it to list itself. Prints nothing: progress (may be NULL)
+ * hears one message before a start. vm names the machine in messages. Errors:
+ * CL_EFAIL when the VM has no jupyter, when the server exits (with its log's tail) or
+ * does not come up in time; the session's own errors from cl_ssh_exec.
+ */
+int cl_jupyter_find_or_start(cl_ssh *ssh, const char *vm, void (*progress)(void *ctx, const char *msg),
+			     void *progress_ctx, cl_jupyter *out);
+
 #endif
