@@ -53,7 +53,7 @@ check_converged() {
   local expected actual
   expected=$(sqlite3 "$DB" "select name||'.qcow2' from vms where kind='student' union all
                             select name||'-seed.iso' from vms order by 1")
-  actual=$(ls "$POOL" | grep -v '^base-' | grep -v -- '-template-v[0-9]*\.qcow2$' | sort)
+  actual=$(ls "$POOL" | grep -v '^base_' | grep -v -- '-template-v[0-9]*\.qcow2$' | sort)
   [ "$actual" = "$(echo "$expected" | sort)" ] || fail "$what: volumes differ: got [$actual] want [$expected]"
   local doms recs
   doms=$("${VIRSH[@]}" list --all --name | sort | sed '/^$/d')
@@ -142,7 +142,7 @@ for round in remove:undefine:2 remove:disk:1 remove:seed:2 down:vm:1; do
 done
 "$CLASSLAB" -q down "$LAB" --yes >/dev/null || fail "down after kills"
 [ -z "$("${VIRSH[@]}" list --all --name | sed '/^$/d')" ] || fail "domains left after down"
-[ -z "$(ls "$POOL" | grep -v '^base-')" ] || fail "volumes left after down: $(ls "$POOL")"
+[ -z "$(ls "$POOL" | grep -v '^base_')" ] || fail "volumes left after down: $(ls "$POOL")"
 [ "$(sqlite3 "$DB" 'select count(*) from vms')" -eq 0 ] || fail "records left after down"
 echo "ok: down converged after four kills"
 

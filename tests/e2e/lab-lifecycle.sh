@@ -9,7 +9,7 @@
 #   students add + publish -> the new student gets a VM (small overlay at creation), the
 #                            others keep theirs untouched
 #   students remove + publish -> the removed student's VM and volumes go away
-#   down --yes            -> no domain, no volume except base-*; lab delete works
+#   down --yes            -> no domain, no volume except base_*; lab delete works
 # Exit: 0 pass, 1 fail, 77 skipped (reason on stderr).
 set -u
 set -o pipefail
@@ -86,9 +86,9 @@ snapshot() { # snapshot FILE: everything a no-op must leave as it was
 		echo "== vms"
 		sqlite3 "$DB" 'select name,uuid,mac,ssh_port,instance_id,host_key_pub from vms order by name'
 		echo "== volumes"
-		# (base-* images follow the tiny recipe in the source tree: an edit of it between
+		# (base_* images follow the tiny recipe in the source tree: an edit of it between
 		# the two runs imports a new base, which the lab does not use until a rebuild)
-		(cd "$POOL" && ls | grep -v '^base-')
+		(cd "$POOL" && ls | grep -v '^base_')
 		echo "== domains"
 		vsh 'list --all --name'
 		echo "== xml"
@@ -142,12 +142,12 @@ TV=$(sqlite3 "$DB" "select template_version from labs where name='$LAB'")
 for s in alice bob; do
 	qemu-img info -U --backing-chain "$POOL/$LAB-$s.qcow2" >"$T/chain" || fail "qemu-img info $LAB-$s.qcow2"
 	grep -q "^image: $POOL/$LAB-template-v$TV.qcow2\$" "$T/chain" || { cat "$T/chain" >&2; fail "$LAB-$s.qcow2 is not on $LAB-template-v$TV.qcow2"; }
-	grep -Eq "^image: $POOL/base-tiny-[0-9a-f]+\.qcow2\$" "$T/chain" || { cat "$T/chain" >&2; fail "$LAB-$s.qcow2's chain has no base-tiny-*.qcow2"; }
+	grep -Eq "^image: $POOL/base_tiny-[0-9a-f]+\.qcow2\$" "$T/chain" || { cat "$T/chain" >&2; fail "$LAB-$s.qcow2's chain has no base_tiny-*.qcow2"; }
 	[ "$(grep -c '^image:' "$T/chain")" = 3 ] || { cat "$T/chain" >&2; fail "$LAB-$s.qcow2: chain is not student -> template -> base"; }
 	kib=$(du -k "$POOL/$LAB-$s.qcow2" | cut -f1)
 	[ "$kib" -le 8192 ] || fail "$LAB-$s.qcow2 takes $kib KiB after boot (a copy?)"
 done
-pass "student disks are overlays: student -> $LAB-template-v$TV.qcow2 -> base-tiny-*.qcow2"
+pass "student disks are overlays: student -> $LAB-template-v$TV.qcow2 -> base_tiny-*.qcow2"
 
 # --- ports, MACs, XML ----------------------------------------------------------------------
 must -o json vm list "$LAB"
@@ -279,11 +279,11 @@ pass "students remove + publish: $LAB-bob's domain, volumes and record are gone;
 must down "$LAB" --yes
 doms=$(vsh 'list --all --name') || fail "virsh list"
 [ -z "$doms" ] || fail "domains left after down: $doms"
-left=$(cd "$POOL" && ls | grep -v '^base-')
+left=$(cd "$POOL" && ls | grep -v '^base_')
 [ -z "$left" ] || fail "volumes left after down: $left"
 [ -z "$(pgrep -f -- "qemu-system.*$H/pool/$LAB")" ] || fail "qemu processes left after down"
 must down "$LAB" --yes
-pass "down leaves no domain, no volume but base-*; a second down is fine"
+pass "down leaves no domain, no volume but base_*; a second down is fine"
 must lab delete "$LAB" --yes
 cl lab show "$LAB"
 [ "$RC" = 3 ] || fail "lab show after lab delete: exit $RC, want 3"

@@ -6,7 +6,7 @@
 # upload) instead of managing the pool directory itself.
 #   up FILE (1 student) -> the student's VM answers SSH with its pinned host key; the
 #                          pool holds libvirt volumes: student -> template v1 -> base
-#   down --yes          -> no domain, and no volume but base-* in libvirt's pool
+#   down --yes          -> no domain, and no volume but base_* in libvirt's pool
 # A session daemon belongs to an unprivileged user: run as root, the test runs classlab
 # as 'nobody' (setpriv) with a private HOME and XDG_RUNTIME_DIR, so the daemon, its
 # sockets and its state are the test's own and go away with it.
@@ -97,13 +97,13 @@ done
 path=$(vsh vol-path --pool classlab "$LAB-s1.qcow2") || fail "vol-path $LAB-s1.qcow2"
 as_user qemu-img info -U --backing-chain "$path" >"$T/chain" || fail "qemu-img info $path"
 [ "$(grep -c '^image:' "$T/chain")" = 3 ] || { cat "$T/chain" >&2; fail "$LAB-s1.qcow2: not student -> template -> base"; }
-grep -q "^image: .*/$LAB-template-v1.qcow2\$" "$T/chain" && grep -Eq '^image: .*/base-tiny-[0-9a-f]+\.qcow2$' "$T/chain" ||
-	{ cat "$T/chain" >&2; fail "$LAB-s1.qcow2's chain does not go through the template to base-tiny"; }
+grep -q "^image: .*/$LAB-template-v1.qcow2\$" "$T/chain" && grep -Eq '^image: .*/base_tiny-[0-9a-f]+\.qcow2$' "$T/chain" ||
+	{ cat "$T/chain" >&2; fail "$LAB-s1.qcow2's chain does not go through the template to base_tiny"; }
 [ "$(vsh domstate "$LAB-s1")" = running ] || fail "$LAB-s1 is not running in the session daemon"
-pass "libvirt's pool holds the volumes; $LAB-s1.qcow2 -> $LAB-template-v1.qcow2 -> base-tiny"
+pass "libvirt's pool holds the volumes; $LAB-s1.qcow2 -> $LAB-template-v1.qcow2 -> base_tiny"
 
 mustu down "$LAB" --yes
 [ -z "$(vsh list --all --name | sed '/^$/d')" ] || fail "domains left after down: $(vsh list --all --name)"
-left=$(vsh vol-list classlab | awk '{print $1}' | grep -v '^base-')
+left=$(vsh vol-list classlab | awk '{print $1}' | grep -v '^base_')
 [ -z "$left" ] || fail "volumes left in libvirt's pool after down: $left"
-pass "down leaves no domain and only base-* volumes in libvirt's pool"
+pass "down leaves no domain and only base_* volumes in libvirt's pool"
