@@ -223,7 +223,7 @@ python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
 open(sys.argv[2], "w").close(); time.sleep(300)' "$CAROL_PORT" "$T/held" &
 HOLDER=$!
-for _ in $(seq 50); do [ -e "$T/held" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -e "$T/held" ] || ! kill -0 "$HOLDER" 2>/dev/null && break; sleep 0.1; done # a loaded machine starts python slowly
 [ -e "$T/held" ] || fail "could not hold port $CAROL_PORT"
 must -q vm start "$LAB" carol
 kill "$HOLDER" 2>/dev/null
