@@ -186,6 +186,8 @@ int cl_qcow2_write_overlay(const char *path, uint64_t size, const char *backing,
 		rc = cl_error_set(CL_EFAIL, "cannot write '%s': %s", path, strerror(errno));
 		goto out;
 	}
+	/* Whole on disk before the caller renames it into place (a batch's syncfs comes later). */
+	rc = cl_file_durable_fd(fd, path);
 out:
 	if (fd >= 0 && close(fd) != 0 && rc == 0)
 		rc = cl_error_set(CL_EFAIL, "cannot write '%s': %s", path, strerror(errno));

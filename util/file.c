@@ -314,6 +314,16 @@ static int sync_data(int fd, bool defer, const char *display)
 	return 0;
 }
 
+int cl_file_durable_fd(int fd, const char *display)
+{
+	bool defer = defer_active();
+	int rc = sync_data(fd, defer, display);
+
+	if (rc == 0 && defer)
+		rc = defer_note(fd, display);
+	return rc;
+}
+
 static int write_at(int dirfd, const char *name, const char *display, const void *data,
 		    size_t len, unsigned mode, unsigned flags)
 {

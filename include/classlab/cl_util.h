@@ -106,6 +106,12 @@ void cl_file_defer_begin(void);
 int cl_file_defer_end(void);
 int cl_file_sync(void);
 /*
+ * For a file classlab writes itself and then renames into place: its data on
+ * disk before the rename (fsync, or within a batch its data written and waited
+ * for, its file system noted for the batch's syncfs). display names it in errors.
+ */
+int cl_file_durable_fd(int fd, const char *display);
+/*
  * mkdir -p. The directories it creates get exactly mode (not cut by the
  * umask); an existing one keeps its mode and owner. An empty path is CL_EINVAL.
  */
