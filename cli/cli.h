@@ -2,6 +2,7 @@
 #ifndef CL_CLI_H
 #define CL_CLI_H
 
+#include "classlab/cl_ctx.h"
 #include "classlab/cl_store.h"
 #include "classlab/cl_util.h"
 
@@ -20,7 +21,7 @@ typedef struct cli_ctx {
 	char *db_owned;
 	enum cli_output output;
 	int verbosity; /* -1 quiet, 0 normal, 1 verbose */
-	cl_store *st;  /* opened for commands with NEED_STORE */
+	cl_ctx *cl;    /* the library handle; its store is open for commands with NEED_STORE */
 	const struct cli_cmd *cmd;
 	char **optval; /* per option of cmd: its value (in argv), "" for a flag, NULL if absent */
 } cli_ctx;
@@ -127,12 +128,16 @@ struct cl_lab_estimate;
 /* A lab's estimate: the same, or null results and "unavailable" when it cannot be computed. */
 json_t *cli_lab_estimate_json(const struct cl_lab_estimate *le);
 
-struct cl_ops;
-/* Fills ops from the context (store, URI, directories, progress on stderr); CL_EINVAL
- * for a bad CLASSLAB_BOOT_TIMEOUT. */
-int cli_ops_init(cli_ctx *ctx, struct cl_ops *ops);
-/* up's verification step between build and publish (template verify). */
-int cli_verify_hook(struct cl_ops *ops, const char *lab);
+/*
+ * For VM commands: the settings read from the environment (boot timeout, accelerator,
+ * libvirt's log file) onto the handle; CL_EINVAL for a bad one, before any hypervisor
+ * is opened.
+ */
+int cli_vm_init(cli_ctx *ctx);
+/* Progress and notices from the library on stderr (cl_ctx_opts.progress; arg: cli_ctx). */
+void cli_progress(void *arg, cl_notice severity, const char *msg, size_t done, size_t total);
+/* up's verification step between build and publish (template verify; arg: cli_ctx). */
+int cli_verify_hook(void *arg, cl_ctx *cl, const char *lab);
 
 struct cl_access;
 struct cl_ssh;

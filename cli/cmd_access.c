@@ -123,7 +123,7 @@ int cmd_connect(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		return rc;
 	if (write && !x2go)
 		return cli_usage_error(ctx, "--write goes with --x2go");
-	if ((rc = cl_access_get(ctx->st, ctx->data_dir, argv[0], argv[1], &a)))
+	if ((rc = cl_access_get(ctx->cl, argv[0], argv[1], &a)))
 		return rc;
 	json_t *o = access_json(&a);
 	if (tport) {
@@ -185,15 +185,15 @@ int cmd_ssh_config(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	json_t *arr = json_array();
 	int rc;
 
-	if ((rc = cl_students_list(ctx->st, argv[0], &lab, &s, &n)) ||
-	    (rc = cl_known_hosts_write(ctx->st, ctx->data_dir, &lab))) /* the file it names */
+	if ((rc = cl_students_list(ctx->cl, argv[0], &lab, &s, &n)) ||
+	    (rc = cl_known_hosts_write(ctx->cl, &lab))) /* the file it names */
 		goto out;
 	const char *only = argc == 2 ? argv[1] : NULL;
 	for (size_t i = 0; i < n; i++) {
 		cl_access a = {0};
 		if (only && strcmp(only, s[i].name) != 0)
 			continue;
-		rc = cl_access_get(ctx->st, ctx->data_dir, lab.name, s[i].name, &a);
+		rc = cl_access_get(ctx->cl, lab.name, s[i].name, &a);
 		if (rc == CL_ENOTFOUND && !only) { /* not published yet: nothing to connect to */
 			rc = 0;
 			continue;
@@ -377,7 +377,7 @@ int cmd_students_export(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	(void)argc, (void)res;
 	if (!*dir)
 		return cli_usage_error(ctx, "DIR is empty: name a new or empty directory");
-	if ((rc = cl_access_get(ctx->st, ctx->data_dir, argv[0], argv[1], &a)) ||
+	if ((rc = cl_access_get(ctx->cl, argv[0], argv[1], &a)) ||
 	    (rc = export_dir_open(dir, force, &dirfd)))
 		goto out;
 	wflags = force ? 0 : CL_WRITE_NOREPLACE; /* a name that appeared since the check is kept */
@@ -593,7 +593,7 @@ int cmd_tunnel(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	if (r && ((rc = cl_parse_u64("--remote-port", r, 65535, &remote)) || remote == 0))
 		return rc ? rc : cl_error_set(CL_EINVAL, "--remote-port must be 1-65535");
 	if ((rc = cli_tunnel_bind_check(bind_addr, cli_flag(ctx, "public"))) ||
-	    (rc = cl_access_get(ctx->st, ctx->data_dir, argv[0], argv[1], &a)))
+	    (rc = cl_access_get(ctx->cl, argv[0], argv[1], &a)))
 		return rc;
 	if ((rc = cli_access_connect(ctx, &a, &ssh)) == 0)
 		rc = cli_tunnel_serve(ctx, &a, ssh, bind_addr, (int)local, (int)remote, NULL);

@@ -62,7 +62,7 @@ int cmd_vm_attach(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	o.student = argv[1];
 	o.port = (int)port;
 	o.password = password;
-	rc = cl_attach(ctx->st, ctx->data_dir, &o, &pinned);
+	rc = cl_attach(ctx->cl, &o, &pinned);
 	cl_ssh_free_secret(password);
 	if (rc)
 		return rc;

@@ -90,7 +90,7 @@ static int estimate_lab(cli_ctx *ctx, const char *lab, cli_result *res)
 	int rc = cl_name_check("lab name", lab);
 
 	if (rc == 0)
-		rc = cl_cost_lab_estimate(ctx->st, lab, &le);
+		rc = cl_cost_lab_estimate(ctx->cl, lab, &le);
 	if (rc == 0 && le.unavailable)
 		rc = cl_error_set(CL_EINVAL, "lab '%s' has no exact estimate: %s", lab,
 				  le.unavailable);
@@ -146,7 +146,7 @@ int cmd_cost_estimate(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		in.lab_units = (int64_t)v;
 	} else {
 		cl_size sz = {0};
-		if ((rc = cl_sizes_get(ctx->st, size, &sz)))
+		if ((rc = cl_sizes_get(ctx->cl, size, &sz)))
 			return rc;
 		in.lab_units = sz.lab_units;
 		cl_size_clear(&sz);
@@ -179,7 +179,7 @@ int cmd_cost_report(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc, (void)argv;
-	if ((rc = cl_cost_report(ctx->st, &rows, &n, &total)))
+	if ((rc = cl_cost_report(ctx->cl, &rows, &n, &total)))
 		return rc;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {

@@ -14,14 +14,13 @@ int cmd_host_gpus(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		{"iommu_group", "IOMMU-GROUP"}, {"passthrough_ready", "READY"}, {"reason", "REASON"},
 	};
 	json_t *gpus = NULL;
-	cl_ops ops;
 	int rc;
 
 	(void)argc, (void)argv;
-	if ((rc = cli_ops_init(ctx, &ops)))
+	if ((rc = cli_vm_init(ctx)))
 		return rc;
-	rc = cl_host_gpus(&ops, &gpus);
-	cl_ops_disconnect(&ops);
+	rc = cl_host_gpus(ctx->cl, &gpus);
+	cl_ctx_disconnect(ctx->cl);
 	if (rc)
 		return rc;
 	CLI_ROWS(res, gpus, cols);
@@ -33,13 +32,12 @@ int cmd_host_gpus(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 static int verify(cli_ctx *ctx, const char *lab, const char *student, cli_result *res)
 {
 	cl_gpu_report *report = NULL;
-	cl_ops ops;
 	int rc;
 
-	if ((rc = cli_ops_init(ctx, &ops)))
+	if ((rc = cli_vm_init(ctx)))
 		return rc;
-	rc = cl_verify(&ops, lab, student, &report);
-	cl_ops_disconnect(&ops);
+	rc = cl_verify(ctx->cl, lab, student, &report);
+	cl_ctx_disconnect(ctx->cl);
 	if (rc)
 		return rc;
 	res->data = cl_gpu_report_json(report);
@@ -65,13 +63,13 @@ int cmd_vm_verify(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 }
 
 /* up's step between build and publish: the report goes to stderr, the verdict decides. */
-int cli_verify_hook(cl_ops *ops, const char *lab)
+int cli_verify_hook(void *arg, cl_ctx *cl, const char *lab)
 {
 	cl_gpu_report *report = NULL;
-	int rc = cl_verify(ops, lab, NULL, &report);
+	int rc = cl_verify(cl, lab, NULL, &report);
 	if (rc)
 		return rc;
-	cli_ctx *ctx = ops->progress_ctx;
+	cli_ctx *ctx = arg;
 	char *text = cl_gpu_report_text(report);
 	cli_note(ctx, "%s", text);
 	free(text);

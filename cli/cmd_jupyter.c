@@ -25,7 +25,7 @@ int cmd_jupyter(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	(void)argc, (void)res;
 	if (local_s && (rc = cl_parse_u64("--local-port", local_s, 65535, &local)))
 		return rc;
-	if ((rc = cl_access_get(ctx->st, ctx->data_dir, argv[0], argv[1], &a)) ||
+	if ((rc = cl_access_get(ctx->cl, argv[0], argv[1], &a)) ||
 	    (rc = cli_access_connect(ctx, &a, &ssh)) ||
 	    (rc = cl_jupyter_find_or_start(ssh, a.vm, jupyter_progress, ctx, &j)))
 		goto out;

@@ -31,7 +31,7 @@ int cmd_sizes_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc, (void)argv;
-	if ((rc = cl_sizes_list(ctx->st, &sizes, &n)))
+	if ((rc = cl_sizes_list(ctx->cl, &sizes, &n)))
 		return rc;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
@@ -51,7 +51,7 @@ int cmd_size_set(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc;
-	rc = cl_sizes_get(ctx->st, c.name, &s);
+	rc = cl_sizes_get(ctx->cl, c.name, &s);
 	cl_size_clear(&s);
 	if (rc && rc != CL_ENOTFOUND)
 		return rc;
@@ -66,7 +66,7 @@ int cmd_size_set(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		c.memory_mib = (int64_t)v;
 	if (rc == 0 && gpus && (rc = cl_parse_u64("--gpus", gpus, 16, &v)) == 0)
 		c.gpus = (int64_t)v;
-	if (rc || (rc = cl_sizes_set(ctx->st, &c, &s)))
+	if (rc || (rc = cl_sizes_set(ctx->cl, &c, &s)))
 		return rc;
 	res->data = size_json(&s);
 	res->view = VIEW_OBJECT;
@@ -94,7 +94,7 @@ int cmd_lab_create(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		return rc;
 	if (lab.image && (rc = cl_text_check("--image", lab.image, 4096)))
 		return rc;
-	if ((rc = cl_labs_create(ctx->st, &lab)))
+	if ((rc = cl_labs_create(ctx->cl, &lab)))
 		return rc;
 	cli_note(ctx, "created lab '%s'\n", lab.name);
 	return 0;
@@ -139,8 +139,8 @@ int cmd_lab_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc, (void)argv;
-	if ((rc = cl_labs_list(ctx->st, &labs, &n)) ||
-	    (rc = cl_cost_report(ctx->st, &est, &ne, &total)))
+	if ((rc = cl_labs_list(ctx->cl, &labs, &n)) ||
+	    (rc = cl_cost_report(ctx->cl, &est, &ne, &total)))
 		goto out;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -175,8 +175,8 @@ int cmd_lab_show(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc;
-	if ((rc = cl_labs_get(ctx->st, argv[0], &lab)) ||
-	    (rc = cl_cost_lab_estimate(ctx->st, argv[0], &est)))
+	if ((rc = cl_labs_get(ctx->cl, argv[0], &lab)) ||
+	    (rc = cl_cost_lab_estimate(ctx->cl, argv[0], &est)))
 		goto out;
 	json_t *o = lab_json(&lab);
 	char *t = est.unavailable ? cl_strdup("unavailable") : cl_format_cents(est.est.total_cents);
@@ -200,7 +200,7 @@ int cmd_lab_delete(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	(void)argc, (void)res;
 	if (!cli_flag(ctx, "yes"))
 		return cli_usage_error(ctx, "deleting lab '%s' needs --yes", argv[0]);
-	if ((rc = cl_labs_remove(ctx->st, ctx->data_dir, argv[0])) == 0)
+	if ((rc = cl_labs_remove(ctx->cl, argv[0])) == 0)
 		cli_note(ctx, "deleted lab '%s' and its keys\n", argv[0]);
 	return rc;
 }

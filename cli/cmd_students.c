@@ -40,7 +40,7 @@ int cmd_students_add(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	if (keyfile && (rc = read_key_file(keyfile, &key)))
 		return rc;
 	s.ssh_public_key = key;
-	rc = cl_students_add(ctx->st, argv[0], &s);
+	rc = cl_students_add(ctx->cl, argv[0], &s);
 	if (rc == 0)
 		cli_note(ctx, "added student '%s' to lab '%s'\n", s.name, argv[0]);
 	free(key);
@@ -68,7 +68,7 @@ int cmd_students_import(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		goto out;
 	rc = cl_roster_parse(data.data, data.len, &rows, &n, &errors);
 	if (rc == 0)
-		rc = cl_students_import(ctx->st, argv[0], rows, n, &errors);
+		rc = cl_students_import(ctx->cl, argv[0], rows, n, &errors);
 	/* Every bad row in the contract's form, then the summary that main prints. */
 	for (const char *p = cl_buf_str(&errors); *p;) {
 		size_t len = strcspn(p, "\n");
@@ -99,7 +99,7 @@ int cmd_students_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc;
-	if ((rc = cl_students_list(ctx->st, argv[0], &lab, &s, &n)))
+	if ((rc = cl_students_list(ctx->cl, argv[0], &lab, &s, &n)))
 		goto out;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -125,7 +125,6 @@ out:
 /* Runs in classlab-vm: the student's VM is stopped and deleted where the hypervisor is. */
 int cmd_students_remove(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	cl_ops ops;
 	int rc;
 
 	(void)argc, (void)res;
@@ -134,10 +133,10 @@ int cmd_students_remove(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 				       "--keep-vm is not supported: removing a student deletes "
 				       "their VM and disk so that their key no longer works; "
 				       "copy what you need off the VM first");
-	if ((rc = cli_ops_init(ctx, &ops)))
+	if ((rc = cli_vm_init(ctx)))
 		return rc;
-	rc = cl_student_revoke(&ops, argv[0], argv[1]);
-	cl_ops_disconnect(&ops);
+	rc = cl_student_revoke(ctx->cl, argv[0], argv[1]);
+	cl_ctx_disconnect(ctx->cl);
 	if (rc == 0)
 		cli_note(ctx, "removed student '%s' from lab '%s' (VM, disk and keys deleted)\n",
 			 argv[1], argv[0]);
@@ -158,7 +157,7 @@ int cmd_quota_set(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	if (!(student && strcmp(hours, "default") == 0) &&
 	    (rc = cl_parse_hours("quota hours", hours, &seconds)))
 		return rc;
-	return cl_quota_set(ctx->st, argv[0], student, seconds);
+	return cl_quota_set(ctx->cl, argv[0], student, seconds);
 }
 
 int cmd_schedule_add(cli_ctx *ctx, int argc, char **argv, cli_result *res)
@@ -180,7 +179,7 @@ int cmd_schedule_add(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		if (strlen(until) == 10) /* a date: the whole day counts */
 			s.weekly_until += 24 * 3600;
 	}
-	return cl_schedule_add(ctx->st, argv[0], &s);
+	return cl_schedule_add(ctx->cl, argv[0], &s);
 }
 
 int cmd_schedule_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
@@ -193,7 +192,7 @@ int cmd_schedule_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc;
-	if ((rc = cl_schedule_list(ctx->st, argv[0], &ev, &n)))
+	if ((rc = cl_schedule_list(ctx->cl, argv[0], &ev, &n)))
 		goto out;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {

@@ -8,56 +8,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-/*
- * Steps of a long job become one redrawn bar on a terminal, lines elsewhere.
- * Warnings (something the user must know, such as a VM's new port) show even
- * with --quiet.
- */
-static void progress(void *p, cl_notice severity, const char *msg, size_t done, size_t total)
-{
-	cli_ctx *ctx = p;
-	enum { WIDTH = 30 };
-
-	if (severity == CL_NOTICE_WARNING) {
-		fprintf(stderr, "classlab: warning: %s\n", msg);
-		return;
-	}
-	if (total == 0 || !isatty(STDERR_FILENO)) {
-		if (total)
-			cli_note(ctx, "%s (%zu/%zu)\n", msg, done, total);
-		else
-			cli_note(ctx, "%s\n", msg);
-		return;
-	}
-	size_t fill = done * WIDTH / total;
-	char bar[WIDTH + 1];
-	memset(bar, '#', fill);
-	memset(bar + fill, '.', WIDTH - fill);
-	bar[WIDTH] = '\0';
-	cli_note(ctx, "\r\033[K[%s] %zu/%zu %s%s", bar, done, total, msg, done == total ? "\n" : "");
-}
-
-int cli_ops_init(cli_ctx *ctx, cl_ops *ops)
+int cli_vm_init(cli_ctx *ctx)
 {
 	const char *t = getenv("CLASSLAB_BOOT_TIMEOUT");
-	struct stat sb;
 	uint64_t v = 0;
 	int rc;
 
-	memset(ops, 0, sizeof(*ops));
 	/* Empty is unset, as for the other variables; junk is a usage error, never 0. */
 	if (t && *t && (rc = cl_parse_u64("CLASSLAB_BOOT_TIMEOUT", t, 86400, &v)))
 		return rc;
-	ops->boot_timeout_s = (int)v;
+	cl_ctx_set_boot_timeout(ctx->cl, (int)v);
 #ifdef CLASSLAB_TEST_HOOKS
 	/* Crash-safety tests only; tests/cli/students_remove.sh looks for the name. */
 	cl_killpoint_arm(getenv("CLASSLAB_KILL_AT"));
 #endif
 	/* Checked here, so a bad one is refused before any hypervisor is opened. */
-	if ((rc = cl_ops_set_accel(ops, "CLASSLAB_ACCEL", getenv("CLASSLAB_ACCEL"))))
+	if ((rc = cl_host_set_accel(ctx->cl, "CLASSLAB_ACCEL", getenv("CLASSLAB_ACCEL"))))
 		return rc;
 	/* libvirt logs warnings (e.g. "tainted: custom-argv") itself: keep them in a file. */
 	if (!getenv("LIBVIRT_LOG_OUTPUTS") && cl_mkdir_p(ctx->data_dir, 0700) == 0) {
@@ -65,16 +33,6 @@ int cli_ops_init(cli_ctx *ctx, cl_ops *ops)
 		setenv("LIBVIRT_LOG_OUTPUTS", outputs, 0);
 		free(outputs);
 	}
-	ops->st = ctx->st;
-	ops->uri = ctx->uri;
-	ops->data_dir = ctx->data_dir;
-	ops->cache_dir = ctx->cache_dir;
-	/* Running from the build tree uses the source's recipes; an install uses its own. */
-	ops->images_dir = stat(CL_IMAGES_SOURCE_DIR, &sb) == 0 ? CL_IMAGES_SOURCE_DIR
-							       : CL_IMAGES_INSTALL_DIR;
-	ops->progress = progress;
-	ops->progress_ctx = ctx;
-	ops->verify = cli_verify_hook;
 	return 0;
 }
 
@@ -96,7 +54,7 @@ static void warn_listen(const char *lab, const char *listen)
 static void warn_lab_listen(cli_ctx *ctx, const char *labname)
 {
 	cl_lab lab = {0};
-	if (cl_labs_get(ctx->st, labname, &lab) == 0)
+	if (cl_labs_get(ctx->cl, labname, &lab) == 0)
 		warn_listen(lab.name, lab.listen);
 	cl_error_clear();
 	cl_lab_clear(&lab);
@@ -113,15 +71,15 @@ static int lab_access(cli_ctx *ctx, const char *lab, cli_result *res)
 	json_t *arr = json_array(), *o;
 	int rc;
 
-	if ((rc = cl_students_list(ctx->st, lab, &l, &s, &n)) ||
-	    (rc = cl_cost_lab_estimate(ctx->st, lab, &est)))
+	if ((rc = cl_students_list(ctx->cl, lab, &l, &s, &n)) ||
+	    (rc = cl_cost_lab_estimate(ctx->cl, lab, &est)))
 		goto out;
 	if (!cl_listen_is_loopback(l.listen))
 		cl_buf_printf(&text, "listening    %s%s\n", l.listen,
 			      strcmp(l.listen, "0.0.0.0") == 0 ? " (every interface)" : "");
 	for (size_t i = 0; i < n; i++) {
 		cl_access a = {0};
-		if (cl_access_get(ctx->st, ctx->data_dir, lab, s[i].name, &a) != 0)
+		if (cl_access_get(ctx->cl, lab, s[i].name, &a) != 0)
 			continue;
 		char *cmd = cl_access_ssh_command(&a, 0, 0);
 		cl_buf_printf(&text, "%-12s %s\n", s[i].name, cmd);
@@ -163,16 +121,15 @@ int cmd_up(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 			      .force = cli_flag(ctx, "force")};
 	bool publish = !cli_flag(ctx, "no-publish");
 	cl_labfile lf = {0};
-	cl_ops ops;
 	int rc;
 
 	(void)argc;
 	if ((rc = cl_labfile_parse(argv[0], &lf)))
 		return rc;
 	warn_listen(lf.lab.name, lf.lab.listen);
-	if ((rc = cli_ops_init(ctx, &ops)) == 0)
-		rc = cl_up(&ops, &lf, publish, &po);
-	cl_ops_disconnect(&ops);
+	if ((rc = cli_vm_init(ctx)) == 0)
+		rc = cl_up(ctx->cl, &lf, publish, &po);
+	cl_ctx_disconnect(ctx->cl);
 	if (rc == 0)
 		rc = lab_access(ctx, lf.lab.name, res);
 	cl_labfile_clear(&lf);
@@ -181,16 +138,15 @@ int cmd_up(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 
 int cmd_down(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	cl_ops ops;
 	int rc;
 
 	(void)argc, (void)res;
 	if (!cli_flag(ctx, "yes"))
 		return cli_usage_error(ctx, "taking lab '%s' down deletes its VMs and disks: add --yes",
 				       argv[0]);
-	if ((rc = cli_ops_init(ctx, &ops)) == 0)
-		rc = cl_lab_down(&ops, argv[0]);
-	cl_ops_disconnect(&ops);
+	if ((rc = cli_vm_init(ctx)) == 0)
+		rc = cl_lab_down(ctx->cl, argv[0]);
+	cl_ctx_disconnect(ctx->cl);
 	return rc;
 }
 
@@ -206,7 +162,7 @@ int cmd_lab_unlock(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	int rc;
 
 	(void)argc, (void)res;
-	if ((rc = cl_labs_unlock(ctx->st, argv[0], &held, &holder)))
+	if ((rc = cl_labs_unlock(ctx->cl, argv[0], &held, &holder)))
 		goto out;
 	if (held)
 		cli_note(ctx, "released lab '%s': its lock was left by a process that is gone (%s)\n",
@@ -220,14 +176,13 @@ out:
 
 int cmd_template_build(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
-	cl_ops ops;
 	int rc;
 
 	(void)argc, (void)res;
 	warn_lab_listen(ctx, argv[0]);
-	if ((rc = cli_ops_init(ctx, &ops)) == 0)
-		rc = cl_template_build(&ops, argv[0]);
-	cl_ops_disconnect(&ops);
+	if ((rc = cli_vm_init(ctx)) == 0)
+		rc = cl_template_build(ctx->cl, argv[0]);
+	cl_ctx_disconnect(ctx->cl);
 	return rc;
 }
 
@@ -236,14 +191,13 @@ int cmd_template_publish(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	cl_publish_opts po = {.start = !cli_flag(ctx, "no-start"),
 			      .recreate_ok = cli_flag(ctx, "yes"),
 			      .force = cli_flag(ctx, "force")};
-	cl_ops ops;
 	int rc;
 
 	(void)argc;
 	warn_lab_listen(ctx, argv[0]);
-	if ((rc = cli_ops_init(ctx, &ops)) == 0)
-		rc = cl_template_publish(&ops, argv[0], &po);
-	cl_ops_disconnect(&ops);
+	if ((rc = cli_vm_init(ctx)) == 0)
+		rc = cl_template_publish(ctx->cl, argv[0], &po);
+	cl_ctx_disconnect(ctx->cl);
 	if (rc == 0)
 		rc = lab_access(ctx, argv[0], res);
 	return rc;
@@ -257,13 +211,12 @@ int cmd_vm_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	};
 	cl_vm_status *v = NULL;
 	size_t n = 0;
-	cl_ops ops;
 	int rc;
 
 	(void)argc;
-	if ((rc = cli_ops_init(ctx, &ops)) == 0)
-		rc = cl_vm_status_list(&ops, argv[0], &v, &n);
-	cl_ops_disconnect(&ops);
+	if ((rc = cli_vm_init(ctx)) == 0)
+		rc = cl_vm_status_list(ctx->cl, argv[0], &v, &n);
+	cl_ctx_disconnect(ctx->cl);
 	if (rc)
 		return rc;
 	json_t *arr = json_array();
@@ -281,18 +234,17 @@ int cmd_vm_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 static int vm_power(cli_ctx *ctx, int argc, char **argv, bool start)
 {
 	bool all = cli_flag(ctx, "all");
-	cl_ops ops;
 	int rc;
 
 	if (all == (argc == 2))
 		return cli_usage_error(ctx, "give a STUDENT or --all");
 	if (start)
 		warn_lab_listen(ctx, argv[0]);
-	if ((rc = cli_ops_init(ctx, &ops)))
+	if ((rc = cli_vm_init(ctx)))
 		return rc;
 	const char *student = all ? NULL : argv[1];
-	rc = start ? cl_vm_start(&ops, argv[0], student) : cl_vm_stop(&ops, argv[0], student);
-	cl_ops_disconnect(&ops);
+	rc = start ? cl_vm_start(ctx->cl, argv[0], student) : cl_vm_stop(ctx->cl, argv[0], student);
+	cl_ctx_disconnect(ctx->cl);
 	return rc;
 }
 

@@ -1,5 +1,8 @@
 /* classlab's front end: global options, the command lookup, help and exit codes. */
 #include "cli.h"
+#ifndef CL_CLI_FRONT
+#include "classlab/cl_templates.h"
+#endif
 #include "classlab/banned.h"
 
 #include <errno.h>
@@ -315,7 +318,7 @@ static int run_vm_binary(const cli_cmd *cmd, char **argv)
  * that could be pointed elsewhere, is refused (exit 2), never adopted or chmodded.
  * With --db it is checked if it exists (VM commands keep keys there) and not made.
  */
-static int open_store(cli_ctx *ctx)
+static int open_store(cli_ctx *ctx, cl_ctx_opts *o)
 {
 	int rc = cl_private_dir("data directory", ctx->data_dir, !ctx->db_path);
 
@@ -325,7 +328,35 @@ static int open_store(cli_ctx *ctx)
 		ctx->db_owned = cl_path_join(ctx->data_dir, "classlab.db");
 		ctx->db_path = ctx->db_owned;
 	}
-	return cl_store_open(&ctx->st, ctx->db_path);
+	o->db_path = ctx->db_path;
+	return 0;
+}
+
+/*
+ * The one library handle of this run. Only classlab-vm gives it the hypervisor
+ * backend: the front end links no libvirt, and its commands need none.
+ */
+static int open_ctx(cli_ctx *ctx)
+{
+	cl_ctx_opts o = {0};
+	struct stat sb;
+	int rc;
+
+	if ((ctx->cmd->flags & NEED_STORE) && (rc = open_store(ctx, &o)))
+		return rc;
+	o.uri = ctx->uri;
+	o.data_dir = ctx->data_dir;
+	o.cache_dir = ctx->cache_dir;
+	/* Running from the build tree uses the source's recipes; an install uses its own. */
+	o.images_dir = stat(CL_IMAGES_SOURCE_DIR, &sb) == 0 ? CL_IMAGES_SOURCE_DIR
+							     : CL_IMAGES_INSTALL_DIR;
+	o.progress = cli_progress;
+	o.cb_arg = ctx;
+#ifndef CL_CLI_FRONT
+	o.backend = &cl_templates_backend;
+	o.verify = cli_verify_hook;
+#endif
+	return cl_ctx_new(&ctx->cl, &o);
 }
 
 int main(int argc, char **argv)
@@ -433,8 +464,7 @@ int main(int argc, char **argv)
 	ctx.cmd = cmd;
 	ctx.data_dir = cl_paths_data_dir(&ctx.env);
 	ctx.cache_dir = cl_paths_cache_dir(&ctx.env);
-	if (cmd->flags & NEED_STORE)
-		rc = open_store(&ctx);
+	rc = open_ctx(&ctx);
 	if (rc == 0)
 		rc = cli_parse_opts(&ctx, argc, argv);
 	if (rc == 0)
@@ -447,7 +477,7 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 	cl_buf_free(&name);
-	cl_store_close(ctx.st);
+	cl_ctx_free(ctx.cl);
 	free(ctx.optval);
 	free(ctx.db_owned);
 	free(ctx.data_dir);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void print_json(json_t *v)
 {
@@ -186,4 +187,33 @@ json_t *cli_hours_json(int64_t seconds)
 	json_t *v = json_string(h);
 	free(h);
 	return v;
+}
+
+/*
+ * Steps of a long job become one redrawn bar on a terminal, lines elsewhere.
+ * Warnings (something the user must know, such as a VM's new port) show even
+ * with --quiet.
+ */
+void cli_progress(void *p, cl_notice severity, const char *msg, size_t done, size_t total)
+{
+	cli_ctx *ctx = p;
+	enum { WIDTH = 30 };
+
+	if (severity == CL_NOTICE_WARNING) {
+		fprintf(stderr, "classlab: warning: %s\n", msg);
+		return;
+	}
+	if (total == 0 || !isatty(STDERR_FILENO)) {
+		if (total)
+			cli_note(ctx, "%s (%zu/%zu)\n", msg, done, total);
+		else
+			cli_note(ctx, "%s\n", msg);
+		return;
+	}
+	size_t fill = done * WIDTH / total;
+	char bar[WIDTH + 1];
+	memset(bar, '#', fill);
+	memset(bar + fill, '.', WIDTH - fill);
+	bar[WIDTH] = '\0';
+	cli_note(ctx, "\r\033[K[%s] %zu/%zu %s%s", bar, done, total, msg, done == total ? "\n" : "");
 }

@@ -1,6 +1,7 @@
 /* Estimates in exact integer arithmetic, from arguments or from a lab in the store. */
 #include "classlab/cl_cost.h"
 #include "classlab/cl_util.h"
+#include "../ctx/ctx_impl.h"
 #include "classlab/banned.h"
 
 #include <stdlib.h>
@@ -97,8 +98,9 @@ static void lab_estimate(const cl_lab *lab, const cl_lab_totals *t, const cl_sch
 	out->from_schedule = nevents > 0;
 }
 
-int cl_cost_lab_estimate(cl_store *st, const char *name, cl_lab_estimate *out)
+int cl_cost_lab_estimate(cl_ctx *ctx, const char *name, cl_lab_estimate *out)
 {
+	cl_store *st = ctx->st;
 	cl_lab lab = {0};
 	cl_lab_totals t = {0};
 	cl_schedule *events = NULL;
@@ -135,8 +137,9 @@ static const cl_schedule *events_of(const cl_schedule *ev, size_t n, int64_t lab
 }
 
 /* Every lab's estimate, in the caller's transaction (if any). */
-static int estimate_all(cl_store *st, cl_lab_estimate **out, size_t *n)
+static int estimate_all(cl_ctx *ctx, cl_lab_estimate **out, size_t *n)
 {
+	cl_store *st = ctx->st;
 	cl_lab *labs = NULL;
 	cl_lab_totals *totals = NULL;
 	cl_schedule *events = NULL;
@@ -170,8 +173,9 @@ out:
 	return rc;
 }
 
-int cl_cost_report(cl_store *st, cl_lab_estimate **out, size_t *n, int64_t *total_cents)
+int cl_cost_report(cl_ctx *ctx, cl_lab_estimate **out, size_t *n, int64_t *total_cents)
 {
+	cl_store *st = ctx->st;
 	cl_lab_estimate *rows = NULL;
 	size_t nrows = 0;
 	int64_t total = 0;
@@ -183,7 +187,7 @@ int cl_cost_report(cl_store *st, cl_lab_estimate **out, size_t *n, int64_t *tota
 	/* Three queries, one snapshot: no lab can come or go between them. */
 	if ((rc = cl_store_begin_read(st)))
 		return rc;
-	rc = estimate_all(st, &rows, &nrows);
+	rc = estimate_all(ctx, &rows, &nrows);
 	cl_store_rollback(st);
 	if (rc)
 		return rc;
@@ -214,10 +218,10 @@ static int refuse(const cl_lab_estimate *e)
 	return rc;
 }
 
-int cl_cost_check_lab(cl_store *st, const char *lab)
+int cl_cost_check_lab(cl_ctx *ctx, const char *lab)
 {
 	cl_lab_estimate e = {0};
-	int rc = cl_cost_lab_estimate(st, lab, &e);
+	int rc = cl_cost_lab_estimate(ctx, lab, &e);
 
 	if (rc == 0 && e.unavailable)
 		rc = refuse(&e);
@@ -225,11 +229,11 @@ int cl_cost_check_lab(cl_store *st, const char *lab)
 	return rc;
 }
 
-int cl_cost_check_labs(cl_store *st, const char *size)
+int cl_cost_check_labs(cl_ctx *ctx, const char *size)
 {
 	cl_lab_estimate *rows = NULL;
 	size_t n = 0;
-	int rc = estimate_all(st, &rows, &n);
+	int rc = estimate_all(ctx, &rows, &n);
 
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0 && rows[i].unavailable && (!size || strcmp(rows[i].size, size) == 0))

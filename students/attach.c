@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* crypt_gensalt_ra */
 #include "classlab/cl_students.h"
 #include "classlab/cl_ssh.h"
+#include "../ctx/ctx_impl.h"
 #include "classlab/banned.h"
 
 #include <crypt.h>
@@ -54,8 +55,10 @@ static char *password_hash(const char *password)
 	return hash;
 }
 
-int cl_attach(cl_store *st, const char *data_dir, const cl_attach_opts *o, char **pinned)
+int cl_attach(cl_ctx *ctx, const cl_attach_opts *o, char **pinned)
 {
+	cl_store *st = ctx->st;
+	const char *data_dir = ctx->data_dir;
 	cl_lab lab = {0};
 	cl_student s = {0};
 	cl_vm vm = {0};
@@ -143,7 +146,7 @@ int cl_attach(cl_store *st, const char *data_dir, const cl_attach_opts *o, char 
 		goto out;
 	if ((rc = cl_store_end(st, cl_store_vm_put(st, &vm, NULL))))
 		goto out;
-	rc = cl_known_hosts_write(st, data_dir, &lab);
+	rc = cl_known_hosts_write(ctx, &lab);
 	if (rc == 0) {
 		*pinned = fp;
 		fp = NULL;

@@ -1,6 +1,7 @@
 /* How a student gets in: the SSH command, an OpenSSH config block, X2Go settings. */
 #include "classlab/cl_students.h"
 #include "classlab/cl_ssh.h"
+#include "../ctx/ctx_impl.h"
 #include "classlab/banned.h"
 
 #include <stdlib.h>
@@ -25,9 +26,11 @@ void cl_access_clear(cl_access *a)
 	memset(a, 0, sizeof(*a));
 }
 
-int cl_access_get(cl_store *st, const char *data_dir, const char *labname, const char *student,
+int cl_access_get(cl_ctx *ctx, const char *labname, const char *student,
 		  cl_access *out)
 {
+	cl_store *st = ctx->st;
+	const char *data_dir = ctx->data_dir;
 	cl_lab lab = {0};
 	cl_student s = {0};
 	cl_vm vm = {0};

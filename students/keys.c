@@ -1,6 +1,7 @@
 /* Key files: the lab's admin key, students' keys and VMs' host keys, made once and kept. */
 #include "classlab/cl_students.h"
 #include "classlab/cl_ssh.h"
+#include "../ctx/ctx_impl.h"
 #include "classlab/banned.h"
 
 #include <dirent.h>
@@ -285,8 +286,10 @@ int cl_lab_dir_remove(const char *data_dir, const char *lab)
 	return rc;
 }
 
-int cl_known_hosts_write(cl_store *st, const char *data_dir, const cl_lab *lab)
+int cl_known_hosts_write(cl_ctx *ctx, const cl_lab *lab)
 {
+	cl_store *st = ctx->st;
+	const char *data_dir = ctx->data_dir;
 	cl_vm *vms = NULL;
 	size_t n = 0;
 	cl_buf b = CL_BUF_INIT;

@@ -3,6 +3,7 @@
 #include "classlab/cl_cost.h"
 #include "classlab/cl_provision.h"
 #include "classlab/cl_ssh.h"
+#include "../ctx/ctx_impl.h"
 #include "classlab/banned.h"
 
 #include <stdlib.h>
@@ -78,8 +79,9 @@ static int image_check(const char *image)
 	return cl_image_check(image, &fmt);
 }
 
-int cl_labs_create(cl_store *st, cl_lab *lab)
+int cl_labs_create(cl_ctx *ctx, cl_lab *lab)
 {
+	cl_store *st = ctx->st;
 	int rc = lab_check(st, lab);
 	if (rc == 0)
 		rc = image_check(lab->image);
@@ -90,8 +92,9 @@ int cl_labs_create(cl_store *st, cl_lab *lab)
 	return cl_store_end(st, cl_store_lab_create(st, lab));
 }
 
-int cl_labs_update(cl_store *st, const cl_lab *lab)
+int cl_labs_update(cl_ctx *ctx, const cl_lab *lab)
 {
+	cl_store *st = ctx->st;
 	int rc = lab_check(st, lab);
 	if (rc)
 		return rc;
@@ -99,12 +102,13 @@ int cl_labs_update(cl_store *st, const cl_lab *lab)
 		return rc;
 	rc = cl_store_lab_update(st, lab);
 	if (rc == 0) /* hours or price may leave the estimate uncomputable */
-		rc = cl_cost_check_lab(st, lab->name);
+		rc = cl_cost_check_lab(ctx, lab->name);
 	return cl_store_end(st, rc);
 }
 
-int cl_labs_delete(cl_store *st, const char *name)
+int cl_labs_delete(cl_ctx *ctx, const char *name)
 {
+	cl_store *st = ctx->st;
 	int rc = cl_name_check("lab name", name);
 	if (rc)
 		return rc;
@@ -135,9 +139,10 @@ static int row_cmp(const void *a, const void *b)
 	return c ? c : (x->line > y->line) - (x->line < y->line);
 }
 
-int cl_students_import(cl_store *st, const char *labname, const cl_roster_row *rows, size_t n,
+int cl_students_import(cl_ctx *ctx, const char *labname, const cl_roster_row *rows, size_t n,
 		       cl_buf *errors)
 {
+	cl_store *st = ctx->st;
 	cl_lab lab = {0};
 	const cl_roster_row **sorted = NULL;
 	cl_student *add = NULL; /* borrows the rows' strings */
@@ -192,7 +197,7 @@ int cl_students_import(cl_store *st, const char *labname, const cl_roster_row *r
 	if ((rc = cl_store_students_add(st, add, n, &failed)) && failed < n)
 		cl_error_wrap("line %d (nothing was imported)", rows[failed].line);
 	if (rc == 0)
-		rc = cl_cost_check_lab(st, lab.name);
+		rc = cl_cost_check_lab(ctx, lab.name);
 out:
 	free(add);
 	free(first);
@@ -201,8 +206,9 @@ out:
 	return cl_store_end(st, rc);
 }
 
-int cl_students_add(cl_store *st, const char *labname, cl_student *s)
+int cl_students_add(cl_ctx *ctx, const char *labname, cl_student *s)
 {
+	cl_store *st = ctx->st;
 	cl_lab lab = {0};
 	int rc;
 
@@ -217,13 +223,14 @@ int cl_students_add(cl_store *st, const char *labname, cl_student *s)
 	s->lab_id = lab.id;
 	rc = cl_store_student_add(st, s);
 	if (rc == 0)
-		rc = cl_cost_check_lab(st, lab.name);
+		rc = cl_cost_check_lab(ctx, lab.name);
 	cl_lab_clear(&lab);
 	return cl_store_end(st, rc);
 }
 
-int cl_quota_set(cl_store *st, const char *labname, const char *student, int64_t seconds)
+int cl_quota_set(cl_ctx *ctx, const char *labname, const char *student, int64_t seconds)
 {
+	cl_store *st = ctx->st;
 	cl_lab lab = {0};
 	int rc;
 
@@ -240,13 +247,14 @@ int cl_quota_set(cl_store *st, const char *labname, const char *student, int64_t
 		rc = cl_store_lab_update(st, &lab);
 	}
 	if (rc == 0)
-		rc = cl_cost_check_lab(st, lab.name);
+		rc = cl_cost_check_lab(ctx, lab.name);
 	cl_lab_clear(&lab);
 	return cl_store_end(st, rc);
 }
 
-int cl_schedule_add(cl_store *st, const char *labname, cl_schedule *s)
+int cl_schedule_add(cl_ctx *ctx, const char *labname, cl_schedule *s)
 {
+	cl_store *st = ctx->st;
 	cl_lab lab = {0};
 	int rc;
 
@@ -275,34 +283,37 @@ int cl_schedule_add(cl_store *st, const char *labname, cl_schedule *s)
 		free(events);
 	}
 	if (rc == 0)
-		rc = cl_cost_check_lab(st, lab.name);
+		rc = cl_cost_check_lab(ctx, lab.name);
 	cl_lab_clear(&lab);
 	return cl_store_end(st, rc);
 }
 
 /* ---- reads and whole-lab changes the front ends use instead of the store ---- */
 
-int cl_labs_get(cl_store *st, const char *name, cl_lab *out)
+int cl_labs_get(cl_ctx *ctx, const char *name, cl_lab *out)
 {
+	cl_store *st = ctx->st;
 	int rc = cl_name_check("lab name", name);
 	if (rc)
 		return rc;
 	return cl_store_lab_get(st, name, out);
 }
 
-int cl_labs_list(cl_store *st, cl_lab **out, size_t *n)
+int cl_labs_list(cl_ctx *ctx, cl_lab **out, size_t *n)
 {
+	cl_store *st = ctx->st;
 	return cl_store_lab_list(st, out, n);
 }
 
-int cl_students_list(cl_store *st, const char *lab, cl_lab *lab_out, cl_student **out, size_t *n)
+int cl_students_list(cl_ctx *ctx, const char *lab, cl_lab *lab_out, cl_student **out, size_t *n)
 {
+	cl_store *st = ctx->st;
 	cl_lab l = {0};
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = cl_labs_get(st, lab, &l)) == 0)
+	if ((rc = cl_labs_get(ctx, lab, &l)) == 0)
 		rc = cl_store_student_list(st, l.id, out, n);
 	if (rc == 0 && lab_out)
 		*lab_out = l;
@@ -311,27 +322,30 @@ int cl_students_list(cl_store *st, const char *lab, cl_lab *lab_out, cl_student 
 	return rc;
 }
 
-int cl_schedule_list(cl_store *st, const char *lab, cl_schedule **out, size_t *n)
+int cl_schedule_list(cl_ctx *ctx, const char *lab, cl_schedule **out, size_t *n)
 {
+	cl_store *st = ctx->st;
 	cl_lab l = {0};
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = cl_labs_get(st, lab, &l)) == 0)
+	if ((rc = cl_labs_get(ctx, lab, &l)) == 0)
 		rc = cl_store_schedule_list(st, l.id, out, n);
 	cl_lab_clear(&l);
 	return rc;
 }
 
-int cl_labs_remove(cl_store *st, const char *data_dir, const char *name)
+int cl_labs_remove(cl_ctx *ctx, const char *name)
 {
+	cl_store *st = ctx->st;
+	const char *data_dir = ctx->data_dir;
 	cl_vm *vms = NULL;
 	cl_lab lab = {0};
 	size_t n = 0;
 	int rc;
 
-	if ((rc = cl_labs_get(st, name, &lab)) || (rc = cl_store_vm_list(st, lab.id, &vms, &n)))
+	if ((rc = cl_labs_get(ctx, name, &lab)) || (rc = cl_store_vm_list(st, lab.id, &vms, &n)))
 		goto out;
 	/* An attached machine is not classlab's to destroy; any other VM is down's to delete. */
 	for (size_t i = 0; i < n; i++)
@@ -344,44 +358,48 @@ int cl_labs_remove(cl_store *st, const char *data_dir, const char *name)
 		}
 	/* Its keys go too: a lab made later under this name must not inherit them. */
 	if ((rc = cl_lab_dir_remove(data_dir, lab.name)) == 0)
-		rc = cl_labs_delete(st, lab.name);
+		rc = cl_labs_delete(ctx, lab.name);
 out:
 	cl_vm_list_free(vms, n);
 	cl_lab_clear(&lab);
 	return rc;
 }
 
-int cl_labs_unlock(cl_store *st, const char *name, bool *held, char **holder)
+int cl_labs_unlock(cl_ctx *ctx, const char *name, bool *held, char **holder)
 {
+	cl_store *st = ctx->st;
 	cl_lab lab = {0};
 	int rc;
 
 	*held = false;
 	if (holder)
 		*holder = NULL;
-	if ((rc = cl_labs_get(st, name, &lab)) == 0) /* a lab that is not there: not found */
+	if ((rc = cl_labs_get(ctx, name, &lab)) == 0) /* a lab that is not there: not found */
 		rc = cl_store_lab_unlock_stale(st, lab.name, held, holder);
 	cl_lab_clear(&lab);
 	return rc;
 }
 
-int cl_sizes_list(cl_store *st, cl_size **out, size_t *n)
+int cl_sizes_list(cl_ctx *ctx, cl_size **out, size_t *n)
 {
+	cl_store *st = ctx->st;
 	return cl_store_size_list(st, out, n);
 }
 
-int cl_sizes_get(cl_store *st, const char *name, cl_size *out)
+int cl_sizes_get(cl_ctx *ctx, const char *name, cl_size *out)
 {
+	cl_store *st = ctx->st;
 	int rc = cl_name_check("size name", name);
 	if (rc)
 		return rc;
 	return cl_store_size_get(st, name, out);
 }
 
-int cl_sizes_set(cl_store *st, const cl_size_change *c, cl_size *out)
+int cl_sizes_set(cl_ctx *ctx, const cl_size_change *c, cl_size *out)
 {
+	cl_store *st = ctx->st;
 	cl_size s = {0}, old = {0};
-	int rc = cl_sizes_get(st, c->name, &old);
+	int rc = cl_sizes_get(ctx, c->name, &old);
 
 	if (rc && rc != CL_ENOTFOUND)
 		return rc;
@@ -404,7 +422,7 @@ int cl_sizes_set(cl_store *st, const cl_size_change *c, cl_size *out)
 		return rc;
 	rc = cl_store_size_put(st, &s);
 	if (rc == 0)
-		rc = cl_cost_check_labs(st, s.name);
+		rc = cl_cost_check_labs(ctx, s.name);
 	if ((rc = cl_store_end(st, rc)))
 		return rc;
 	if (out) {

@@ -3,23 +3,25 @@
 #include "classlab/cl_gpu.h"
 #include "classlab/banned.h"
 
-int cl_ops_set_accel(cl_ops *ops, const char *what, const char *value)
+int cl_host_set_accel(cl_ctx *ctx, const char *what, const char *value)
 {
-	return cl_hv_accel_parse(what, value, &ops->accel);
+	return cl_hv_accel_parse(what, value, &ctx->accel);
 }
 
-int cl_host_gpus(cl_ops *ops, json_t **out)
+int cl_host_gpus(cl_ctx *ctx, json_t **out)
 {
 	cl_host_gpu *gpus = NULL;
+	cl_hv *own = NULL, *hv = ctx->hv;
 	size_t n = 0;
 	int rc = 0;
 
 	*out = NULL;
-	/* Discovery needs the connection only, not the pool cl_ops_connect makes sure of. */
-	if (!ops->hv)
-		rc = cl_hv_open(&ops->hv, ops->uri, ops->data_dir, ops->accel);
-	if (rc == 0 && (rc = cl_gpu_host_list(cl_hv_conn(ops->hv), &gpus, &n)) == 0)
+	/* Discovery needs the connection only, not the pool cl_ctx_connect makes sure of. */
+	if (!hv && (rc = cl_hv_open(&own, ctx->uri, ctx->data_dir, ctx->accel)) == 0)
+		hv = own;
+	if (rc == 0 && (rc = cl_gpu_host_list(cl_hv_conn(hv), &gpus, &n)) == 0)
 		*out = cl_gpu_host_json(gpus, n);
 	cl_gpu_host_free(gpus, n);
+	cl_hv_close(own);
 	return rc;
 }

@@ -25,7 +25,7 @@ static bool is_template_vol(const char *lab, const char *vol)
 	return strcmp(p, ".qcow2") == 0;
 }
 
-int cl_lab_down(cl_ops *ops, const char *name)
+int cl_lab_down(cl_ctx *ctx, const char *name)
 {
 	cl_lab lab = {0};
 	cl_vm *vms = NULL;
@@ -33,11 +33,11 @@ int cl_lab_down(cl_ops *ops, const char *name)
 	size_t nvms = 0, nvols = 0;
 	int rc = cl_name_check("lab name", name);
 
-	if (rc || (rc = cl_store_lab_get(ops->st, name, &lab)))
+	if (rc || (rc = cl_store_lab_get(ctx->st, name, &lab)))
 		return rc;
-	if ((rc = tp_lab_connect(ops, &lab, false)) || (rc = tp_lock(ops, lab.name, "down")))
+	if ((rc = tp_lab_connect(ctx, &lab, false)) || (rc = tp_lock(ctx, lab.name, "down")))
 		goto out_nolock;
-	if ((rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
+	if ((rc = cl_store_vm_list(ctx->st, lab.id, &vms, &nvms)))
 		goto out;
 	/* Student VMs first: they stand on the template's disk. */
 	for (size_t pass = 0; pass < 2; pass++)
@@ -45,26 +45,26 @@ int cl_lab_down(cl_ops *ops, const char *name)
 			bool tmpl = vms[i].kind == CL_VM_KIND_TEMPLATE;
 			if (vms[i].kind == CL_VM_KIND_ATTACHED || tmpl != (pass == 1))
 				continue;
-			rc = tp_vm_remove(ops, vms[i].name);
+			rc = tp_vm_remove(ctx, vms[i].name);
 			cl_killpoint("down:vm");
 			if (rc)
 				goto out;
-			tp_progress(ops, "removed %s", vms[i].name);
+			tp_progress(ctx, "removed %s", vms[i].name);
 		}
 	prefix = cl_aprintf("%s-template-v", lab.name);
-	if ((rc = cl_hv_vol_list(ops->hv, CL_POOL_NAME, prefix, &vols, &nvols)))
+	if ((rc = cl_hv_vol_list(ctx->hv, CL_POOL_NAME, prefix, &vols, &nvols)))
 		goto out;
 	/* Newest first: each version is the backing file of the next. */
 	for (size_t i = nvols; i-- > 0;)
 		if (is_template_vol(lab.name, vols[i]) &&
-		    (rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, vols[i])))
+		    (rc = cl_hv_vol_delete(ctx->hv, CL_POOL_NAME, vols[i])))
 			goto out;
 	lab.template_state = CL_TEMPLATE_NONE;
-	if ((rc = tp_lab_save(ops, &lab)))
+	if ((rc = tp_lab_save(ctx, &lab)))
 		goto out;
-	rc = cl_known_hosts_write(ops->st, ops->data_dir, &lab);
+	rc = cl_known_hosts_write(ctx, &lab);
 out:
-	tp_unlock(ops, lab.name);
+	tp_unlock(ctx, lab.name);
 out_nolock:
 	if (rc)
 		cl_error_wrap("cannot take lab '%s' down", name);
@@ -76,8 +76,8 @@ out_nolock:
 }
 
 /* Runs fn on one VM of the lab (student, or "template") or on every student VM. */
-static int each_vm(cl_ops *ops, const char *labname, const char *student,
-		   int (*fn)(cl_ops *, const cl_lab *, cl_vm *))
+static int each_vm(cl_ctx *ctx, const char *labname, const char *student,
+		   int (*fn)(cl_ctx *, const cl_lab *, cl_vm *))
 {
 	cl_lab lab = {0};
 	cl_vm *vms = NULL;
@@ -86,15 +86,15 @@ static int each_vm(cl_ops *ops, const char *labname, const char *student,
 
 	if (rc == 0 && student)
 		rc = cl_name_check("student name", student);
-	if (rc || (rc = cl_store_lab_get(ops->st, labname, &lab)) ||
-	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &n)) || (rc = tp_lab_connect(ops, &lab, false)))
+	if (rc || (rc = cl_store_lab_get(ctx->st, labname, &lab)) ||
+	    (rc = cl_store_vm_list(ctx->st, lab.id, &vms, &n)) || (rc = tp_lab_connect(ctx, &lab, false)))
 		goto out;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		bool match = student ? strcmp(vms[i].name + strlen(lab.name) + 1, student) == 0
 				     : vms[i].kind == CL_VM_KIND_STUDENT;
 		if (!match || vms[i].kind == CL_VM_KIND_ATTACHED)
 			continue;
-		rc = fn(ops, &lab, &vms[i]);
+		rc = fn(ctx, &lab, &vms[i]);
 		done++;
 	}
 	if (rc == 0 && student && done == 0)
@@ -105,33 +105,33 @@ out:
 	return rc;
 }
 
-static int start_fn(cl_ops *ops, const cl_lab *lab, cl_vm *vm)
+static int start_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
 {
-	int rc = tp_start_all(ops, lab, &vm->name, 1);
+	int rc = tp_start_all(ctx, lab, &vm->name, 1);
 	if (rc == 0)
-		tp_progress(ops, "started %s", vm->name);
+		tp_progress(ctx, "started %s", vm->name);
 	return rc;
 }
 
-static int stop_fn(cl_ops *ops, const cl_lab *lab, cl_vm *vm)
+static int stop_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
 {
 	(void)lab;
-	int rc = cl_hv_domain_shutdown(ops->hv, vm->name, 60);
+	int rc = cl_hv_domain_shutdown(ctx->hv, vm->name, 60);
 	if (rc == 0)
-		rc = tp_vm_set_state(ops, vm, CL_VM_STATE_STOPPED, -1);
+		rc = tp_vm_set_state(ctx, vm, CL_VM_STATE_STOPPED, -1);
 	if (rc == 0)
-		tp_progress(ops, "stopped %s", vm->name);
+		tp_progress(ctx, "stopped %s", vm->name);
 	return rc;
 }
 
-int cl_vm_start(cl_ops *ops, const char *lab, const char *student)
+int cl_vm_start(cl_ctx *ctx, const char *lab, const char *student)
 {
-	return each_vm(ops, lab, student, start_fn);
+	return each_vm(ctx, lab, student, start_fn);
 }
 
-int cl_vm_stop(cl_ops *ops, const char *lab, const char *student)
+int cl_vm_stop(cl_ctx *ctx, const char *lab, const char *student)
 {
-	return each_vm(ops, lab, student, stop_fn);
+	return each_vm(ctx, lab, student, stop_fn);
 }
 
 void cl_vm_status_free(cl_vm_status *v, size_t n)
@@ -146,7 +146,7 @@ void cl_vm_status_free(cl_vm_status *v, size_t n)
 	free(v);
 }
 
-int cl_vm_status_list(cl_ops *ops, const char *labname, cl_vm_status **out, size_t *n)
+int cl_vm_status_list(cl_ctx *ctx, const char *labname, cl_vm_status **out, size_t *n)
 {
 	cl_lab lab = {0};
 	cl_vm *vms = NULL;
@@ -155,12 +155,12 @@ int cl_vm_status_list(cl_ops *ops, const char *labname, cl_vm_status **out, size
 
 	*out = NULL;
 	*n = 0;
-	if (rc || (rc = cl_store_lab_get(ops->st, labname, &lab)) ||
-	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
+	if (rc || (rc = cl_store_lab_get(ctx->st, labname, &lab)) ||
+	    (rc = cl_store_vm_list(ctx->st, lab.id, &vms, &nvms)))
 		goto out;
 	/* Unreachable: the states recorded. Reached, but not the lab's hypervisor: refused. */
-	bool live = nvms > 0 && cl_ops_connect(ops) == 0;
-	if (live && (rc = tp_lab_hv_check(ops, &lab)))
+	bool live = nvms > 0 && cl_ctx_connect(ctx) == 0;
+	if (live && (rc = tp_lab_hv_check(ctx, &lab)))
 		goto out;
 	*out = cl_calloc(nvms + 1, sizeof(**out));
 	for (size_t i = 0; i < nvms; i++) {
@@ -174,7 +174,7 @@ int cl_vm_status_list(cl_ops *ops, const char *labname, cl_vm_status **out, size
 		s->host = cl_strdup(vms[i].address ? vms[i].address : lab.public_host);
 		s->ssh_port = (int)vms[i].ssh_port;
 		if (live && vms[i].kind != CL_VM_KIND_ATTACHED &&
-		    cl_hv_domain_state(ops->hv, vms[i].name, &st) == 0)
+		    cl_hv_domain_state(ctx->hv, vms[i].name, &st) == 0)
 			s->state = cl_strdup(cl_dom_state_name(st));
 		else
 			s->state = cl_strdup(cl_vm_state_name(vms[i].state));
@@ -196,20 +196,20 @@ static bool needs_rebuild(const cl_lab *have, const cl_lab *want)
 	       (have->spec_json && strcmp(have->spec_json, want->spec_json) != 0);
 }
 
-static int converge_lab(cl_ops *ops, const cl_labfile *lf, cl_lab *lab)
+static int converge_lab(cl_ctx *ctx, const cl_labfile *lf, cl_lab *lab)
 {
 	cl_lab want = lf->lab;
 	int rc;
 
-	rc = cl_store_lab_get(ops->st, want.name, lab);
+	rc = cl_store_lab_get(ctx->st, want.name, lab);
 
 	if (rc == CL_ENOTFOUND) {
 		cl_lab create = want;
 		create.id = 0;
-		if ((rc = cl_labs_create(ops->st, &create)))
+		if ((rc = cl_labs_create(ctx, &create)))
 			return rc;
-		tp_progress(ops, "created lab '%s'", want.name);
-		return cl_store_lab_get(ops->st, want.name, lab);
+		tp_progress(ctx, "created lab '%s'", want.name);
+		return cl_store_lab_get(ctx->st, want.name, lab);
 	}
 	if (rc)
 		return rc;
@@ -250,8 +250,8 @@ static int converge_lab(cl_ops *ops, const cl_labfile *lf, cl_lab *lab)
 	} else if (rebuild && lab->template_state == CL_TEMPLATE_PUBLISHED) {
 		lab->template_state = CL_TEMPLATE_OUTDATED;
 	}
-	tp_progress(ops, "updated lab '%s' from the file", lab->name);
-	return cl_labs_update(ops->st, lab);
+	tp_progress(ctx, "updated lab '%s' from the file", lab->name);
+	return cl_labs_update(ctx, lab);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -265,7 +265,7 @@ static int name_cmp(const void *a, const void *b)
  * added to the lab's present ones (the lab file's own fields, GPU strings and roster
  * were checked by the parser). The students module checks names against other labs.
  */
-static int up_check(cl_ops *ops, const cl_labfile *lf)
+static int up_check(cl_ctx *ctx, const cl_labfile *lf)
 {
 	const cl_lab *want = &lf->lab;
 	cl_lab lab = {0};
@@ -283,17 +283,17 @@ static int up_check(cl_ops *ops, const cl_labfile *lf)
 		if ((rc = cl_image_check(want->image, &fmt)))
 			return cl_error_wrap("lab file: \"image\"");
 	}
-	if ((rc = cl_store_size_get(ops->st, want->size, &size)))
+	if ((rc = cl_store_size_get(ctx->st, want->size, &size)))
 		return cl_error_wrap("lab file: \"size\"");
 	in.lab_units = size.lab_units;
 	in.price_micro = want->price_micro;
 	in.scheduled_seconds = want->scheduled_seconds;
 	in.quota_seconds_each = -1;
-	rc = cl_store_lab_get(ops->st, want->name, &lab);
+	rc = cl_store_lab_get(ctx->st, want->name, &lab);
 	if (rc == 0)
-		rc = cl_store_student_list(ops->st, lab.id, &have, &nhave);
+		rc = cl_store_student_list(ctx->st, lab.id, &have, &nhave);
 	if (rc == 0)
-		rc = cl_store_schedule_list(ops->st, lab.id, &events, &nevents);
+		rc = cl_store_schedule_list(ctx->st, lab.id, &events, &nevents);
 	if (rc == 0 && nevents > 0)
 		rc = cl_cost_schedule_seconds(events, nevents, &in.scheduled_seconds);
 	if (rc == CL_ENOTFOUND) {
@@ -335,7 +335,7 @@ static int up_check(cl_ops *ops, const cl_labfile *lf)
 		goto out;
 	}
 	/* Names as adding them would check them: reserved, or another lab's VM name. */
-	if ((rc = cl_store_names_check(ops->st, want->name, lab.id, names, lf->n_students)))
+	if ((rc = cl_store_names_check(ctx->st, want->name, lab.id, names, lf->n_students)))
 		cl_error_wrap("lab file");
 out:
 	free(names);
@@ -347,7 +347,7 @@ out:
 }
 
 /* New students in one transaction (all or none), then changed quotas. */
-static int converge_students(cl_ops *ops, const cl_labfile *lf, const cl_lab *lab)
+static int converge_students(cl_ctx *ctx, const cl_labfile *lf, const cl_lab *lab)
 {
 	cl_roster_row *add = cl_calloc(lf->n_students + 1, sizeof(*add));
 	cl_buf errors = CL_BUF_INIT;
@@ -357,7 +357,7 @@ static int converge_students(cl_ops *ops, const cl_labfile *lf, const cl_lab *la
 	for (size_t i = 0; i < lf->n_students && rc == 0; i++) {
 		const cl_labfile_student *f = &lf->students[i];
 		cl_student s = {0};
-		rc = cl_store_student_get(ops->st, lab->id, f->name, &s);
+		rc = cl_store_student_get(ctx->st, lab->id, f->name, &s);
 		if (rc == CL_ENOTFOUND) {
 			cl_error_clear();
 			/* Borrowed strings: the rows are freed below without cl_roster_free. */
@@ -370,19 +370,19 @@ static int converge_students(cl_ops *ops, const cl_labfile *lf, const cl_lab *la
 		}
 		cl_student_clear(&s);
 	}
-	if (rc == 0 && nadd > 0 && (rc = cl_students_import(ops->st, lab->name, add, nadd, &errors)))
+	if (rc == 0 && nadd > 0 && (rc = cl_students_import(ctx, lab->name, add, nadd, &errors)))
 		if (errors.len)
 			cl_error_wrap("%.*s", (int)errors.len - (errors.data[errors.len - 1] == '\n'),
 				      errors.data);
 	for (size_t i = 0; i < lf->n_students && rc == 0; i++) {
 		cl_student s = {0};
-		rc = cl_store_student_get(ops->st, lab->id, lf->students[i].name, &s);
+		rc = cl_store_student_get(ctx->st, lab->id, lf->students[i].name, &s);
 		if (rc == 0 && s.quota_seconds != lf->students[i].quota_seconds)
-			rc = cl_quota_set(ops->st, lab->name, s.name, lf->students[i].quota_seconds);
+			rc = cl_quota_set(ctx, lab->name, s.name, lf->students[i].quota_seconds);
 		cl_student_clear(&s);
 	}
 	if (rc == 0 && nadd)
-		tp_progress(ops, "added %zu student%s", nadd, nadd == 1 ? "" : "s");
+		tp_progress(ctx, "added %zu student%s", nadd, nadd == 1 ? "" : "s");
 	free(add);
 	cl_buf_free(&errors);
 	return rc;
@@ -393,24 +393,24 @@ static int converge_students(cl_ops *ops, const cl_labfile *lf, const cl_lab *la
  * rebuilds a published template (whose publish recreates every student's disk)
  * has its --yes before anything is built, not after.
  */
-static int up_may_change(cl_ops *ops, const cl_labfile *lf, bool publish,
+static int up_may_change(cl_ctx *ctx, const cl_labfile *lf, bool publish,
 			 const cl_publish_opts *opts)
 {
 	cl_lab lab = {0};
 	cl_vm *vms = NULL;
 	size_t nvms = 0, students = 0;
-	int rc = cl_store_lab_get(ops->st, lf->lab.name, &lab);
+	int rc = cl_store_lab_get(ctx->st, lf->lab.name, &lab);
 
 	if (rc == CL_ENOTFOUND) {
 		cl_error_clear();
 		return 0;
 	}
-	if (rc || (rc = tp_lab_hv_check(ops, &lab)))
+	if (rc || (rc = tp_lab_hv_check(ctx, &lab)))
 		goto out;
 	if (!publish || (opts && opts->recreate_ok) || lab.template_state != CL_TEMPLATE_PUBLISHED ||
 	    !needs_rebuild(&lab, &lf->lab))
 		goto out;
-	if ((rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
+	if ((rc = cl_store_vm_list(ctx->st, lab.id, &vms, &nvms)))
 		goto out;
 	for (size_t i = 0; i < nvms; i++)
 		students += vms[i].kind == CL_VM_KIND_STUDENT;
@@ -427,35 +427,35 @@ out:
 	return rc;
 }
 
-int cl_up(cl_ops *ops, const cl_labfile *lf, bool publish, const cl_publish_opts *opts)
+int cl_up(cl_ctx *ctx, const cl_labfile *lf, bool publish, const cl_publish_opts *opts)
 {
 	cl_lab lab = {0};
 	int rc;
 
 	/* The whole file first, then the hypervisor: either refused leaves the store untouched. */
-	if ((rc = up_check(ops, lf)) || (rc = cl_ops_connect(ops)) ||
-	    (rc = up_may_change(ops, lf, publish, opts)) || (rc = converge_lab(ops, lf, &lab)) ||
-	    (rc = tp_lab_connect(ops, &lab, true)))
+	if ((rc = up_check(ctx, lf)) || (rc = cl_ctx_connect(ctx)) ||
+	    (rc = up_may_change(ctx, lf, publish, opts)) || (rc = converge_lab(ctx, lf, &lab)) ||
+	    (rc = tp_lab_connect(ctx, &lab, true)))
 		return rc;
-	if ((rc = tp_lock(ops, lab.name, "up")))
+	if ((rc = tp_lock(ctx, lab.name, "up")))
 		goto out_nolock;
-	if ((rc = converge_students(ops, lf, &lab)))
+	if ((rc = converge_students(ctx, lf, &lab)))
 		goto out;
 	if (lab.template_state != CL_TEMPLATE_BUILT && lab.template_state != CL_TEMPLATE_VERIFIED &&
 	    lab.template_state != CL_TEMPLATE_PUBLISHED) {
-		if ((rc = cl_template_build(ops, lab.name)))
+		if ((rc = cl_template_build(ctx, lab.name)))
 			goto out;
 	}
 	cl_lab_clear(&lab);
-	if ((rc = cl_store_lab_get(ops->st, lf->lab.name, &lab)))
+	if ((rc = cl_store_lab_get(ctx->st, lf->lab.name, &lab)))
 		goto out;
-	if (ops->verify && lab.template_state == CL_TEMPLATE_BUILT &&
-	    (rc = ops->verify(ops, lab.name)))
+	if (ctx->verify && lab.template_state == CL_TEMPLATE_BUILT &&
+	    (rc = ctx->verify(ctx->cb_arg, ctx, lab.name)))
 		goto out;
 	if (publish)
-		rc = cl_template_publish(ops, lab.name, opts);
+		rc = cl_template_publish(ctx, lab.name, opts);
 out:
-	tp_unlock(ops, lab.name);
+	tp_unlock(ctx, lab.name);
 out_nolock:
 	cl_lab_clear(&lab);
 	return rc;

@@ -11,30 +11,38 @@
 
 #define TEMPLATE_SHUTDOWN_S 60
 
-int cl_ops_connect(cl_ops *ops)
+/* The libvirt backend: the hypervisor, and the pool under <data>/pool made sure of. */
+static int hv_open(cl_ctx *ctx, cl_hv **out)
 {
+	cl_hv *hv = NULL;
 	char *pool = NULL;
 	int rc;
 
-	if (ops->hv)
-		return 0;
-	if ((rc = cl_hv_open(&ops->hv, ops->uri, ops->data_dir, ops->accel)))
+	*out = NULL;
+	if ((rc = cl_hv_open(&hv, ctx->uri, ctx->data_dir, ctx->accel)))
 		return rc;
-	pool = cl_path_join(ops->data_dir, "pool");
+	pool = cl_path_join(ctx->data_dir, "pool");
 	rc = cl_mkdir_p(pool, 0700);
 	if (rc == 0)
-		rc = cl_hv_pool_ensure(ops->hv, CL_POOL_NAME, pool);
+		rc = cl_hv_pool_ensure(hv, CL_POOL_NAME, pool);
 	free(pool);
-	if (rc) {
-		cl_hv_close(ops->hv);
-		ops->hv = NULL;
-	}
+	if (rc)
+		cl_hv_close(hv);
+	else
+		*out = hv;
 	return rc;
 }
 
-int tp_lab_hv_check(cl_ops *ops, const cl_lab *lab)
+static void hv_close(cl_hv *hv)
 {
-	const char *uri = cl_hv_uri(ops->hv);
+	cl_hv_close(hv);
+}
+
+const cl_ctx_backend cl_templates_backend = {hv_open, hv_close};
+
+int tp_lab_hv_check(cl_ctx *ctx, const cl_lab *lab)
+{
+	const char *uri = cl_hv_uri(ctx->hv);
 
 	if (!lab->hv_uri || strcmp(lab->hv_uri, uri) == 0)
 		return 0;
@@ -44,29 +52,23 @@ int tp_lab_hv_check(cl_ops *ops, const cl_lab *lab)
 			    lab->name, lab->hv_uri, uri, lab->hv_uri);
 }
 
-int tp_lab_connect(cl_ops *ops, cl_lab *lab, bool claim)
+int tp_lab_connect(cl_ctx *ctx, cl_lab *lab, bool claim)
 {
 	char *bound = NULL;
 	int rc;
 
-	if ((rc = cl_ops_connect(ops)) || (rc = tp_lab_hv_check(ops, lab)) || !claim || lab->hv_uri)
+	if ((rc = cl_ctx_connect(ctx)) || (rc = tp_lab_hv_check(ctx, lab)) || !claim || lab->hv_uri)
 		return rc;
-	if ((rc = cl_store_begin(ops->st)) ||
-	    (rc = cl_store_end(ops->st, cl_store_lab_claim_hv(ops->st, lab->id,
-							      cl_hv_uri(ops->hv), &bound))))
+	if ((rc = cl_store_begin(ctx->st)) ||
+	    (rc = cl_store_end(ctx->st, cl_store_lab_claim_hv(ctx->st, lab->id,
+							      cl_hv_uri(ctx->hv), &bound))))
 		return rc;
 	lab->hv_uri = bound; /* another process may have claimed it first: check again */
-	return tp_lab_hv_check(ops, lab);
-}
-
-void cl_ops_disconnect(cl_ops *ops)
-{
-	cl_hv_close(ops->hv);
-	ops->hv = NULL;
+	return tp_lab_hv_check(ctx, lab);
 }
 
 /* The seed every VM of the lab gets: its user, keys and (template only) the customisation. */
-static int make_seed(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, const cl_lab_spec *spec,
+static int make_seed(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, const cl_lab_spec *spec,
 		     const char *student_key, char **seed_path)
 {
 	cl_keypair admin = {0}, host = {0};
@@ -79,8 +81,8 @@ static int make_seed(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, const cl_l
 	size_t nkeys = 0, npkgs = 0, nrun = 0;
 	int rc;
 
-	if ((rc = cl_keys_admin(ops->data_dir, lab->name, &admin)) ||
-	    (rc = cl_keys_host(ops->data_dir, lab->name, vm->name, &host)))
+	if ((rc = cl_keys_admin(ctx->data_dir, lab->name, &admin)) ||
+	    (rc = cl_keys_host(ctx->data_dir, lab->name, vm->name, &host)))
 		goto out;
 	if (student_key)
 		keys[nkeys++] = student_key;
@@ -122,8 +124,8 @@ static int make_seed(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, const cl_l
 		.n_runcmd = nrun,
 	};
 	if ((rc = cl_seed_iso(&cc, &iso)) ||
-	    (rc = cl_hv_vol_upload_buf(ops->hv, CL_POOL_NAME, seed_vol, iso.data, iso.len)) ||
-	    (rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, seed_vol, seed_path)))
+	    (rc = cl_hv_vol_upload_buf(ctx->hv, CL_POOL_NAME, seed_vol, iso.data, iso.len)) ||
+	    (rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, seed_vol, seed_path)))
 		goto out;
 out:
 	if (rc)
@@ -140,10 +142,10 @@ out:
 }
 
 /* Logs in as classlab (admin key, pinned host key). */
-static int admin_opts(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, cl_keypair *admin,
+static int admin_opts(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, cl_keypair *admin,
 		      cl_ssh_opts *o)
 {
-	int rc = cl_keys_admin(ops->data_dir, lab->name, admin);
+	int rc = cl_keys_admin(ctx->data_dir, lab->name, admin);
 	if (rc)
 		return rc;
 	memset(o, 0, sizeof(*o));
@@ -156,34 +158,34 @@ static int admin_opts(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, cl_keypai
 	return 0;
 }
 
-static int wait_ssh(cl_ops *ops, const cl_lab *lab, const cl_vm *vm)
+static int wait_ssh(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm)
 {
 	cl_keypair admin = {0};
 	cl_ssh_opts o;
-	int elapsed = 0, timeout = ops->boot_timeout_s > 0 ? ops->boot_timeout_s : 300;
-	int rc = admin_opts(ops, lab, vm, &admin, &o);
+	int elapsed = 0, timeout = ctx->boot_timeout_s > 0 ? ctx->boot_timeout_s : 300;
+	int rc = admin_opts(ctx, lab, vm, &admin, &o);
 
 	if (rc == 0)
 		rc = cl_ssh_wait(&o, timeout * 1000, &elapsed);
 	if (rc) {
-		char *log = tp_console_log(ops, vm->name);
+		char *log = tp_console_log(ctx, vm->name);
 		cl_error_wrap("'%s' (console log: %s)", vm->name, log);
 		free(log);
 	} else {
-		tp_progress(ops, "%s answers SSH on %s:%lld after %.1f s", vm->name, lab->listen,
+		tp_progress(ctx, "%s answers SSH on %s:%lld after %.1f s", vm->name, lab->listen,
 			    (long long)vm->ssh_port, elapsed / 1000.0);
 	}
 	cl_keypair_clear(&admin);
 	return rc;
 }
 
-int tp_admin_exec(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, const char *cmd,
+int tp_admin_exec(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, const char *cmd,
 		  int timeout_ms, cl_buf *out, cl_buf *err, int *status)
 {
 	cl_keypair admin = {0};
 	cl_ssh_opts o;
 	cl_ssh *ssh = NULL;
-	int rc = admin_opts(ops, lab, vm, &admin, &o);
+	int rc = admin_opts(ctx, lab, vm, &admin, &o);
 
 	if (rc == 0 && (rc = cl_ssh_connect(&ssh, &o)) == 0)
 		rc = cl_ssh_exec(ssh, cmd, NULL, 0, timeout_ms, out, err, status);
@@ -192,7 +194,7 @@ int tp_admin_exec(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, const char *c
 	return rc;
 }
 
-int cl_template_build(cl_ops *ops, const char *name)
+int cl_template_build(cl_ctx *ctx, const char *name)
 {
 	cl_lab lab = {0};
 	cl_size size = {0};
@@ -204,16 +206,16 @@ int cl_template_build(cl_ops *ops, const char *name)
 	int64_t version;
 	int rc;
 
-	if ((rc = tp_lab_and_size(ops, name, &lab, &size)))
+	if ((rc = tp_lab_and_size(ctx, name, &lab, &size)))
 		return rc;
 	/* The hypervisor first: an unreachable one leaves the store untouched. */
-	if ((rc = tp_lab_connect(ops, &lab, true)) || (rc = tp_lock(ops, lab.name, "template build")))
+	if ((rc = tp_lab_connect(ctx, &lab, true)) || (rc = tp_lock(ctx, lab.name, "template build")))
 		goto out_nolock;
 	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)))
 		goto out;
-	tp_progress(ops, "preparing image '%s'", lab.image);
-	if ((rc = cl_image_resolve(ops->hv, CL_POOL_NAME, lab.image, ops->cache_dir,
-				   ops->images_dir, &img)))
+	tp_progress(ctx, "preparing image '%s'", lab.image);
+	if ((rc = cl_image_resolve(ctx->hv, CL_POOL_NAME, lab.image, ctx->cache_dir,
+				   ctx->images_dir, &img)))
 		goto out;
 	/*
 	 * A published version is frozen (students' disks stand on it): build on top of it.
@@ -230,7 +232,7 @@ int cl_template_build(cl_ops *ops, const char *name)
 	backing = lab.template_state == CL_TEMPLATE_PUBLISHED
 			  ? tp_template_vol(lab.name, lab.template_version)
 			  : NULL;
-	if (backing && cl_hv_vol_path(ops->hv, CL_POOL_NAME, backing, &disk) == 0) {
+	if (backing && cl_hv_vol_path(ctx->hv, CL_POOL_NAME, backing, &disk) == 0) {
 		free(backing);
 		backing = disk;
 		disk = NULL;
@@ -241,10 +243,10 @@ int cl_template_build(cl_ops *ops, const char *name)
 		backing_fmt = img->disk_format;
 	}
 	cl_error_clear();
-	if ((rc = tp_vm_ensure(ops, &lab, NULL, version, &vm)))
+	if ((rc = tp_vm_ensure(ctx, &lab, NULL, version, &vm)))
 		goto out;
 	/* The template VM may still run an older version's disk: stop it before switching. */
-	if (fresh && (rc = cl_hv_domain_shutdown(ops->hv, vm.name, TEMPLATE_SHUTDOWN_S)))
+	if (fresh && (rc = cl_hv_domain_shutdown(ctx->hv, vm.name, TEMPLATE_SHUTDOWN_S)))
 		goto out;
 	if (fresh) {
 		/*
@@ -252,19 +254,19 @@ int cl_template_build(cl_ops *ops, const char *name)
 		 * version first): a disk of that name is left by an earlier attempt that
 		 * was killed before it recorded "building", maybe on another base. Replace it.
 		 */
-		if ((rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, vol)) ||
-		    (rc = cl_hv_vol_overlay(ops->hv, CL_POOL_NAME, vol, backing, backing_fmt, 0)))
+		if ((rc = cl_hv_vol_delete(ctx->hv, CL_POOL_NAME, vol)) ||
+		    (rc = cl_hv_vol_overlay(ctx->hv, CL_POOL_NAME, vol, backing, backing_fmt, 0)))
 			goto out;
 		cl_killpoint("build:disk");
-	} else if (cl_hv_vol_path(ops->hv, CL_POOL_NAME, vol, &disk) != 0) {
+	} else if (cl_hv_vol_path(ctx->hv, CL_POOL_NAME, vol, &disk) != 0) {
 		/* The unfinished version's disk is gone (deleted by hand): start it from the base. */
 		cl_error_clear();
-		if ((rc = cl_hv_vol_overlay(ops->hv, CL_POOL_NAME, vol, backing, backing_fmt, 0)))
+		if ((rc = cl_hv_vol_overlay(ctx->hv, CL_POOL_NAME, vol, backing, backing_fmt, 0)))
 			goto out;
 	}
 	free(disk);
 	disk = NULL;
-	if ((rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, vol, &disk)))
+	if ((rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, vol, &disk)))
 		goto out;
 	/* Only now, with its disk made, is the new version the lab's (unfinished) one. */
 	lab.template_version = version;
@@ -275,30 +277,30 @@ int cl_template_build(cl_ops *ops, const char *name)
 	lab.boot_kernel = img->kernel_path ? cl_strdup(img->kernel_path) : NULL;
 	lab.boot_initrd = img->initrd_path ? cl_strdup(img->initrd_path) : NULL;
 	lab.boot_cmdline = img->cmdline ? cl_strdup(img->cmdline) : NULL;
-	if ((rc = tp_lab_save(ops, &lab)))
+	if ((rc = tp_lab_save(ctx, &lab)))
 		goto out;
 	cl_killpoint("build:lab");
 	/* A new template version reruns cloud-init's per-instance steps (the customisation). */
-	if (vm.template_version != version && (rc = tp_vm_new_instance(ops, &vm, version)))
+	if (vm.template_version != version && (rc = tp_vm_new_instance(ctx, &vm, version)))
 		goto out;
-	if ((rc = tp_gpus_assign(ops, &lab, &size, &vm, 1, false, false)))
+	if ((rc = tp_gpus_assign(ctx, &lab, &size, &vm, 1, false, false)))
 		goto out;
-	if ((rc = make_seed(ops, &lab, &vm, &spec, NULL, &seed)) ||
-	    (rc = tp_define(ops, &lab, &size, &vm, disk, seed)) ||
-	    (rc = tp_start_all(ops, &lab, &vm.name, 1)))
+	if ((rc = make_seed(ctx, &lab, &vm, &spec, NULL, &seed)) ||
+	    (rc = tp_define(ctx, &lab, &size, &vm, disk, seed)) ||
+	    (rc = tp_start_all(ctx, &lab, &vm.name, 1)))
 		goto out;
 	cl_killpoint("build:start");
 	/* Its record now says running, with a new port if another program held the old one. */
-	if ((rc = tp_vm_reload(ops, &vm)))
+	if ((rc = tp_vm_reload(ctx, &vm)))
 		goto out;
-	tp_progress(ops, "started %s (template version %lld); waiting for SSH", vm.name,
+	tp_progress(ctx, "started %s (template version %lld); waiting for SSH", vm.name,
 		    (long long)version);
-	if ((rc = wait_ssh(ops, &lab, &vm)))
+	if ((rc = wait_ssh(ctx, &lab, &vm)))
 		goto out;
 	/* Real cloud images apply packages/runcmd in the background: wait for it to finish. */
 	cl_buf out = CL_BUF_INIT, err = CL_BUF_INIT;
 	int status = 0;
-	rc = tp_admin_exec(ops, &lab, &vm,
+	rc = tp_admin_exec(ctx, &lab, &vm,
 			   "if command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait; "
 			   "fi",
 			   3600 * 1000, &out, &err, &status);
@@ -310,10 +312,10 @@ int cl_template_build(cl_ops *ops, const char *name)
 	if (rc)
 		goto out;
 	lab.template_state = CL_TEMPLATE_BUILT;
-	rc = tp_lab_save(ops, &lab);
-	tp_progress(ops, "template of lab '%s' is built (version %lld)", lab.name, (long long)version);
+	rc = tp_lab_save(ctx, &lab);
+	tp_progress(ctx, "template of lab '%s' is built (version %lld)", lab.name, (long long)version);
 out:
-	tp_unlock(ops, lab.name);
+	tp_unlock(ctx, lab.name);
 out_nolock:
 	if (rc)
 		cl_error_wrap("cannot build the template of lab '%s'", name);
@@ -330,7 +332,7 @@ out_nolock:
 }
 
 /* One student's VM: record, overlay on the published template, seed, domain, start. */
-static int publish_one(cl_ops *ops, const cl_lab *lab, const cl_size *size,
+static int publish_one(cl_ctx *ctx, const cl_lab *lab, const cl_size *size,
 		       const cl_student *s, const char *template_disk, bool *needs_start)
 {
 	cl_vm vm = {0};
@@ -339,33 +341,33 @@ static int publish_one(cl_ops *ops, const cl_lab *lab, const cl_size *size,
 	cl_dom_state st = CL_DOM_ABSENT;
 	int rc;
 
-	if ((rc = tp_vm_ensure(ops, lab, s, lab->template_version, &vm)))
+	if ((rc = tp_vm_ensure(ctx, lab, s, lab->template_version, &vm)))
 		goto out;
 	cl_killpoint("publish:record");
 	vol = cl_aprintf("%s.qcow2", vm.name);
 	if (vm.template_version != lab->template_version) {
 		/* A disk from an older template: recreated (the caller got --yes for this). */
-		if ((rc = cl_hv_domain_undefine(ops->hv, vm.name)) ||
-		    (rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, vol)))
+		if ((rc = cl_hv_domain_undefine(ctx->hv, vm.name)) ||
+		    (rc = cl_hv_vol_delete(ctx->hv, CL_POOL_NAME, vol)))
 			goto out;
-		if ((rc = tp_vm_new_instance(ops, &vm, lab->template_version)))
+		if ((rc = tp_vm_new_instance(ctx, &vm, lab->template_version)))
 			goto out;
 	}
-	if ((rc = cl_keys_student(ops->data_dir, lab->name, s->name, s->ssh_public_key, &key)) ||
-	    (rc = cl_hv_vol_overlay(ops->hv, CL_POOL_NAME, vol, template_disk, "qcow2", 0)) ||
-	    (rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, vol, &disk)))
+	if ((rc = cl_keys_student(ctx->data_dir, lab->name, s->name, s->ssh_public_key, &key)) ||
+	    (rc = cl_hv_vol_overlay(ctx->hv, CL_POOL_NAME, vol, template_disk, "qcow2", 0)) ||
+	    (rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, vol, &disk)))
 		goto out;
 	cl_killpoint("publish:overlay");
-	if ((rc = cl_hv_domain_state(ops->hv, vm.name, &st)))
+	if ((rc = cl_hv_domain_state(ctx->hv, vm.name, &st)))
 		goto out;
 	if (st == CL_DOM_ABSENT || vm.state == CL_VM_STATE_PLANNED) {
-		if ((rc = make_seed(ops, lab, &vm, NULL, key.public_line, &seed)))
+		if ((rc = make_seed(ctx, lab, &vm, NULL, key.public_line, &seed)))
 			goto out;
 		cl_killpoint("publish:seed");
-		if ((rc = tp_define(ops, lab, size, &vm, disk, seed)))
+		if ((rc = tp_define(ctx, lab, size, &vm, disk, seed)))
 			goto out;
 		cl_killpoint("publish:define");
-		if ((rc = tp_vm_set_state(ops, &vm, CL_VM_STATE_DEFINED, lab->template_version)))
+		if ((rc = tp_vm_set_state(ctx, &vm, CL_VM_STATE_DEFINED, lab->template_version)))
 			goto out;
 	}
 	*needs_start = st != CL_DOM_RUNNING;
@@ -382,22 +384,22 @@ out:
 }
 
 /* Removes one VM completely: domain, disk, seed, console log and record. */
-int tp_vm_remove(cl_ops *ops, const char *name)
+int tp_vm_remove(cl_ctx *ctx, const char *name)
 {
 	char *vol = cl_aprintf("%s.qcow2", name), *seed = cl_aprintf("%s-seed.iso", name);
-	char *log = tp_console_log(ops, name);
-	int rc = cl_hv_domain_undefine(ops->hv, name);
+	char *log = tp_console_log(ctx, name);
+	int rc = cl_hv_domain_undefine(ctx->hv, name);
 
 	cl_killpoint("remove:undefine");
 	if (rc == 0)
-		rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, vol);
+		rc = cl_hv_vol_delete(ctx->hv, CL_POOL_NAME, vol);
 	cl_killpoint("remove:disk");
 	if (rc == 0)
-		rc = cl_hv_vol_delete(ops->hv, CL_POOL_NAME, seed);
+		rc = cl_hv_vol_delete(ctx->hv, CL_POOL_NAME, seed);
 	cl_killpoint("remove:seed");
 	if (rc == 0) {
 		unlink(log);
-		rc = cl_store_vm_delete(ops->st, name);
+		rc = cl_store_vm_delete(ctx->st, name);
 	}
 	free(vol);
 	free(seed);
@@ -405,7 +407,7 @@ int tp_vm_remove(cl_ops *ops, const char *name)
 	return rc;
 }
 
-int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *opts)
+int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *opts)
 {
 	cl_lab lab = {0};
 	cl_size size = {0};
@@ -416,10 +418,10 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 	char *tvol = NULL, *tdisk = NULL, *tname = NULL, **to_start = NULL;
 	int rc;
 
-	if ((rc = tp_lab_and_size(ops, name, &lab, &size)))
+	if ((rc = tp_lab_and_size(ctx, name, &lab, &size)))
 		return rc;
-	if ((rc = tp_lab_connect(ops, &lab, true)) ||
-	    (rc = tp_lock(ops, lab.name, "template publish")))
+	if ((rc = tp_lab_connect(ctx, &lab, true)) ||
+	    (rc = tp_lock(ctx, lab.name, "template publish")))
 		goto out_nolock;
 	/* Keys and seeds are synced in batches, each before the record that names it commits. */
 	cl_file_defer_begin();
@@ -439,10 +441,10 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 			goto out;
 		}
 		forced = true;
-		tp_warn(ops, "publishing unverified GPU template (--force, recorded)");
+		tp_warn(ctx, "publishing unverified GPU template (--force, recorded)");
 	}
-	if ((rc = cl_store_student_list(ops->st, lab.id, &students, &n)) ||
-	    (rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
+	if ((rc = cl_store_student_list(ctx->st, lab.id, &students, &n)) ||
+	    (rc = cl_store_vm_list(ctx->st, lab.id, &vms, &nvms)))
 		goto out;
 	for (size_t i = 0; i < nvms; i++)
 		if (vms[i].kind == CL_VM_KIND_STUDENT &&
@@ -456,11 +458,11 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		goto out;
 	}
 	tname = cl_vm_name(lab.name, NULL);
-	tp_progress(ops, "shutting down %s", tname);
-	if ((rc = cl_hv_domain_shutdown(ops->hv, tname, TEMPLATE_SHUTDOWN_S)))
+	tp_progress(ctx, "shutting down %s", tname);
+	if ((rc = cl_hv_domain_shutdown(ctx->hv, tname, TEMPLATE_SHUTDOWN_S)))
 		goto out;
 	tvol = tp_template_vol(lab.name, lab.template_version);
-	if ((rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, tvol, &tdisk)))
+	if ((rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, tvol, &tdisk)))
 		goto out;
 	/* Students no longer on the roster lose their VM. */
 	for (size_t i = 0; i < nvms; i++) {
@@ -468,8 +470,8 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		for (size_t j = 0; !keep && j < n; j++)
 			keep = vms[i].student_id == students[j].id;
 		if (!keep) {
-			tp_progress(ops, "removing %s (student left the lab)", vms[i].name);
-			if ((rc = tp_vm_remove(ops, vms[i].name)))
+			tp_progress(ctx, "removing %s (student left the lab)", vms[i].name);
+			if ((rc = tp_vm_remove(ctx, vms[i].name)))
 				goto out;
 		}
 	}
@@ -477,9 +479,9 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		/* Up front: every student VM's record, then GPUs for all of them or none. */
 		cl_vm *recs = cl_calloc(n + 1, sizeof(*recs));
 		for (size_t i = 0; i < n && rc == 0; i++)
-			rc = tp_vm_ensure(ops, &lab, &students[i], lab.template_version, &recs[i]);
+			rc = tp_vm_ensure(ctx, &lab, &students[i], lab.template_version, &recs[i]);
 		if (rc == 0)
-			rc = tp_gpus_assign(ops, &lab, &size, recs, n, true, opts->force);
+			rc = tp_gpus_assign(ctx, &lab, &size, recs, n, true, opts->force);
 		cl_vm_list_free(recs, n);
 		if (rc)
 			goto out;
@@ -487,20 +489,20 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 	to_start = cl_calloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		bool needs_start = false;
-		if ((rc = publish_one(ops, &lab, &size, &students[i], tdisk, &needs_start)))
+		if ((rc = publish_one(ctx, &lab, &size, &students[i], tdisk, &needs_start)))
 			goto out;
 		char *vm = cl_vm_name(lab.name, students[i].name);
-		tp_progress_step(ops, i + 1, n, "published %s", vm);
+		tp_progress_step(ctx, i + 1, n, "published %s", vm);
 		if (needs_start)
 			to_start[nstart++] = vm;
 		else
 			free(vm);
 	}
-	if ((rc = cl_known_hosts_write(ops->st, ops->data_dir, &lab)))
+	if ((rc = cl_known_hosts_write(ctx, &lab)))
 		goto out;
 	if (opts->start && nstart > 0) {
-		tp_progress(ops, "starting %zu VM%s", nstart, nstart == 1 ? "" : "s");
-		if ((rc = tp_start_all(ops, &lab, to_start, nstart)))
+		tp_progress(ctx, "starting %zu VM%s", nstart, nstart == 1 ? "" : "s");
+		if ((rc = tp_start_all(ctx, &lab, to_start, nstart)))
 			goto out;
 	}
 	if (opts->start) {
@@ -508,22 +510,22 @@ int cl_template_publish(cl_ops *ops, const char *name, const cl_publish_opts *op
 		cl_vm_list_free(vms, nvms);
 		vms = NULL;
 		nvms = 0;
-		if ((rc = cl_store_vm_list(ops->st, lab.id, &vms, &nvms)))
+		if ((rc = cl_store_vm_list(ctx->st, lab.id, &vms, &nvms)))
 			goto out;
 		for (size_t i = 0; i < nvms; i++)
 			if (vms[i].kind == CL_VM_KIND_STUDENT &&
-			    (rc = wait_ssh(ops, &lab, &vms[i])))
+			    (rc = wait_ssh(ctx, &lab, &vms[i])))
 				goto out;
 	}
 	lab.template_state = CL_TEMPLATE_PUBLISHED;
-	rc = tp_lab_save(ops, &lab);
+	rc = tp_lab_save(ctx, &lab);
 	if (rc == 0 && forced)
-		rc = cl_store_event_add(ops->st, lab.name, "forced-publish",
+		rc = cl_store_event_add(ctx->st, lab.name, "forced-publish",
 					"published a GPU template that did not pass verification");
 out:
 	if (cl_file_defer_end() && rc == 0)
 		rc = cl_error_code();
-	tp_unlock(ops, lab.name);
+	tp_unlock(ctx, lab.name);
 out_nolock:
 	if (rc)
 		cl_error_wrap("cannot publish lab '%s'", name);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* Passthrough-ready host GPUs no VM holds yet. A host that cannot list devices has none. */
-static int free_gpus(cl_ops *ops, char ***out, size_t *n, char **why)
+static int free_gpus(cl_ctx *ctx, char ***out, size_t *n, char **why)
 {
 	cl_host_gpu *gpus = NULL;
 	char **used = NULL;
@@ -17,12 +17,12 @@ static int free_gpus(cl_ops *ops, char ***out, size_t *n, char **why)
 	*out = NULL;
 	*n = 0;
 	*why = NULL;
-	if (cl_gpu_host_list(cl_hv_conn(ops->hv), &gpus, &ngpus) != 0) {
+	if (cl_gpu_host_list(cl_hv_conn(ctx->hv), &gpus, &ngpus) != 0) {
 		*why = cl_strdup(cl_error_msg());
 		cl_error_clear();
 		return 0;
 	}
-	if ((rc = cl_store_gpus_used(ops->st, &used, &nused)))
+	if ((rc = cl_store_gpus_used(ctx->st, &used, &nused)))
 		goto out;
 	*out = cl_calloc(ngpus + 1, sizeof(char *));
 	for (size_t i = 0; i < ngpus; i++) {
@@ -40,7 +40,7 @@ out:
 	return rc;
 }
 
-int tp_gpus_assign(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl_vm *vms,
+int tp_gpus_assign(cl_ctx *ctx, const cl_lab *lab, const cl_size *size, const cl_vm *vms,
 		   size_t nvms, bool required, bool force)
 {
 	char **avail = NULL, *why = NULL;
@@ -55,7 +55,7 @@ int tp_gpus_assign(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl
 	for (size_t i = 0; i < nvms; i++) {
 		char **have = NULL;
 		size_t nhave = 0;
-		if ((rc = cl_store_vm_gpus(ops->st, vms[i].id, &have, &nhave)))
+		if ((rc = cl_store_vm_gpus(ctx->st, vms[i].id, &have, &nhave)))
 			goto out;
 		for (size_t j = 0; j < nhave; j++)
 			free(have[j]);
@@ -67,7 +67,7 @@ int tp_gpus_assign(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl
 		rc = 0;
 		goto out;
 	}
-	if ((rc = free_gpus(ops, &avail, &navail, &why)))
+	if ((rc = free_gpus(ctx, &avail, &navail, &why)))
 		goto out;
 	if (navail < needed) {
 		char *msg = cl_aprintf("lab '%s' needs %zu more GPU%s for passthrough but %zu %s free "
@@ -81,20 +81,20 @@ int tp_gpus_assign(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl
 			/* The template boots without a GPU (its verification says so); forced
 			 * publishes go on without passthrough, on the record. */
 			if (required)
-				cl_store_event_add(ops->st, lab->name, "forced-no-gpu", msg);
-			tp_warn(ops, "%s; VMs get no GPU", msg);
+				cl_store_event_add(ctx->st, lab->name, "forced-no-gpu", msg);
+			tp_warn(ctx, "%s; VMs get no GPU", msg);
 			rc = 0;
 		}
 		free(msg);
 		goto out;
 	}
-	if ((rc = cl_store_begin(ops->st)))
+	if ((rc = cl_store_begin(ctx->st)))
 		goto out;
 	for (size_t i = 0; i < nvms && rc == 0; i++)
 		for (size_t k = 0; k < missing[i] && rc == 0; k++)
-			rc = cl_store_gpu_assign(ops->st, vms[i].id, avail[next++]);
-	if ((rc = cl_store_end(ops->st, rc)) == 0)
-		tp_progress(ops, "assigned %zu GPU%s for passthrough", needed, needed == 1 ? "" : "s");
+			rc = cl_store_gpu_assign(ctx->st, vms[i].id, avail[next++]);
+	if ((rc = cl_store_end(ctx->st, rc)) == 0)
+		tp_progress(ctx, "assigned %zu GPU%s for passthrough", needed, needed == 1 ? "" : "s");
 out:
 	for (size_t i = 0; i < navail; i++)
 		free(avail[i]);

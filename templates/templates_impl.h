@@ -3,24 +3,25 @@
 #define CL_TEMPLATES_IMPL_H
 
 #include "classlab/cl_templates.h"
+#include "../ctx/ctx_impl.h"
 
-void tp_progress(cl_ops *ops, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void tp_progress_step(cl_ops *ops, size_t done, size_t total, const char *fmt, ...)
+void tp_progress(cl_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tp_progress_step(cl_ctx *ctx, size_t done, size_t total, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* A warning: shown even when progress is not (--quiet). */
-void tp_warn(cl_ops *ops, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tp_warn(cl_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The lab's busy lock; nested calls in one operation (up -> build -> publish) share it. */
-int tp_lock(cl_ops *ops, const char *lab, const char *kind);
+int tp_lock(cl_ctx *ctx, const char *lab, const char *kind);
 /*
  * Connects for work on the lab's VMs: refused (CL_EUNAVAIL) when the lab's VMs
  * live on another hypervisor, so that "no such domain here" is never taken for
  * "gone". claim: a command that makes VMs records this hypervisor as the lab's
  * when none is recorded yet.
  */
-int tp_lab_connect(cl_ops *ops, cl_lab *lab, bool claim);
+int tp_lab_connect(cl_ctx *ctx, cl_lab *lab, bool claim);
 /* The same check on an open connection. */
-int tp_lab_hv_check(cl_ops *ops, const cl_lab *lab);
-void tp_unlock(cl_ops *ops, const char *lab);
+int tp_lab_hv_check(cl_ctx *ctx, const cl_lab *lab);
+void tp_unlock(cl_ctx *ctx, const char *lab);
 
 /* The template's disk of one version: "<lab>-template-v<version>.qcow2". */
 char *tp_template_vol(const char *lab, int64_t version);
@@ -29,18 +30,18 @@ char *tp_template_vol(const char *lab, int64_t version);
  * its life: UUID, MAC, SSH port, instance-id, host key. Saved before any
  * domain exists, so a crash leaves nothing the record does not name.
  */
-int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int64_t version,
+int tp_vm_ensure(cl_ctx *ctx, const cl_lab *lab, const cl_student *student, int64_t version,
 		 cl_vm *vm);
-int tp_vm_set_state(cl_ops *ops, cl_vm *vm, cl_vm_state state, int64_t version);
+int tp_vm_set_state(cl_ctx *ctx, cl_vm *vm, cl_vm_state state, int64_t version);
 /* Reads the VM's record again (by its name). */
-int tp_vm_reload(cl_ops *ops, cl_vm *vm);
+int tp_vm_reload(cl_ctx *ctx, cl_vm *vm);
 /* A new disk for the VM: a new cloud-init instance-id, state back to planned. */
-int tp_vm_new_instance(cl_ops *ops, cl_vm *vm, int64_t version);
-char *tp_console_log(cl_ops *ops, const char *vm);
-int tp_lab_and_size(cl_ops *ops, const char *name, cl_lab *lab, cl_size *size);
-int tp_lab_save(cl_ops *ops, const cl_lab *lab);
+int tp_vm_new_instance(cl_ctx *ctx, cl_vm *vm, int64_t version);
+char *tp_console_log(cl_ctx *ctx, const char *vm);
+int tp_lab_and_size(cl_ctx *ctx, const char *name, cl_lab *lab, cl_size *size);
+int tp_lab_save(cl_ctx *ctx, const cl_lab *lab);
 /* Every VM boots the kernel the lab's template was built with (lab->boot_*). */
-int tp_define(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl_vm *vm,
+int tp_define(cl_ctx *ctx, const cl_lab *lab, const cl_size *size, const cl_vm *vm,
 	      const char *disk_path, const char *seed_path);
 
 /*
@@ -48,7 +49,7 @@ int tp_define(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl_vm *
  * ones. Not enough: CL_EFAIL saying how many are free and needed when required
  * (publish) and not forced; otherwise a recorded warning and no passthrough.
  */
-int tp_gpus_assign(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl_vm *vms,
+int tp_gpus_assign(cl_ctx *ctx, const cl_lab *lab, const cl_size *size, const cl_vm *vms,
 		   size_t nvms, bool required, bool force);
 /*
  * Starts the named domains, several at a time, and records them running. A VM
@@ -56,11 +57,11 @@ int tp_gpus_assign(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl
  * directory, a user's server) gets a free port and is defined again with it
  * first, or after its start failed on that port; the move is reported.
  */
-int tp_start_all(cl_ops *ops, const cl_lab *lab, char *const *names, size_t n);
+int tp_start_all(cl_ctx *ctx, const cl_lab *lab, char *const *names, size_t n);
 /* Removes one VM completely: domain, disk, seed, console log and record. */
-int tp_vm_remove(cl_ops *ops, const char *name);
+int tp_vm_remove(cl_ctx *ctx, const char *name);
 /* Runs a command in a lab VM as classlab (admin key, pinned host key). */
-int tp_admin_exec(cl_ops *ops, const cl_lab *lab, const cl_vm *vm, const char *cmd,
+int tp_admin_exec(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, const char *cmd,
 		  int timeout_ms, cl_buf *out, cl_buf *err, int *status);
 
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 
 struct exec_ctx {
-	cl_ops *ops;
+	cl_ctx *ctx;
 	const cl_lab *lab;
 	const cl_vm *vm;
 };
@@ -16,10 +16,10 @@ static int exec_over_ssh(void *p, const char *command, int timeout_ms, cl_buf *o
 			 int *status)
 {
 	struct exec_ctx *c = p;
-	return tp_admin_exec(c->ops, c->lab, c->vm, command, timeout_ms, out, err, status);
+	return tp_admin_exec(c->ctx, c->lab, c->vm, command, timeout_ms, out, err, status);
 }
 
-int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_report **report)
+int cl_verify(cl_ctx *ctx, const char *labname, const char *student, cl_gpu_report **report)
 {
 	cl_lab lab = {0};
 	cl_size size = {0};
@@ -33,11 +33,11 @@ int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_repo
 	*report = NULL;
 	if (student && (rc = cl_name_check("student name", student)))
 		return rc;
-	if ((rc = tp_lab_and_size(ops, labname, &lab, &size)))
+	if ((rc = tp_lab_and_size(ctx, labname, &lab, &size)))
 		return rc;
 	name = cl_vm_name(lab.name, student);
 	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)) ||
-	    (rc = cl_store_vm_get(ops->st, name, &vm)))
+	    (rc = cl_store_vm_get(ctx->st, name, &vm)))
 		goto out;
 	if (vm.lab_id != lab.id || !student != (vm.kind == CL_VM_KIND_TEMPLATE)) {
 		rc = cl_error_set(CL_EEXIST, "VM '%s' is not %s of lab '%s'", name,
@@ -45,8 +45,8 @@ int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_repo
 		goto out;
 	}
 	if (vm.kind != CL_VM_KIND_ATTACHED) {
-		if ((rc = tp_lab_connect(ops, &lab, false)) ||
-		    (rc = cl_hv_domain_state(ops->hv, name, &st)))
+		if ((rc = tp_lab_connect(ctx, &lab, false)) ||
+		    (rc = cl_hv_domain_state(ctx->hv, name, &st)))
 			goto out;
 		if (st != CL_DOM_RUNNING) {
 			rc = cl_error_set(CL_EFAIL, "VM '%s' is %s: start it first%s", name,
@@ -59,7 +59,7 @@ int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_repo
 				   .cuda = spec.gpu_cuda,
 				   .frameworks = (const char *const *)spec.frameworks,
 				   .nframeworks = spec.n_frameworks};
-	struct exec_ctx ec = {ops, &lab, &vm};
+	struct exec_ctx ec = {ctx, &lab, &vm};
 	if ((rc = cl_gpu_collect(exec_over_ssh, &ec, &req, &facts)) ||
 	    (rc = cl_gpu_judge(&facts, &req, report)))
 		goto out;
@@ -69,7 +69,7 @@ int cl_verify(cl_ops *ops, const char *labname, const char *student, cl_gpu_repo
 		if (lab.template_state == CL_TEMPLATE_BUILT) {
 			lab.template_state = CL_TEMPLATE_VERIFIED;
 		}
-		rc = tp_lab_save(ops, &lab);
+		rc = tp_lab_save(ctx, &lab);
 	}
 out:
 	if (rc)

@@ -14,56 +14,56 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void progress(cl_ops *ops, cl_notice severity, size_t done, size_t total, const char *fmt,
+static void progress(cl_ctx *ctx, cl_notice severity, size_t done, size_t total, const char *fmt,
 		     va_list ap)
 {
 	cl_buf b = CL_BUF_INIT;
 
-	if (!ops->progress)
+	if (!ctx->progress)
 		return;
 	cl_buf_vprintf(&b, fmt, ap);
-	ops->progress(ops->progress_ctx, severity, cl_buf_str(&b), done, total);
+	ctx->progress(ctx->cb_arg, severity, cl_buf_str(&b), done, total);
 	cl_buf_free(&b);
 }
 
-void tp_progress(cl_ops *ops, const char *fmt, ...)
+void tp_progress(cl_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	progress(ops, CL_NOTICE_INFO, 0, 0, fmt, ap);
+	progress(ctx, CL_NOTICE_INFO, 0, 0, fmt, ap);
 	va_end(ap);
 }
 
-void tp_progress_step(cl_ops *ops, size_t done, size_t total, const char *fmt, ...)
+void tp_progress_step(cl_ctx *ctx, size_t done, size_t total, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	progress(ops, CL_NOTICE_INFO, done, total, fmt, ap);
+	progress(ctx, CL_NOTICE_INFO, done, total, fmt, ap);
 	va_end(ap);
 }
 
-void tp_warn(cl_ops *ops, const char *fmt, ...)
+void tp_warn(cl_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	progress(ops, CL_NOTICE_WARNING, 0, 0, fmt, ap);
+	progress(ctx, CL_NOTICE_WARNING, 0, 0, fmt, ap);
 	va_end(ap);
 }
 
-int tp_lock(cl_ops *ops, const char *lab, const char *kind)
+int tp_lock(cl_ctx *ctx, const char *lab, const char *kind)
 {
-	if (ops->lock_depth++ > 0)
+	if (ctx->lock_depth++ > 0)
 		return 0;
-	int rc = cl_store_lab_lock(ops->st, lab, kind, (long)getpid());
+	int rc = cl_store_lab_lock(ctx->st, lab, kind, (long)getpid());
 	if (rc)
-		ops->lock_depth--;
+		ctx->lock_depth--;
 	return rc;
 }
 
-void tp_unlock(cl_ops *ops, const char *lab)
+void tp_unlock(cl_ctx *ctx, const char *lab)
 {
-	if (ops->lock_depth > 0 && --ops->lock_depth == 0)
-		cl_store_lab_unlock(ops->st, lab, (long)getpid());
+	if (ctx->lock_depth > 0 && --ctx->lock_depth == 0)
+		cl_store_lab_unlock(ctx->st, lab, (long)getpid());
 }
 
 /*
@@ -87,11 +87,11 @@ static bool port_bindable(const char *listen, int port)
 	return ok;
 }
 
-static int alloc_port(cl_ops *ops, const cl_lab *lab, int64_t *port)
+static int alloc_port(cl_ctx *ctx, const cl_lab *lab, int64_t *port)
 {
 	int64_t *used = NULL;
 	size_t n = 0, j = 0;
-	int rc = cl_store_ports_used(ops->st, &used, &n);
+	int rc = cl_store_ports_used(ctx->st, &used, &n);
 
 	if (rc)
 		return rc;
@@ -116,7 +116,7 @@ char *tp_template_vol(const char *lab, int64_t version)
 	return cl_aprintf("%s-template-v%lld.qcow2", lab, (long long)version);
 }
 
-int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int64_t version,
+int tp_vm_ensure(cl_ctx *ctx, const cl_lab *lab, const cl_student *student, int64_t version,
 		 cl_vm *vm)
 {
 	char *name = cl_vm_name(lab->name, student ? student->name : NULL);
@@ -125,7 +125,7 @@ int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int6
 	int rc;
 
 	memset(vm, 0, sizeof(*vm));
-	rc = cl_store_vm_get(ops->st, name, vm);
+	rc = cl_store_vm_get(ctx->st, name, vm);
 	/* By ids, not by name: "template" as a student, or a name two labs' VMs share. */
 	if (rc == 0 && vm->lab_id != lab->id) {
 		rc = cl_error_set(CL_EEXIST, "VM name '%s' is already used by another lab", name);
@@ -146,7 +146,7 @@ int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int6
 	}
 	if (rc && rc != CL_ENOTFOUND)
 		goto out;
-	if ((rc = cl_keys_host(ops->data_dir, lab->name, name, &hk)))
+	if ((rc = cl_keys_host(ctx->data_dir, lab->name, name, &hk)))
 		goto out;
 	if (rc == 0 && vm->name && vm->uuid && vm->mac && vm->ssh_port &&
 	    vm->host_key_pub && strcmp(vm->host_key_pub, hk.public_line) == 0)
@@ -179,11 +179,11 @@ int tp_vm_ensure(cl_ops *ops, const cl_lab *lab, const cl_student *student, int6
 			free(seed);
 			vm->mac = cl_strdup(mac);
 		}
-		if (!vm->ssh_port && (rc = alloc_port(ops, lab, &vm->ssh_port)))
+		if (!vm->ssh_port && (rc = alloc_port(ctx, lab, &vm->ssh_port)))
 			goto out;
-		if ((rc = cl_store_begin(ops->st)))
+		if ((rc = cl_store_begin(ctx->st)))
 			goto out;
-		if ((rc = cl_store_end(ops->st, cl_store_vm_put(ops->st, vm, &conflict))) == 0)
+		if ((rc = cl_store_end(ctx->st, cl_store_vm_put(ctx->st, vm, &conflict))) == 0)
 			break;
 		if (rc != CL_EEXIST)
 			goto out;
@@ -203,7 +203,7 @@ out:
 	return rc;
 }
 
-int tp_vm_set_state(cl_ops *ops, cl_vm *vm, cl_vm_state state, int64_t version)
+int tp_vm_set_state(cl_ctx *ctx, cl_vm *vm, cl_vm_state state, int64_t version)
 {
 	int rc;
 
@@ -211,68 +211,68 @@ int tp_vm_set_state(cl_ops *ops, cl_vm *vm, cl_vm_state state, int64_t version)
 	if (version >= 0)
 		vm->template_version = version;
 	/* What the new state stands for (a seed, keys) is on disk before it is recorded. */
-	if ((rc = cl_file_sync()) || (rc = cl_store_begin(ops->st)))
+	if ((rc = cl_file_sync()) || (rc = cl_store_begin(ctx->st)))
 		return rc;
-	return cl_store_end(ops->st, cl_store_vm_put(ops->st, vm, NULL));
+	return cl_store_end(ctx->st, cl_store_vm_put(ctx->st, vm, NULL));
 }
 
-int tp_vm_reload(cl_ops *ops, cl_vm *vm)
+int tp_vm_reload(cl_ctx *ctx, cl_vm *vm)
 {
 	char *name = vm->name;
 	int rc;
 
 	vm->name = NULL;
 	cl_vm_clear(vm);
-	rc = cl_store_vm_get(ops->st, name, vm);
+	rc = cl_store_vm_get(ctx->st, name, vm);
 	free(name);
 	return rc;
 }
 
-int tp_vm_new_instance(cl_ops *ops, cl_vm *vm, int64_t version)
+int tp_vm_new_instance(cl_ctx *ctx, cl_vm *vm, int64_t version)
 {
 	free(vm->instance_id);
 	vm->instance_id = cl_aprintf("i-%s-v%lld", vm->uuid, (long long)version);
-	return tp_vm_set_state(ops, vm, CL_VM_STATE_PLANNED, version);
+	return tp_vm_set_state(ctx, vm, CL_VM_STATE_PLANNED, version);
 }
 
-char *tp_console_log(cl_ops *ops, const char *vm)
+char *tp_console_log(cl_ctx *ctx, const char *vm)
 {
-	char *dir = cl_path_join(ops->data_dir, "console");
+	char *dir = cl_path_join(ctx->data_dir, "console");
 	char *path = cl_aprintf("%s/%s.log", dir, vm);
 	cl_mkdir_p(dir, 0700);
 	free(dir);
 	return path;
 }
 
-int tp_lab_and_size(cl_ops *ops, const char *name, cl_lab *lab, cl_size *size)
+int tp_lab_and_size(cl_ctx *ctx, const char *name, cl_lab *lab, cl_size *size)
 {
 	int rc = cl_name_check("lab name", name);
 	if (rc == 0)
-		rc = cl_store_lab_get(ops->st, name, lab);
-	if (rc == 0 && (rc = cl_store_size_get(ops->st, lab->size, size)))
+		rc = cl_store_lab_get(ctx->st, name, lab);
+	if (rc == 0 && (rc = cl_store_size_get(ctx->st, lab->size, size)))
 		cl_lab_clear(lab);
 	return rc;
 }
 
-int tp_lab_save(cl_ops *ops, const cl_lab *lab)
+int tp_lab_save(cl_ctx *ctx, const cl_lab *lab)
 {
 	int rc = cl_file_sync();
 	if (rc == 0)
-		rc = cl_store_begin(ops->st);
+		rc = cl_store_begin(ctx->st);
 	if (rc)
 		return rc;
-	return cl_store_end(ops->st, cl_store_lab_update(ops->st, lab));
+	return cl_store_end(ctx->st, cl_store_lab_update(ctx->st, lab));
 }
 
-int tp_define(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl_vm *vm,
+int tp_define(cl_ctx *ctx, const cl_lab *lab, const cl_size *size, const cl_vm *vm,
 	      const char *disk_path, const char *seed_path)
 {
-	char *log = tp_console_log(ops, vm->name);
+	char *log = tp_console_log(ctx, vm->name);
 	cl_buf xml = CL_BUF_INIT;
 	cl_domain_spec spec = {
 		.name = vm->name,
 		.uuid = vm->uuid,
-		.type = cl_hv_domain_type(ops->hv),
+		.type = cl_hv_domain_type(ctx->hv),
 		.memory_mib = (unsigned)(lab->memory_mib ? lab->memory_mib : size->memory_mib),
 		.vcpus = (unsigned)(lab->vcpus ? lab->vcpus : size->vcpus),
 		.disk_path = disk_path,
@@ -288,14 +288,14 @@ int tp_define(cl_ops *ops, const cl_lab *lab, const cl_size *size, const cl_vm *
 	};
 	char **gpus = NULL;
 	size_t ngpus = 0;
-	int rc = cl_store_vm_gpus(ops->st, vm->id, &gpus, &ngpus);
+	int rc = cl_store_vm_gpus(ctx->st, vm->id, &gpus, &ngpus);
 
 	spec.hostdevs = (const char *const *)gpus;
 	spec.n_hostdevs = ngpus;
 	if (rc == 0)
 		rc = cl_domain_xml(&spec, &xml);
 	if (rc == 0)
-		rc = cl_hv_domain_define(ops->hv, xml.data);
+		rc = cl_hv_domain_define(ctx->hv, xml.data);
 	for (size_t i = 0; i < ngpus; i++)
 		free(gpus[i]);
 	free(gpus);
@@ -343,7 +343,7 @@ static void *start_worker(void *p)
  * Another program holds the SSH port of a VM that is not running: the VM gets a
  * free port, its domain is defined again with it, and known_hosts follows.
  */
-static int move_port_if_taken(cl_ops *ops, const cl_lab *lab, const char *name, bool *moved)
+static int move_port_if_taken(cl_ctx *ctx, const cl_lab *lab, const char *name, bool *moved)
 {
 	cl_vm vm = {0};
 	cl_size size = {0};
@@ -353,8 +353,8 @@ static int move_port_if_taken(cl_ops *ops, const cl_lab *lab, const char *name, 
 	int rc;
 
 	*moved = false;
-	if ((rc = cl_store_vm_get(ops->st, name, &vm)) ||
-	    (rc = cl_hv_domain_state(ops->hv, name, &st)))
+	if ((rc = cl_store_vm_get(ctx->st, name, &vm)) ||
+	    (rc = cl_hv_domain_state(ctx->hv, name, &st)))
 		goto out;
 	if (st == CL_DOM_RUNNING || st == CL_DOM_PAUSED || !vm.ssh_port ||
 	    port_bindable(lab->listen, (int)vm.ssh_port))
@@ -362,8 +362,8 @@ static int move_port_if_taken(cl_ops *ops, const cl_lab *lab, const char *name, 
 	old = vm.ssh_port;
 	/* Another lab of this data directory may take the same free port meanwhile. */
 	for (int attempt = 0; attempt < 20; attempt++) {
-		if ((rc = alloc_port(ops, lab, &vm.ssh_port)) ||
-		    (rc = tp_vm_set_state(ops, &vm, vm.state, -1)) != CL_EEXIST)
+		if ((rc = alloc_port(ctx, lab, &vm.ssh_port)) ||
+		    (rc = tp_vm_set_state(ctx, &vm, vm.state, -1)) != CL_EEXIST)
 			break;
 	}
 	if (rc)
@@ -371,14 +371,14 @@ static int move_port_if_taken(cl_ops *ops, const cl_lab *lab, const char *name, 
 	vol = vm.kind == CL_VM_KIND_TEMPLATE ? tp_template_vol(lab->name, vm.template_version)
 					       : cl_aprintf("%s.qcow2", name);
 	seed = cl_aprintf("%s-seed.iso", name);
-	if ((rc = cl_store_size_get(ops->st, lab->size, &size)) ||
-	    (rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, vol, &disk)) ||
-	    (rc = cl_hv_vol_path(ops->hv, CL_POOL_NAME, seed, &seed_path)) ||
-	    (rc = tp_define(ops, lab, &size, &vm, disk, seed_path)) ||
-	    (rc = cl_known_hosts_write(ops->st, ops->data_dir, lab)))
+	if ((rc = cl_store_size_get(ctx->st, lab->size, &size)) ||
+	    (rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, vol, &disk)) ||
+	    (rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, seed, &seed_path)) ||
+	    (rc = tp_define(ctx, lab, &size, &vm, disk, seed_path)) ||
+	    (rc = cl_known_hosts_write(ctx, lab)))
 		goto out;
 	*moved = true;
-	tp_warn(ops, "port %lld of %s is in use by another program; %s now uses port %lld",
+	tp_warn(ctx, "port %lld of %s is in use by another program; %s now uses port %lld",
 		    (long long)old, name, name, (long long)vm.ssh_port);
 out:
 	if (rc)
@@ -392,16 +392,16 @@ out:
 	return rc;
 }
 
-int tp_start_all(cl_ops *ops, const cl_lab *lab, char *const *names, size_t n)
+int tp_start_all(cl_ctx *ctx, const cl_lab *lab, char *const *names, size_t n)
 {
-	struct start_pool pool = {.hv = ops->hv, .names = names, .n = n};
+	struct start_pool pool = {.hv = ctx->hv, .names = names, .n = n};
 	pthread_t threads[START_THREADS];
 	size_t nthreads = n < START_THREADS ? n : START_THREADS, started = 0;
 	bool moved;
 	int rc = 0;
 
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = move_port_if_taken(ops, lab, names[i], &moved);
+		rc = move_port_if_taken(ctx, lab, names[i], &moved);
 	if (rc)
 		return rc;
 	atomic_init(&pool.next, 0);
@@ -417,14 +417,14 @@ int tp_start_all(cl_ops *ops, const cl_lab *lab, char *const *names, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		cl_vm vm = {0};
 		/* The port was taken between the check and QEMU's start: once more on a new one. */
-		if (pool.rcs[i] && move_port_if_taken(ops, lab, names[i], &moved) == 0 && moved &&
-		    cl_hv_domain_start(ops->hv, names[i]) == 0)
+		if (pool.rcs[i] && move_port_if_taken(ctx, lab, names[i], &moved) == 0 && moved &&
+		    cl_hv_domain_start(ctx->hv, names[i]) == 0)
 			pool.rcs[i] = 0;
 		if (pool.rcs[i] && rc == 0)
 			rc = cl_error_set(pool.rcs[i], "%s", pool.msgs[i]);
-		if (pool.rcs[i] == 0 && cl_store_vm_get(ops->st, names[i], &vm) == 0) {
+		if (pool.rcs[i] == 0 && cl_store_vm_get(ctx->st, names[i], &vm) == 0) {
 			cl_killpoint("publish:start");
-			int src = tp_vm_set_state(ops, &vm, CL_VM_STATE_RUNNING, -1);
+			int src = tp_vm_set_state(ctx, &vm, CL_VM_STATE_RUNNING, -1);
 			if (src && rc == 0)
 				rc = src;
 		}
@@ -443,7 +443,7 @@ int tp_start_all(cl_ops *ops, const cl_lab *lab, char *const *names, size_t n)
  * track of. A student removed before this existed (row gone, VM or keys left) is
  * cleaned up the same way.
  */
-int cl_student_revoke(cl_ops *ops, const char *labname, const char *student)
+int cl_student_revoke(cl_ctx *ctx, const char *labname, const char *student)
 {
 	cl_lab lab = {0};
 	cl_student s = {0};
@@ -454,17 +454,17 @@ int cl_student_revoke(cl_ops *ops, const char *labname, const char *student)
 
 	if ((rc = cl_name_check("lab name", labname)) ||
 	    (rc = cl_name_check("student name", student)) ||
-	    (rc = cl_store_lab_get(ops->st, labname, &lab)))
+	    (rc = cl_store_lab_get(ctx->st, labname, &lab)))
 		return rc;
-	if ((rc = tp_lock(ops, lab.name, "students remove")))
+	if ((rc = tp_lock(ctx, lab.name, "students remove")))
 		goto out;
 	locked = true;
-	rc = cl_store_student_get(ops->st, lab.id, student, &s);
+	rc = cl_store_student_get(ctx->st, lab.id, student, &s);
 	if (rc && rc != CL_ENOTFOUND)
 		goto out;
 	found = rc == 0;
 	name = cl_vm_name(lab.name, student);
-	rc = cl_store_vm_get(ops->st, name, &vm);
+	rc = cl_store_vm_get(ctx->st, name, &vm);
 	if (rc && rc != CL_ENOTFOUND)
 		goto out;
 	/* Only this student's VM (or a removed one's, left without its student): by ids. */
@@ -473,35 +473,35 @@ int cl_student_revoke(cl_ops *ops, const char *labname, const char *student)
 	rc = 0;
 	if (ours && vm.kind == CL_VM_KIND_ATTACHED) {
 		/* A machine classlab did not make: forget it (its key goes with the student's). */
-		if ((rc = cl_store_begin(ops->st)) ||
-		    (rc = cl_store_end(ops->st, cl_store_vm_delete(ops->st, name))))
+		if ((rc = cl_store_begin(ctx->st)) ||
+		    (rc = cl_store_end(ctx->st, cl_store_vm_delete(ctx->st, name))))
 			goto out;
 	} else if (ours) {
-		if ((rc = tp_lab_connect(ops, &lab, false)))
+		if ((rc = tp_lab_connect(ctx, &lab, false)))
 			goto out;
-		tp_progress(ops, "removing %s", name);
-		if ((rc = tp_vm_remove(ops, name)))
+		tp_progress(ctx, "removing %s", name);
+		if ((rc = tp_vm_remove(ctx, name)))
 			goto out;
 	}
 	cl_killpoint("students-remove:vm");
 	/* Host keys of a VM of this lab that is not the student's (the template's) stay. */
-	if ((rc = cl_keys_forget(ops->data_dir, lab.name, student,
+	if ((rc = cl_keys_forget(ctx->data_dir, lab.name, student,
 				 !vm.name || vm.lab_id != lab.id || ours ? name : NULL, &removed)))
 		goto out;
 	cl_killpoint("students-remove:keys");
 	if (found) {
-		if ((rc = cl_store_begin(ops->st)) ||
-		    (rc = cl_store_end(ops->st, cl_store_student_remove(ops->st, lab.id, student))))
+		if ((rc = cl_store_begin(ctx->st)) ||
+		    (rc = cl_store_end(ctx->st, cl_store_student_remove(ctx->st, lab.id, student))))
 			goto out;
 	} else if (!ours && !removed) {
 		rc = cl_error_set(CL_ENOTFOUND, "student '%s' not found", student);
 		goto out;
 	}
 	if (ours)
-		rc = cl_known_hosts_write(ops->st, ops->data_dir, &lab);
+		rc = cl_known_hosts_write(ctx, &lab);
 out:
 	if (locked)
-		tp_unlock(ops, lab.name);
+		tp_unlock(ctx, lab.name);
 	if (rc)
 		cl_error_wrap("cannot remove student '%s' from lab '%s'", student, labname);
 	free(name);

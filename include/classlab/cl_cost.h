@@ -6,6 +6,7 @@
 #ifndef CL_COST_H
 #define CL_COST_H
 
+#include "classlab/cl_ctx.h"
 #include "classlab/cl_store.h"
 
 #include <stdint.h>
@@ -50,12 +51,12 @@ void cl_lab_estimate_clear(cl_lab_estimate *e);
  * 0 with out->unavailable set when the lab's inputs do not give an exact total
  * (an older database: writes now refuse such inputs); errors are the store's.
  */
-int cl_cost_lab_estimate(cl_store *st, const char *lab, cl_lab_estimate *out);
+int cl_cost_lab_estimate(cl_ctx *ctx, const char *lab, cl_lab_estimate *out);
 /*
  * Every lab, in name order, and the grand total in cents: -1 when a lab's
  * estimate is unavailable or the sum does not fit. One lab never fails the report.
  */
-int cl_cost_report(cl_store *st, cl_lab_estimate **out, size_t *n, int64_t *total_cents);
+int cl_cost_report(cl_ctx *ctx, cl_lab_estimate **out, size_t *n, int64_t *total_cents);
 
 /*
  * The write-time guard: call inside the write transaction that changes an
@@ -64,8 +65,8 @@ int cl_cost_report(cl_store *st, cl_lab_estimate **out, size_t *n, int64_t *tota
  * when the lab's (or, for cl_cost_check_labs, any lab of that size's; size NULL:
  * any lab's) estimate would not be computable, so the caller rolls back.
  */
-int cl_cost_check_lab(cl_store *st, const char *lab);
-int cl_cost_check_labs(cl_store *st, const char *size);
+int cl_cost_check_lab(cl_ctx *ctx, const char *lab);
+int cl_cost_check_labs(cl_ctx *ctx, const char *size);
 
 /* "25 × (20 + 10) × 139 × $0.01 = $1042.50" (or the summed form when quotas differ). */
 char *cl_cost_breakdown(const cl_estimate *e);

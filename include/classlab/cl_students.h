@@ -6,6 +6,7 @@
 #ifndef CL_STUDENTS_H
 #define CL_STUDENTS_H
 
+#include "classlab/cl_ctx.h"
 #include "classlab/cl_store.h"
 #include "classlab/cl_util.h"
 
@@ -19,11 +20,11 @@ int cl_email_check(const char *email);
 int cl_student_key_check(const char *key);
 
 /* Creates a lab after validating every field (name, size, username, hours, price, ports). */
-int cl_labs_create(cl_store *st, cl_lab *lab);
+int cl_labs_create(cl_ctx *ctx, cl_lab *lab);
 /* Updates a lab's settings after the same validation. */
-int cl_labs_update(cl_store *st, const cl_lab *lab);
+int cl_labs_update(cl_ctx *ctx, const cl_lab *lab);
 /* Deletes the lab's records (VMs must already be gone: see cl_down). */
-int cl_labs_delete(cl_store *st, const char *name);
+int cl_labs_delete(cl_ctx *ctx, const char *name);
 
 typedef struct cl_roster_row {
 	int line; /* 1-based line where the record starts */
@@ -48,13 +49,13 @@ int cl_roster_parse(const char *data, size_t len, cl_roster_row **rows, size_t *
  * the lab or twice in the file is reported with its line (CL_EEXIST if
  * that is the only problem).
  */
-int cl_students_import(cl_store *st, const char *lab, const cl_roster_row *rows, size_t n,
+int cl_students_import(cl_ctx *ctx, const char *lab, const cl_roster_row *rows, size_t n,
 		       cl_buf *errors);
-int cl_students_add(cl_store *st, const char *lab, cl_student *s);
+int cl_students_add(cl_ctx *ctx, const char *lab, cl_student *s);
 /* Removing a student revokes their VM and keys: cl_student_revoke (cl_templates.h). */
 /* student NULL: the lab's default quota. seconds CL_QUOTA_DEFAULT resets a student's. */
-int cl_quota_set(cl_store *st, const char *lab, const char *student, int64_t seconds);
-int cl_schedule_add(cl_store *st, const char *lab, cl_schedule *s);
+int cl_quota_set(cl_ctx *ctx, const char *lab, const char *student, int64_t seconds);
+int cl_schedule_add(cl_ctx *ctx, const char *lab, cl_schedule *s);
 
 /* ---- keys: files under <data>/labs/<lab>/, generated once and kept across republish ---- */
 
@@ -84,7 +85,7 @@ int cl_keys_forget(const char *data_dir, const char *lab, const char *student, c
 /* Removes <data>/labs/<lab> and everything in it (keys, known_hosts); absent is fine. */
 int cl_lab_dir_remove(const char *data_dir, const char *lab);
 /* Rewrites <lab dir>/known_hosts from the lab's VM records ([public_host]:port key). */
-int cl_known_hosts_write(cl_store *st, const char *data_dir, const cl_lab *lab);
+int cl_known_hosts_write(cl_ctx *ctx, const cl_lab *lab);
 
 /* ---- attached machines (seeds/004): a computer classlab did not create ---- */
 typedef struct cl_attach_opts {
@@ -102,7 +103,7 @@ typedef struct cl_attach_opts {
  * prove the credentials, and records the machine as the student's VM.
  * *pinned gets the fingerprint pinned (new string).
  */
-int cl_attach(cl_store *st, const char *data_dir, const cl_attach_opts *o, char **pinned);
+int cl_attach(cl_ctx *ctx, const cl_attach_opts *o, char **pinned);
 
 /* ---- how a student gets in ---- */
 typedef struct cl_access {
@@ -120,7 +121,7 @@ typedef struct cl_access {
 } cl_access;
 void cl_access_clear(cl_access *a);
 /* CL_ENOTFOUND until the student's VM has been published or attached. */
-int cl_access_get(cl_store *st, const char *data_dir, const char *lab, const char *student,
+int cl_access_get(cl_ctx *ctx, const char *lab, const char *student,
 		  cl_access *out);
 /* "ssh -p PORT USER@HOST", or with "-L L:localhost:R " when local_port > 0. New string. */
 char *cl_access_ssh_command(const cl_access *a, int local_port, int remote_port);
@@ -132,25 +133,25 @@ void cl_access_x2go_session(const cl_access *a, cl_buf *out);
 /* ---- reads and whole-lab changes: what a front end calls instead of the store ---- */
 
 /* The lab by name (checked as a name first): CL_ENOTFOUND when there is none. */
-int cl_labs_get(cl_store *st, const char *name, cl_lab *out);
+int cl_labs_get(cl_ctx *ctx, const char *name, cl_lab *out);
 /* Every lab, by name (cl_lab_list_free). */
-int cl_labs_list(cl_store *st, cl_lab **out, size_t *n);
+int cl_labs_list(cl_ctx *ctx, cl_lab **out, size_t *n);
 /* The lab's students by name (cl_student_list_free); *lab_out (may be NULL) gets the lab. */
-int cl_students_list(cl_store *st, const char *lab, cl_lab *lab_out, cl_student **out, size_t *n);
+int cl_students_list(cl_ctx *ctx, const char *lab, cl_lab *lab_out, cl_student **out, size_t *n);
 /* The lab's schedule events by start (one free()). */
-int cl_schedule_list(cl_store *st, const char *lab, cl_schedule **out, size_t *n);
+int cl_schedule_list(cl_ctx *ctx, const char *lab, cl_schedule **out, size_t *n);
 /*
  * lab delete: refused (CL_EEXIST) while the lab has VMs classlab made (down deletes
  * them; attached machines are only forgotten); then its directory of keys under
  * data_dir, then its records.
  */
-int cl_labs_remove(cl_store *st, const char *data_dir, const char *name);
+int cl_labs_remove(cl_ctx *ctx, const char *name);
 /* lab unlock: clears a lock whose holder is gone (cl_store_lab_unlock_stale's contract). */
-int cl_labs_unlock(cl_store *st, const char *name, bool *held, char **holder);
+int cl_labs_unlock(cl_ctx *ctx, const char *name, bool *held, char **holder);
 
-int cl_sizes_list(cl_store *st, cl_size **out, size_t *n);
+int cl_sizes_list(cl_ctx *ctx, cl_size **out, size_t *n);
 /* The size by name (checked as a name first): CL_ENOTFOUND when there is none. */
-int cl_sizes_get(cl_store *st, const char *name, cl_size *out);
+int cl_sizes_get(cl_ctx *ctx, const char *name, cl_size *out);
 /* A change to a size: a field < 0 keeps the size's value (a new size: 2 vCPUs, 2048 MiB). */
 typedef struct cl_size_change {
 	const char *name;
@@ -161,6 +162,6 @@ typedef struct cl_size_change {
  * Creates or changes a size in one transaction that also checks that every lab of
  * the size keeps an exact estimate. *out (may be NULL) gets the size as written.
  */
-int cl_sizes_set(cl_store *st, const cl_size_change *c, cl_size *out);
+int cl_sizes_set(cl_ctx *ctx, const cl_size_change *c, cl_size *out);
 
 #endif

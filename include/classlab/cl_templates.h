@@ -8,45 +8,19 @@
 #ifndef CL_TEMPLATES_H
 #define CL_TEMPLATES_H
 
+#include "classlab/cl_ctx.h"
 #include "classlab/cl_provision.h"
 #include "classlab/cl_store.h"
 
 #include <stdbool.h>
 
-/* How much a progress message matters; the front end chooses how to show each. */
-typedef enum cl_notice {
-	CL_NOTICE_INFO = 0, /* progress: a front end may keep it quiet */
-	CL_NOTICE_WARNING,  /* something the user must know (a VM moved port, a forced step) */
-} cl_notice;
-
-/* Where things are and how to report progress; owned by the caller. */
-typedef struct cl_ops cl_ops;
-struct cl_ops {
-	cl_store *st;
-	cl_hv *hv; /* NULL until cl_ops_connect */
-	const char *uri;
-	const char *data_dir;
-	const char *cache_dir;
-	const char *images_dir; /* templates/images of the source tree or the install */
-	int boot_timeout_s;	/* wait for SSH; 0 = 300 */
-	const char *accel;	/* "kvm", "tcg" or NULL (auto), for cl_hv_open */
-	/*
-	 * Progress for people (stderr). total > 0 marks step done of total of a
-	 * longer job (a front end may draw a bar); else a plain message. msg carries
-	 * no severity prefix: severity says. May be NULL.
-	 */
-	void (*progress)(void *ctx, cl_notice severity, const char *msg, size_t done, size_t total);
-	void *progress_ctx;
-	/* Run between build and publish by up (the GPU/health verification); may be NULL. */
-	int (*verify)(struct cl_ops *ops, const char *lab);
-	int lock_depth; /* internal: nested operations share the lab lock */
-};
-
 #define CL_POOL_NAME "classlab"
 
-/* Opens the hypervisor and makes sure the pool exists (<data>/pool). */
-int cl_ops_connect(cl_ops *ops);
-void cl_ops_disconnect(cl_ops *ops);
+/*
+ * The libvirt backend for cl_ctx_opts.backend: opens the hypervisor (opts.uri,
+ * accelerator) and makes sure the pool exists (<data>/pool).
+ */
+extern const cl_ctx_backend cl_templates_backend;
 
 /* The lab file (`classlab up FILE`), parsed strictly: unknown keys, wrong types -> CL_EINVAL. */
 typedef struct cl_labfile_student {
@@ -87,7 +61,7 @@ void cl_lab_spec_clear(cl_lab_spec *s);
 int cl_lab_spec_parse(const char *spec_json, cl_lab_spec *out);
 
 /* template build: define, boot and wait for the template VM; runs the customisation. */
-int cl_template_build(cl_ops *ops, const char *lab);
+int cl_template_build(cl_ctx *ctx, const char *lab);
 
 typedef struct cl_publish_opts {
 	bool start;	   /* start the student VMs (default in the CLI) */
@@ -95,21 +69,21 @@ typedef struct cl_publish_opts {
 	bool force;	   /* --force: skip the GPU verification gate (recorded) */
 } cl_publish_opts;
 /* template publish: template shut down, then one overlay + seed + domain per student. */
-int cl_template_publish(cl_ops *ops, const char *lab, const cl_publish_opts *opts);
+int cl_template_publish(cl_ctx *ctx, const char *lab, const cl_publish_opts *opts);
 
 /* down: destroys and undefines the lab's domains, deletes volumes, seeds and VM records. */
-int cl_lab_down(cl_ops *ops, const char *lab);
+int cl_lab_down(cl_ctx *ctx, const char *lab);
 
 /*
  * students remove: stops and deletes the student's VM (domain, disk, seed,
  * record), deletes their keys and host keys, then their row. Reruns finish an
  * interrupted removal; the hypervisor is opened only when there is a VM.
  */
-int cl_student_revoke(cl_ops *ops, const char *lab, const char *student);
+int cl_student_revoke(cl_ctx *ctx, const char *lab, const char *student);
 
 /* vm start/stop for one student ("template" for the template VM) or all (student NULL). */
-int cl_vm_start(cl_ops *ops, const char *lab, const char *student);
-int cl_vm_stop(cl_ops *ops, const char *lab, const char *student);
+int cl_vm_start(cl_ctx *ctx, const char *lab, const char *student);
+int cl_vm_stop(cl_ctx *ctx, const char *lab, const char *student);
 
 typedef struct cl_vm_status {
 	char *name, *student, *kind, *state, *host;
@@ -117,7 +91,7 @@ typedef struct cl_vm_status {
 } cl_vm_status;
 void cl_vm_status_free(cl_vm_status *v, size_t n);
 /* The lab's VMs with their live state (from libvirt when connected, else the record). */
-int cl_vm_status_list(cl_ops *ops, const char *lab, cl_vm_status **out, size_t *n);
+int cl_vm_status_list(cl_ctx *ctx, const char *lab, cl_vm_status **out, size_t *n);
 
 struct cl_gpu_report;
 /*
@@ -125,27 +99,26 @@ struct cl_gpu_report;
  * checks over SSH. A passing template is marked verified for the publish gate.
  * *report is the caller's (cl_gpu_report_free); its pass says the verdict.
  */
-int cl_verify(cl_ops *ops, const char *lab, const char *student, struct cl_gpu_report **report);
+int cl_verify(cl_ctx *ctx, const char *lab, const char *student, struct cl_gpu_report **report);
 
 /* up: creates or converges the lab from a parsed file; publish unless no_publish. */
-int cl_up(cl_ops *ops, const cl_labfile *lf, bool publish, const cl_publish_opts *opts);
+int cl_up(cl_ctx *ctx, const cl_labfile *lf, bool publish, const cl_publish_opts *opts);
 
 /* ---- the host, for front ends (templates/host.c) ---- */
 
 /*
- * Sets ops->accel from a setting a front end read (CLASSLAB_ACCEL, a flag): "kvm",
- * "tcg", or auto for NULL, "" or "auto". Else CL_EINVAL naming what, before any
- * hypervisor is opened.
+ * Sets the handle's accelerator from a setting a front end read (CLASSLAB_ACCEL, a
+ * flag): "kvm", "tcg", or auto for NULL, "" or "auto". Else CL_EINVAL naming what,
+ * before any hypervisor is opened.
  */
-int cl_ops_set_accel(cl_ops *ops, const char *what, const char *value);
+int cl_host_set_accel(cl_ctx *ctx, const char *what, const char *value);
 
 struct json_t;
 /*
  * host gpus: the host's NVIDIA GPUs and whether each is ready for passthrough, as a
  * new JSON array of objects (address, product, driver, iommu_group,
- * passthrough_ready, reason). Opens the hypervisor when ops has none; the caller
- * disconnects.
+ * passthrough_ready, reason). Opens the hypervisor for the call when ctx has none.
  */
-int cl_host_gpus(cl_ops *ops, struct json_t **out);
+int cl_host_gpus(cl_ctx *ctx, struct json_t **out);
 
 #endif

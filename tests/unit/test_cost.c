@@ -137,6 +137,7 @@ static void test_unavailable(void)
 	cl_lab big = {.name = "big", .size = "huge", .price_micro = 1000000000,
 		      .scheduled_seconds = 87600 * H, .quota_seconds = 87600 * H};
 	cl_lab ok = {.name = "ok", .size = "small", .price_micro = 10000, .scheduled_seconds = 20 * H};
+	cl_ctx *ctx = NULL;
 	cl_lab_estimate *rows = NULL, one = {0};
 	size_t n = 0;
 	int64_t total = 0;
@@ -144,9 +145,11 @@ static void test_unavailable(void)
 
 	close(fd);
 	unlink(path);
-	CHECK_INT(cl_store_open(&st, path), 0);
-	if (!st)
+	cl_ctx_opts opts = {.db_path = path};
+	CHECK_INT(cl_ctx_new(&ctx, &opts), 0);
+	if (!ctx)
 		return;
+	st = cl_ctx_store(ctx);
 	CHECK_INT(cl_store_size_put(st, &huge), 0);
 	CHECK_INT(cl_store_begin(st), 0);
 	CHECK_INT(cl_store_lab_create(st, &big), 0);
@@ -160,7 +163,7 @@ static void test_unavailable(void)
 	CHECK_INT(cl_store_student_add(st, &a), 0);
 	CHECK_INT(cl_store_commit(st), 0);
 
-	CHECK_INT(cl_cost_report(st, &rows, &n, &total), 0);
+	CHECK_INT(cl_cost_report(ctx, &rows, &n, &total), 0);
 	CHECK_INT(n, 2);
 	CHECK_INT(total, -1);
 	for (size_t i = 0; i < n; i++) {
@@ -174,16 +177,16 @@ static void test_unavailable(void)
 		cl_lab_estimate_clear(&rows[i]);
 	}
 	free(rows);
-	CHECK_INT(cl_cost_lab_estimate(st, "big", &one), 0);
+	CHECK_INT(cl_cost_lab_estimate(ctx, "big", &one), 0);
 	CHECK(one.unavailable != NULL);
 	cl_lab_estimate_clear(&one);
-	CHECK_INT(cl_cost_check_lab(st, "big"), CL_EINVAL);
+	CHECK_INT(cl_cost_check_lab(ctx, "big"), CL_EINVAL);
 	CHECK(strstr(cl_error_msg(), "lab 'big' would have no exact cost estimate (5300 students") != NULL);
-	CHECK_INT(cl_cost_check_lab(st, "ok"), 0);
-	CHECK_INT(cl_cost_check_labs(st, "small"), 0);
-	CHECK_INT(cl_cost_check_labs(st, "huge"), CL_EINVAL);
-	CHECK_INT(cl_cost_check_labs(st, NULL), CL_EINVAL);
-	cl_store_close(st);
+	CHECK_INT(cl_cost_check_lab(ctx, "ok"), 0);
+	CHECK_INT(cl_cost_check_labs(ctx, "small"), 0);
+	CHECK_INT(cl_cost_check_labs(ctx, "huge"), CL_EINVAL);
+	CHECK_INT(cl_cost_check_labs(ctx, NULL), CL_EINVAL);
+	cl_ctx_free(ctx);
 	unlink(path);
 	{
 		char *wal = cl_aprintf("%s-wal", path), *shm = cl_aprintf("%s-shm", path);

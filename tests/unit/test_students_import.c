@@ -15,13 +15,13 @@ static int count(cl_store *st, int64_t lab_id)
 	return (int)n;
 }
 
-static int import(cl_store *st, const char *csv, cl_buf *errors)
+static int import(cl_ctx *ctx, const char *csv, cl_buf *errors)
 {
 	cl_roster_row *rows = NULL;
 	size_t n = 0;
 	int rc = cl_roster_parse(csv, strlen(csv), &rows, &n, errors);
 	if (rc == 0)
-		rc = cl_students_import(st, "ml", rows, n, errors);
+		rc = cl_students_import(ctx, "ml", rows, n, errors);
 	cl_roster_free(rows, n);
 	return rc;
 }
@@ -29,6 +29,7 @@ static int import(cl_store *st, const char *csv, cl_buf *errors)
 int main(void)
 {
 	char dir[] = "/tmp/cl-test-import.XXXXXX";
+	cl_ctx *ctx = NULL;
 	cl_store *st = NULL;
 	cl_buf errors = CL_BUF_INIT;
 	cl_lab lab = {.name = "ml", .size = "small", .price_micro = 10000};
@@ -36,31 +37,35 @@ int main(void)
 	if (!mkdtemp(dir))
 		return 1;
 	char *path = cl_aprintf("%s/db", dir);
-	CHECK_INT(cl_store_open(&st, path), 0);
-	CHECK_INT(cl_labs_create(st, &lab), 0);
+	cl_ctx_opts opts = {.db_path = path};
+	CHECK_INT(cl_ctx_new(&ctx, &opts), 0);
+	if (!ctx)
+		return 1;
+	st = cl_ctx_store(ctx);
+	CHECK_INT(cl_labs_create(ctx, &lab), 0);
 
 	/* Three copies of one name and two of another: each later copy names the first. */
-	CHECK_INT(import(st, "name\nbob\nalice\nbob\ncarl\nalice\nbob\n", &errors), CL_EEXIST);
+	CHECK_INT(import(ctx, "name\nbob\nalice\nbob\ncarl\nalice\nbob\n", &errors), CL_EEXIST);
 	CHECK_STR(cl_buf_str(&errors), "line 4: student 'bob' is also on line 2\n"
 				       "line 6: student 'alice' is also on line 3\n"
 				       "line 7: student 'bob' is also on line 2\n");
 	CHECK_INT(count(st, lab.id), 0);
 
 	cl_buf_reset(&errors);
-	CHECK_INT(import(st, "name,quota_hours\nalice,1\nbob,\n", &errors), 0);
+	CHECK_INT(import(ctx, "name,quota_hours\nalice,1\nbob,\n", &errors), 0);
 	CHECK_INT(count(st, lab.id), 2);
 	/* Against the lab: refused whole, carol not added. */
-	CHECK_INT(import(st, "name\ncarol\nalice\n", &errors), CL_EEXIST);
+	CHECK_INT(import(ctx, "name\ncarol\nalice\n", &errors), CL_EEXIST);
 	CHECK_STR(cl_buf_str(&errors), "line 3: student 'alice' is already in lab 'ml'\n");
 	CHECK_INT(count(st, lab.id), 2);
 	/* An unknown lab. */
 	cl_roster_row row = {.line = 2, .name = "dave", .quota_seconds = CL_QUOTA_DEFAULT};
-	CHECK_INT(cl_students_import(st, "nope", &row, 1, &errors), CL_ENOTFOUND);
+	CHECK_INT(cl_students_import(ctx, "nope", &row, 1, &errors), CL_ENOTFOUND);
 	/* Zero rows is a successful no-op. */
-	CHECK_INT(cl_students_import(st, "ml", NULL, 0, &errors), 0);
+	CHECK_INT(cl_students_import(ctx, "ml", NULL, 0, &errors), 0);
 
 	cl_buf_free(&errors);
-	cl_store_close(st);
+	cl_ctx_free(ctx);
 	char *cmd = cl_aprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);

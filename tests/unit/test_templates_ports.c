@@ -16,28 +16,29 @@ enum { WRITERS = 4, VMS = 40 };
 
 static int writer(const char *db, const char *dir, int w)
 {
-	cl_ops ops = {.data_dir = dir};
+	cl_ctx_opts opts = {.db_path = db, .data_dir = dir};
+	cl_ctx *ctx = NULL;
 	cl_lab lab = {0};
 	char name[16];
 	int rc;
 
 	snprintf(name, sizeof(name), "lab%d", w);
-	if ((rc = cl_store_open(&ops.st, db)) || (rc = cl_store_lab_get(ops.st, name, &lab)))
+	if ((rc = cl_ctx_new(&ctx, &opts)) || (rc = cl_store_lab_get(ctx->st, name, &lab)))
 		return 1;
 	for (int i = 0; i < VMS && rc == 0; i++) {
 		char sname[16];
 		cl_student s = {0};
 		cl_vm vm = {0};
 		snprintf(sname, sizeof(sname), "s%02d", i);
-		if ((rc = cl_store_student_get(ops.st, lab.id, sname, &s)) == 0)
-			rc = tp_vm_ensure(&ops, &lab, &s, 1, &vm);
+		if ((rc = cl_store_student_get(ctx->st, lab.id, sname, &s)) == 0)
+			rc = tp_vm_ensure(ctx, &lab, &s, 1, &vm);
 		if (rc)
 			fprintf(stderr, "writer %d: %s\n", w, cl_error_msg());
 		cl_vm_clear(&vm);
 		cl_student_clear(&s);
 	}
 	cl_lab_clear(&lab);
-	cl_store_close(ops.st);
+	cl_ctx_free(ctx);
 	return rc ? 1 : 0;
 }
 

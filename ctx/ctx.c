@@ -1,0 +1,104 @@
+/* The library handle: what it owns and how it is opened and closed (cl_ctx.h). */
+#include "ctx_impl.h"
+#include "classlab/cl_util.h"
+#include "classlab/banned.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static char *dup_or_null(const char *s)
+{
+	return s ? cl_strdup(s) : NULL;
+}
+
+int cl_ctx_new(cl_ctx **out, const cl_ctx_opts *opts)
+{
+	cl_ctx *ctx = cl_calloc(1, sizeof(*ctx));
+	int rc = 0;
+
+	*out = NULL;
+	ctx->uri = dup_or_null(opts->uri);
+	ctx->data_dir = dup_or_null(opts->data_dir);
+	ctx->cache_dir = dup_or_null(opts->cache_dir);
+	ctx->images_dir = dup_or_null(opts->images_dir);
+	ctx->accel = opts->accel && strcmp(opts->accel, "kvm") == 0   ? "kvm"
+		     : opts->accel && strcmp(opts->accel, "tcg") == 0 ? "tcg"
+								      : NULL;
+	ctx->boot_timeout_s = opts->boot_timeout_s;
+	ctx->backend = opts->backend;
+	ctx->now = opts->now;
+	ctx->progress = opts->progress;
+	ctx->verify = opts->verify;
+	ctx->cb_arg = opts->cb_arg;
+	if (opts->db_path && (rc = cl_store_open(&ctx->st, opts->db_path))) {
+		cl_ctx_free(ctx);
+		return rc;
+	}
+	*out = ctx;
+	return 0;
+}
+
+void cl_ctx_free(cl_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	cl_ctx_disconnect(ctx);
+	cl_store_close(ctx->st);
+	free(ctx->images_dir);
+	free(ctx->cache_dir);
+	free(ctx->data_dir);
+	free(ctx->uri);
+	free(ctx);
+}
+
+int cl_ctx_connect(cl_ctx *ctx)
+{
+	if (ctx->hv)
+		return 0;
+	if (!ctx->backend)
+		return cl_error_set(CL_EUNAVAIL, "no hypervisor backend in this program");
+	return ctx->backend->open(ctx, &ctx->hv);
+}
+
+void cl_ctx_disconnect(cl_ctx *ctx)
+{
+	if (ctx->hv && ctx->backend)
+		ctx->backend->close(ctx->hv);
+	ctx->hv = NULL;
+}
+
+cl_store *cl_ctx_store(const cl_ctx *ctx)
+{
+	return ctx->st;
+}
+
+const char *cl_ctx_uri(const cl_ctx *ctx)
+{
+	return ctx->uri;
+}
+
+const char *cl_ctx_data_dir(const cl_ctx *ctx)
+{
+	return ctx->data_dir;
+}
+
+const char *cl_ctx_cache_dir(const cl_ctx *ctx)
+{
+	return ctx->cache_dir;
+}
+
+const char *cl_ctx_images_dir(const cl_ctx *ctx)
+{
+	return ctx->images_dir;
+}
+
+int64_t cl_ctx_now(const cl_ctx *ctx)
+{
+	return ctx->now ? ctx->now(ctx->cb_arg) : (int64_t)time(NULL);
+}
+
+void cl_ctx_set_boot_timeout(cl_ctx *ctx, int seconds)
+{
+	ctx->boot_timeout_s = seconds;
+}

@@ -1,0 +1,25 @@
+/* The handle's fields, for the library's modules only (front ends see cl_ctx.h). */
+#ifndef CL_CTX_IMPL_H
+#define CL_CTX_IMPL_H
+
+#include "classlab/cl_ctx.h"
+
+struct cl_ctx {
+	cl_store *st;
+	struct cl_hv *hv; /* NULL until cl_ctx_connect */
+	char *uri;
+	char *data_dir;
+	char *cache_dir;
+	char *images_dir;
+	const char *accel; /* "kvm", "tcg" (static strings) or NULL */
+	int boot_timeout_s;
+	const cl_ctx_backend *backend;
+	int64_t (*now)(void *cb_arg);
+	void (*progress)(void *cb_arg, cl_notice severity, const char *msg, size_t done,
+			 size_t total);
+	int (*verify)(void *cb_arg, cl_ctx *ctx, const char *lab);
+	void *cb_arg;
+	int lock_depth; /* nested operations (up -> build -> publish) share the lab lock */
+};
+
+#endif
