@@ -37,13 +37,13 @@ typedef struct cl_ctx_backend {
 
 /* What cl_ctx_new copies: strings are copied, callbacks and cb_arg are kept. */
 typedef struct cl_ctx_opts {
-	const char *db_path;	/* the store cl_ctx_new opens; NULL: no store (host gpus) */
-	const char *uri;	/* hypervisor URI, or NULL (embedded under data_dir) */
-	const char *data_dir;	/* keys, disks, known_hosts */
-	const char *cache_dir;	/* downloaded base images */
-	const char *images_dir; /* templates/images of the source tree or the install */
-	const char *accel;	/* "kvm", "tcg" or NULL (auto); see cl_host_set_accel */
-	int boot_timeout_s;	/* wait for SSH; 0 = 300 */
+	const char *db_path;	       /* the store cl_ctx_new opens; NULL: no store (host gpus) */
+	const char *uri;	       /* hypervisor URI, or NULL (embedded under data_dir) */
+	const char *data_dir;	       /* keys, disks, known_hosts */
+	const char *cache_dir;	       /* downloaded base images */
+	const char *images_dir;	       /* templates/images of the source tree or the install */
+	const char *accel;	       /* "kvm", "tcg" or NULL (auto); see cl_host_set_accel */
+	int boot_timeout_s;	       /* wait for SSH; 0 = 300 */
 	const cl_ctx_backend *backend; /* NULL: cl_ctx_connect fails with CL_EUNAVAIL */
 	/* The clock, in seconds since the epoch; NULL is time(NULL). */
 	int64_t (*now)(void *cb_arg);
