@@ -18,6 +18,13 @@ int cl_ctx_new(cl_ctx **out, const cl_ctx_opts *opts)
 	int rc = 0;
 
 	*out = NULL;
+	/* As cl_host_set_accel reads a setting, without linking the hypervisor code. */
+	if (opts->accel && *opts->accel && strcmp(opts->accel, "auto") != 0 &&
+	    strcmp(opts->accel, "kvm") != 0 && strcmp(opts->accel, "tcg") != 0) {
+		free(ctx);
+		return cl_error_set(CL_EINVAL, "accelerator: '%s' is not kvm, tcg or auto",
+				    opts->accel);
+	}
 	ctx->uri = dup_or_null(opts->uri);
 	ctx->data_dir = dup_or_null(opts->data_dir);
 	ctx->cache_dir = dup_or_null(opts->cache_dir);

@@ -62,6 +62,7 @@ typedef struct cl_ctx_opts {
 /*
  * A new handle in *out (cl_ctx_free): opens the store at opts->db_path when
  * given (its errors are the store's). The hypervisor is not opened here.
+ * CL_EINVAL for an accelerator other than kvm, tcg, auto, "" or NULL.
  */
 int cl_ctx_new(cl_ctx **out, const cl_ctx_opts *opts);
 /* Closes the hypervisor connection and the store, then frees ctx; NULL is fine. */

@@ -73,6 +73,14 @@ int main(void)
 	CHECK_INT(opened, 2);
 	CHECK_INT(closed, 2);
 
+	/* A setting that is not one: refused before anything is opened. */
+	cl_ctx_opts badaccel = {.db_path = db, .accel = "xen"};
+	CHECK_INT(cl_ctx_new(&ctx, &badaccel), CL_EINVAL);
+	CHECK(ctx == NULL && strstr(cl_error_msg(), "'xen' is not kvm, tcg or auto"));
+	cl_ctx_opts autoaccel = {.accel = "auto"};
+	CHECK_INT(cl_ctx_new(&ctx, &autoaccel), 0);
+	cl_ctx_free(ctx);
+
 	/* A store that cannot open (not a database): the store's error, and no handle. */
 	char *bad = cl_aprintf("%s/text", dir);
 	FILE *f = fopen(bad, "w");
