@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "classlab/cl_students.h"
+#include "syscount.h"
 #include "tap.h"
 
 #include <fcntl.h>
@@ -16,61 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int n_fsync, n_syncfs, sfr_waits, n_mkdir, n_chmod;
-
-int fsync(int fd)
-{
-	n_fsync++;
-	return (int)syscall(SYS_fsync, fd);
-}
-
-int syncfs(int fd)
-{
-	n_syncfs++;
-	return (int)syscall(SYS_syncfs, fd);
-}
-
-int sync_file_range(int fd, off_t off, off_t len, unsigned int flags)
-{
-	if ((flags & SYNC_FILE_RANGE_WRITE) && (flags & SYNC_FILE_RANGE_WAIT_AFTER))
-		sfr_waits++;
-	return (int)syscall(SYS_sync_file_range, fd, off, len, flags);
-}
-
-int mkdir(const char *path, mode_t mode)
-{
-	n_mkdir++;
-	return (int)syscall(SYS_mkdirat, AT_FDCWD, path, mode);
-}
-
-int chmod(const char *path, mode_t mode)
-{
-	n_chmod++;
-	return (int)syscall(SYS_fchmodat, AT_FDCWD, path, mode);
-}
-
-static void reset(void)
-{
-	n_fsync = n_syncfs = sfr_waits = n_mkdir = n_chmod = 0;
-}
-
 static char scratch[] = "/tmp/cl-keyfiles-XXXXXX";
 
-static char *slurp(const char *path)
-{
-	cl_buf b = CL_BUF_INIT;
-	if (cl_read_file(path, 1 << 20, &b) != 0) {
-		cl_buf_free(&b);
-		return cl_strdup("<unreadable>");
-	}
-	return cl_buf_detach(&b);
-}
-
-static unsigned mode_of(const char *path)
-{
-	struct stat sb;
-	return lstat(path, &sb) == 0 ? (unsigned)sb.st_mode : 0;
-}
 
 static void test_pair_one_sync(void)
 {
@@ -78,7 +26,7 @@ static void test_pair_one_sync(void)
 	char *priv = cl_aprintf("%s/labs/lab1/students/s001/id_ed25519", scratch);
 	char *pub = cl_aprintf("%s.pub", priv), *want, *got;
 
-	reset();
+	syscount_reset();
 	CHECK_INT(cl_keys_student(scratch, "lab1", "s001", NULL, &k), 0);
 	CHECK_STR(k.private_path, priv);
 	CHECK(k.public_line && strncmp(k.public_line, "ssh-ed25519 ", 12) == 0);
@@ -96,7 +44,7 @@ static void test_pair_one_sync(void)
 	CHECK(strstr(got, "BEGIN OPENSSH PRIVATE KEY") != NULL);
 	free(got);
 	/* Made once and kept: read back, nothing written, synced, made or chmodded. */
-	reset();
+	syscount_reset();
 	CHECK_INT(cl_keys_student(scratch, "lab1", "s001", NULL, &again), 0);
 	CHECK_STR(again.public_line, k.public_line);
 	CHECK_INT(sfr_waits + n_fsync + n_syncfs + n_mkdir + n_chmod, 0);
@@ -115,7 +63,7 @@ static void test_batch_defers_to_caller(void)
 {
 	cl_keypair h = {0}, s = {0};
 
-	reset();
+	syscount_reset();
 	cl_file_defer_begin();
 	CHECK_INT(cl_keys_host(scratch, "lab1", "lab1-s002", &h), 0);
 	CHECK_INT(cl_keys_student(scratch, "lab1", "s002", NULL, &s), 0);

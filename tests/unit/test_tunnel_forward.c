@@ -3,6 +3,7 @@
  * a busy local port, a refused remote port, and stopping. */
 #include "tap.h"
 #include "test_tunnel_sshd.h"
+#include "test_tunnel_thread.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -188,56 +189,6 @@ static void echo_stop(echo_server *srv)
 	pthread_join(srv->th, NULL);
 }
 
-/* --- the tunnel in its own thread (it alone uses the session) --- */
-typedef struct tunnel_th {
-	cl_ssh *ssh;
-	cl_tunnel_opts o;
-	pthread_t th;
-	volatile sig_atomic_t stop;
-	atomic_int port;
-	atomic_int notices;
-	int rc;
-	char msg[512];
-} tunnel_th;
-
-static void on_listen(void *ctx, int port)
-{
-	atomic_store(&((tunnel_th *)ctx)->port, port);
-}
-
-static void on_notice(void *ctx, const char *msg)
-{
-	(void)msg;
-	atomic_fetch_add(&((tunnel_th *)ctx)->notices, 1);
-}
-
-static void *tunnel_main(void *arg)
-{
-	tunnel_th *t = arg;
-	t->rc = cl_tunnel_run(t->ssh, &t->o);
-	snprintf(t->msg, sizeof(t->msg), "%s", t->rc ? cl_error_msg() : "");
-	atomic_store(&t->port, -1);
-	return NULL;
-}
-
-static int tunnel_start(tunnel_th *t, cl_ssh *ssh, int local_port, int remote_port)
-{
-	memset(t, 0, sizeof(*t));
-	t->ssh = ssh;
-	t->o.local_port = local_port;
-	t->o.remote_host = "127.0.0.1";
-	t->o.remote_port = remote_port;
-	t->o.on_listen = on_listen;
-	t->o.on_notice = on_notice;
-	t->o.ctx = t;
-	t->o.stop = &t->stop;
-	t->o.keepalive_ms = 300; /* exercise keepalives during the test */
-	pthread_create(&t->th, NULL, tunnel_main, t);
-	for (int i = 0; i < 500 && atomic_load(&t->port) == 0; i++)
-		test_sleep_ms(10);
-	return atomic_load(&t->port);
-}
-
 static int tunnel_stop(tunnel_th *t)
 {
 	long long t0 = test_now_ms();
@@ -374,7 +325,7 @@ int main(void)
 		return tap_done();
 
 	tunnel_th t;
-	int port = tunnel_start(&t, ssh, 0, echo.port);
+	int port = tunnel_start(&t, ssh, 0, echo.port, 300);
 	CHECK(port > 0);
 
 	/* 64 MiB both ways, hashes equal at all three points. */
@@ -401,7 +352,7 @@ int main(void)
 
 	/* A remote port nothing listens on: the client gets EOF, a notice is raised. */
 	int dead_port = test_free_port();
-	port = tunnel_start(&t, ssh, 0, dead_port);
+	port = tunnel_start(&t, ssh, 0, dead_port, 300);
 	CHECK(port > 0);
 	int fd = test_connect(port);
 	CHECK(fd >= 0);
@@ -419,7 +370,7 @@ int main(void)
 	CHECK(bind(busy, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(busy, 1) == 0);
 	getsockname(busy, (struct sockaddr *)&a, &al);
 	int busy_port = ntohs(a.sin_port);
-	port = tunnel_start(&t, ssh, busy_port, echo.port);
+	port = tunnel_start(&t, ssh, busy_port, echo.port, 300);
 	CHECK(port > busy_port && port <= busy_port + 100);
 	CHECK_INT(run_clients(port, 2, 4096, NULL, NULL), 0);
 	CHECK_INT(tunnel_stop(&t), 0);

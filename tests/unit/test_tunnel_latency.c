@@ -6,6 +6,7 @@
  * such response by ~40 ms. The tunnel must ACK what it read at once. */
 #include "tap.h"
 #include "test_tunnel_sshd.h"
+#include "test_tunnel_thread.h"
 
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -82,29 +83,6 @@ static void split_stop(split_server *s)
 	pthread_join(s->th, NULL);
 }
 
-/* --- the tunnel in its own thread --- */
-typedef struct tunnel_th {
-	cl_ssh *ssh;
-	cl_tunnel_opts o;
-	pthread_t th;
-	volatile sig_atomic_t stop;
-	atomic_int port;
-	int rc;
-} tunnel_th;
-
-static void on_listen(void *ctx, int port)
-{
-	atomic_store(&((tunnel_th *)ctx)->port, port);
-}
-
-static void *tunnel_main(void *arg)
-{
-	tunnel_th *t = arg;
-	t->rc = cl_tunnel_run(t->ssh, &t->o);
-	atomic_store(&t->port, -1);
-	return NULL;
-}
-
 static double now_us(void)
 {
 	struct timespec ts;
@@ -171,16 +149,8 @@ int main(void)
 		return tap_done();
 	}
 
-	tunnel_th t = {.ssh = ssh};
-	t.o = (cl_tunnel_opts){.remote_host = "127.0.0.1",
-			       .remote_port = srv.port,
-			       .on_listen = on_listen,
-			       .ctx = &t,
-			       .stop = &t.stop};
-	pthread_create(&t.th, NULL, tunnel_main, &t);
-	for (int i = 0; i < 500 && atomic_load(&t.port) == 0; i++)
-		test_sleep_ms(10);
-	int port = atomic_load(&t.port);
+	tunnel_th t;
+	int port = tunnel_start(&t, ssh, 0, srv.port, 0);
 	CHECK(port > 0);
 
 	/* Direct to the server first: the floor (GAP_MS plus scheduling). */

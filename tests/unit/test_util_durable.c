@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "classlab/cl_util.h"
+#include "syscount.h"
 #include "tap.h"
 
 #include <fcntl.h>
@@ -15,40 +16,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int n_fsync, n_syncfs, n_sfr, n_mkdir, sfr_waits;
-
-int fsync(int fd)
-{
-	n_fsync++;
-	return (int)syscall(SYS_fsync, fd);
-}
-
-int syncfs(int fd)
-{
-	n_syncfs++;
-	return (int)syscall(SYS_syncfs, fd);
-}
-
-int sync_file_range(int fd, off_t off, off_t len, unsigned int flags)
-{
-	n_sfr++;
-	/* Whole before renamed: the data is written and waited for, not only queued. */
-	if ((flags & SYNC_FILE_RANGE_WRITE) && (flags & SYNC_FILE_RANGE_WAIT_AFTER))
-		sfr_waits++;
-	return (int)syscall(SYS_sync_file_range, fd, off, len, flags);
-}
-
-int mkdir(const char *path, mode_t mode)
-{
-	n_mkdir++;
-	return (int)syscall(SYS_mkdirat, AT_FDCWD, path, mode);
-}
-
-static void reset(void)
-{
-	n_fsync = n_syncfs = n_sfr = n_mkdir = sfr_waits = 0;
-}
-
 static char scratch[] = "/tmp/cl-durable-XXXXXX";
 
 static char *sp(const char *rel)
@@ -56,21 +23,6 @@ static char *sp(const char *rel)
 	return cl_aprintf("%s/%s", scratch, rel);
 }
 
-static char *slurp(const char *path)
-{
-	cl_buf b = CL_BUF_INIT;
-	if (cl_read_file(path, 1 << 20, &b) != 0) {
-		cl_buf_free(&b);
-		return cl_strdup("<unreadable>");
-	}
-	return cl_buf_detach(&b);
-}
-
-static unsigned mode_of(const char *path)
-{
-	struct stat sb;
-	return lstat(path, &sb) == 0 ? (unsigned)sb.st_mode : 0;
-}
 
 /* Leftover temporary files in dir (NAME.tmp.*): none after a write, deferred or not. */
 static int tmp_count(const char *dir)
@@ -90,7 +42,7 @@ static void test_plain_writes_fsync_each(void)
 {
 	char *a = sp("plain-a"), *b = sp("plain-b");
 
-	reset();
+	syscount_reset();
 	CHECK_INT(cl_write_file(a, "one\n", 4, 0600), 0);
 	CHECK_INT(cl_write_file(b, "two\n", 4, 0644), 0);
 	/* Outside a batch: every file is durable when the call returns. */
@@ -110,7 +62,7 @@ static void test_batch_one_sync(void)
 	CHECK_INT(cl_mkdir_p(dir, 0700), 0);
 	CHECK_INT(cl_write_file(victim, "secret\n", 7, 0600), 0);
 	CHECK_INT(symlink(victim, link), 0);
-	reset();
+	syscount_reset();
 	cl_file_defer_begin();
 	for (int i = 0; i < 10; i++) {
 		char *p = cl_aprintf("%s/f%d", dir, i), *body = cl_aprintf("file %d\n", i);
@@ -162,7 +114,7 @@ static void test_batch_nests(void)
 	char *a = sp("nest-a"), *b = sp("nest-b");
 	int dirfd = open(scratch, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	reset();
+	syscount_reset();
 	cl_file_defer_begin();
 	cl_file_defer_begin(); /* e.g. a key pair written inside a publish */
 	CHECK_INT(cl_write_file(a, "a", 1, 0600), 0);
@@ -176,7 +128,7 @@ static void test_batch_nests(void)
 	CHECK_INT(cl_file_defer_end(), 0);
 	CHECK_INT(n_syncfs, 1);
 	/* A failed write in a batch leaves nothing pending and no temporary file. */
-	reset();
+	syscount_reset();
 	cl_file_defer_begin();
 	CHECK_INT(cl_write_file_at(dirfd, "nest-b", "c", 1, 0600, CL_WRITE_NOREPLACE), CL_EEXIST);
 	CHECK_INT(cl_file_defer_end(), 0);
@@ -195,22 +147,22 @@ static void test_mkdir_from_deepest(void)
 	     *two = sp("d1/d2/d3/x/y"), *file = sp("d1/file"), *under = sp("d1/file/z/w");
 	bool created = false;
 
-	reset();
+	syscount_reset();
 	CHECK_INT(cl_mkdir_new(deep, 0700, &created), 0);
 	CHECK(created);
 	CHECK_INT(n_mkdir, 6);
 	/* An existing directory: no mkdir at all, however deep. */
-	reset();
+	syscount_reset();
 	CHECK_INT(cl_mkdir_new(deep, 0700, &created), 0);
 	CHECK(!created);
 	CHECK_INT(n_mkdir, 0);
 	/* Only what is missing, from the deepest existing ancestor, with the exact mode. */
-	reset();
+	syscount_reset();
 	CHECK_INT(cl_mkdir_new(leaf, 0750, &created), 0);
 	CHECK(created);
 	CHECK_INT(n_mkdir, 1);
 	CHECK_INT(mode_of(leaf) & 07777, 0750);
-	reset();
+	syscount_reset();
 	CHECK_INT(cl_mkdir_p(two, 0700), 0);
 	CHECK_INT(n_mkdir, 2);
 	/* A file in the way is still refused, at the path or above it. */
