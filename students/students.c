@@ -64,8 +64,7 @@ static int lab_check(cl_store *st, const cl_lab *lab)
 	return 0;
 }
 
-/* A lab's image: the built-in "tiny", or an absolute path to a raw or qcow2 file naming no other. */
-static int image_check(const char *image)
+int cl_lab_image_check(const char *image)
 {
 	const char *fmt;
 
@@ -84,7 +83,7 @@ int cl_labs_create(cl_ctx *ctx, cl_lab *lab)
 	cl_store *st = ctx->st;
 	int rc = lab_check(st, lab);
 	if (rc == 0)
-		rc = image_check(lab->image);
+		rc = cl_lab_image_check(lab->image);
 	if (rc)
 		return rc;
 	if ((rc = cl_store_begin(st)))

@@ -278,11 +278,8 @@ static int up_check(cl_ctx *ctx, const cl_labfile *lf)
 	cl_estimate est;
 	int rc;
 
-	if (strcmp(want->image, "tiny") != 0) {
-		const char *fmt;
-		if ((rc = cl_image_check(want->image, &fmt)))
-			return cl_error_wrap("lab file: \"image\"");
-	}
+	if ((rc = cl_lab_image_check(want->image)))
+		return cl_error_wrap("lab file: \"image\"");
 	if ((rc = cl_store_size_get(ctx->st, want->size, &size)))
 		return cl_error_wrap("lab file: \"size\"");
 	in.lab_units = size.lab_units;

@@ -21,6 +21,11 @@ int cl_student_key_check(const char *key);
 
 /* Creates a lab after validating every field (name, size, username, hours, price, ports). */
 int cl_labs_create(cl_ctx *ctx, cl_lab *lab);
+/*
+ * A lab's image: the built-in "tiny", or an absolute path to a raw or qcow2 file
+ * whose header names no other file (cl_image_check). lab create and up both ask.
+ */
+int cl_lab_image_check(const char *image);
 /* Updates a lab's settings after the same validation. */
 int cl_labs_update(cl_ctx *ctx, const cl_lab *lab);
 /* Deletes the lab's records (VMs must already be gone: see cl_down). */

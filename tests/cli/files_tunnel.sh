@@ -11,13 +11,7 @@ trap '[ -n "$TPID" ] && kill "$TPID" 2>/dev/null; sshd_stop; rm -rf "$T"' EXIT
 
 expect_exit 0 lab create tl --size small
 expect_exit 0 students add tl pc1
-# An attached machine's record (what vm attach leaves), pointing at the test sshd.
-hostkey=$(cut -d' ' -f1,2 <<<"$SSHD_HOST_PUB")
-sql "INSERT INTO vms(lab_id, student_id, name, kind, ssh_port, host_key_pub, address, username,
-     auth_secret, state, created_at)
-     SELECT l.id, s.id, 'tl-pc1', 'attached', $SSHD_PORT, '$hostkey', '127.0.0.1', '$SSHD_USER',
-     'key:$SSHD_USER_KEY', 'running', 0
-     FROM labs l JOIN students s ON s.lab_id = l.id WHERE l.name = 'tl' AND s.name = 'pc1'"
+attach_test_sshd tl pc1
 
 # run_tunnel ARGS...: starts the tunnel, waits for its Forwarding line, stops it (SIGINT).
 run_tunnel() {

@@ -156,6 +156,17 @@ db_unchanged() {
 	fi
 }
 sql() { sqlite3 "$DB" "$@"; }
+# attach_test_sshd LAB STUDENT: the record `vm attach` leaves, pointing at the test sshd
+# (tests/e2e/sshd-lib.sh's sshd_start), so access commands reach it without a guest.
+attach_test_sshd() {
+	local hostkey
+	hostkey=$(cut -d' ' -f1,2 <<<"$SSHD_HOST_PUB")
+	sql "INSERT INTO vms(lab_id, student_id, name, kind, ssh_port, host_key_pub, address,
+	     username, auth_secret, state, created_at)
+	     SELECT l.id, s.id, '$1-$2', 'attached', $SSHD_PORT, '$hostkey', '127.0.0.1',
+	     '$SSHD_USER', 'key:$SSHD_USER_KEY', 'running', 0
+	     FROM labs l JOIN students s ON s.lab_id = l.id WHERE l.name = '$1' AND s.name = '$2'"
+}
 
 finish() {
 	if [ "$FAILS" -gt 0 ]; then

@@ -12,12 +12,7 @@ trap '[ -n "$TPID" ] && kill "$TPID" 2>/dev/null; sshd_stop; rm -rf "$T"' EXIT
 
 expect_exit 0 lab create ev --size small
 expect_exit 0 students add ev pc1
-hostkey=$(cut -d' ' -f1,2 <<<"$SSHD_HOST_PUB")
-sql "INSERT INTO vms(lab_id, student_id, name, kind, ssh_port, host_key_pub, address, username,
-     auth_secret, state, created_at)
-     SELECT l.id, s.id, 'ev-pc1', 'attached', $SSHD_PORT, '$hostkey', '127.0.0.1', '$SSHD_USER',
-     'key:$SSHD_USER_KEY', 'running', 0
-     FROM labs l JOIN students s ON s.lab_id = l.id WHERE l.name = 'ev' AND s.name = 'pc1'"
+attach_test_sshd ev pc1
 
 : >"$T/t.out"
 "$CLASSLAB" --db "$DB" -o json tunnel ev pc1 --local-port 0 --remote-port 9 >"$T/t.out" 2>"$T/t.err" &

@@ -35,3 +35,18 @@ discard_dir() {
 	done
 	if [ "${KEEP:-0}" = 1 ]; then echo "kept $1" >&2; else rm -rf "$1"; fi
 }
+# finish_labs RC DIR LAB...: the end of an EXIT trap - after a failure the last console
+# lines of every guest under DIR, then each LAB taken down and DIR discarded; exits RC.
+finish_labs() {
+	local rc=$1 dir=$2 f lab
+	shift 2
+	trap - EXIT
+	[ "$rc" != 0 ] && [ -d "$dir/console" ] && for f in "$dir"/console/*.log; do
+		[ -f "$f" ] || continue
+		echo "---- last lines of $f ----" >&2
+		tail -n 15 "$f" | tr -d '\r' >&2
+	done
+	for lab in "$@"; do "$CLASSLAB" -q down "$lab" --yes >/dev/null 2>&1; done
+	discard_dir "$dir"
+	exit "$rc"
+}

@@ -27,19 +27,7 @@ sed 's/"public_host": "127.0.0.1",/&\n  "port_range": [52000, 52499],/' "$CL_TES
 sed 's/"public_host": "127.0.0.1",/&\n  "port_range": [52500, 52999],/' "$CL_TEST_DATA/labs/cpu.json" >"$H/cpu.json"
 
 # shellcheck disable=SC2317 # called through trap
-cleanup() {
-	local rc=$?
-	trap - EXIT
-	[ "$rc" != 0 ] && [ -d "$H/console" ] && for f in "$H"/console/*.log; do
-		[ -f "$f" ] || continue
-		echo "---- last lines of $f ----" >&2
-		tail -n 15 "$f" | tr -d '\r' >&2
-	done
-	"$CLASSLAB" -q down "$GLAB" --yes >/dev/null 2>&1
-	"$CLASSLAB" -q down "$CLAB" --yes >/dev/null 2>&1
-	discard_dir "$H"
-	exit "$rc"
-}
+cleanup() { finish_labs $? "$H" "$GLAB" "$CLAB"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 

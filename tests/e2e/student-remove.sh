@@ -32,17 +32,7 @@ sed -e 's/"public_host": "127.0.0.1",/&\n  "port_range": [53000, 53999],/' \
 	-e 's/"name": "e2e-two"/"name": "'$LAB'"/' "$CL_TEST_DATA/labs/two.json" >"$LABFILE"
 
 # shellcheck disable=SC2317 # called through trap
-cleanup() {
-	local rc=$?
-	trap - EXIT
-	[ "$rc" != 0 ] && [ -d "$H/console" ] && for f in "$H"/console/*.log; do
-		echo "---- last lines of $f ----" >&2
-		tail -n 15 "$f" | tr -d '\r' >&2
-	done
-	"$CLASSLAB" -q down "$LAB" --yes >/dev/null 2>&1
-	discard_dir "$H"
-	exit "$rc"
-}
+cleanup() { finish_labs $? "$H" "$LAB"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
