@@ -1,6 +1,8 @@
 /* classlab connect | ssh-config | students export | tunnel: how a student gets in. */
 #include "cli.h"
 #include "classlab/cl_ssh.h"
+#include "classlab/cl_tunnel.h"
+#include "classlab/cl_labs.h"
 #include "classlab/cl_students.h"
 #include "classlab/banned.h"
 

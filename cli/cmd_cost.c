@@ -1,6 +1,7 @@
 /* classlab cost estimate | report */
 #include "cli.h"
 #include "classlab/cl_cost.h"
+#include "classlab/cl_labs.h"
 #include "classlab/cl_students.h"
 #include "classlab/banned.h"
 

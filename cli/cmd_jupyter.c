@@ -1,6 +1,8 @@
 /* classlab jupyter: find or start the notebook server on the VM, then tunnel to it. */
 #include "cli.h"
 #include "classlab/cl_ssh.h"
+#include "classlab/cl_tunnel.h"
+#include "classlab/cl_labs.h"
 #include "classlab/cl_students.h"
 #include "classlab/banned.h"
 

@@ -1,5 +1,6 @@
 /* classlab students add/import/list/remove | quota set | schedule add/list */
 #include "cli.h"
+#include "classlab/cl_labs.h"
 #include "classlab/cl_students.h"
 #include "classlab/cl_templates.h"
 #include "classlab/banned.h"

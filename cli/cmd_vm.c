@@ -1,8 +1,10 @@
 /* classlab up | down | template build/publish | vm list/start/stop */
 #include "cli.h"
 #include "classlab/cl_cost.h"
+#include "classlab/cl_labs.h"
 #include "classlab/cl_students.h"
 #include "classlab/cl_templates.h"
+#include "classlab/cl_up.h"
 #include "classlab/banned.h"
 
 #include <stdio.h>

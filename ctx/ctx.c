@@ -3,9 +3,11 @@
 #include "classlab/cl_util.h"
 #include "classlab/banned.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static char *dup_or_null(const char *s)
 {
@@ -108,4 +110,56 @@ int64_t cl_ctx_now(const cl_ctx *ctx)
 void cl_ctx_set_boot_timeout(cl_ctx *ctx, int seconds)
 {
 	ctx->boot_timeout_s = seconds;
+}
+
+static void progress(cl_ctx *ctx, cl_notice severity, size_t done, size_t total, const char *fmt,
+		     va_list ap)
+{
+	cl_buf b = CL_BUF_INIT;
+
+	if (!ctx->progress)
+		return;
+	cl_buf_vprintf(&b, fmt, ap);
+	ctx->progress(ctx->cb_arg, severity, cl_buf_str(&b), done, total);
+	cl_buf_free(&b);
+}
+
+void cl_ctx_progress(cl_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	progress(ctx, CL_NOTICE_INFO, 0, 0, fmt, ap);
+	va_end(ap);
+}
+
+void cl_ctx_progress_step(cl_ctx *ctx, size_t done, size_t total, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	progress(ctx, CL_NOTICE_INFO, done, total, fmt, ap);
+	va_end(ap);
+}
+
+void cl_ctx_warn(cl_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	progress(ctx, CL_NOTICE_WARNING, 0, 0, fmt, ap);
+	va_end(ap);
+}
+
+int cl_ctx_lab_lock(cl_ctx *ctx, const char *lab, const char *kind)
+{
+	if (ctx->lock_depth++ > 0)
+		return 0;
+	int rc = cl_store_lab_lock(ctx->st, lab, kind, (long)getpid());
+	if (rc)
+		ctx->lock_depth--;
+	return rc;
+}
+
+void cl_ctx_lab_unlock(cl_ctx *ctx, const char *lab)
+{
+	if (ctx->lock_depth > 0 && --ctx->lock_depth == 0)
+		cl_store_lab_unlock(ctx->st, lab, (long)getpid());
 }

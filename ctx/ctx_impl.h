@@ -22,4 +22,13 @@ struct cl_ctx {
 	int lock_depth; /* nested operations (up -> build -> publish) share the lab lock */
 };
 
+/* Progress and warnings through the handle's callback (a warning shows even under --quiet). */
+void cl_ctx_progress(cl_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cl_ctx_progress_step(cl_ctx *ctx, size_t done, size_t total, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void cl_ctx_warn(cl_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The lab's busy lock; nested calls in one operation (up -> build -> publish) share it. */
+int cl_ctx_lab_lock(cl_ctx *ctx, const char *lab, const char *kind);
+void cl_ctx_lab_unlock(cl_ctx *ctx, const char *lab);
+
 #endif

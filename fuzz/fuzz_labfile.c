@@ -2,7 +2,7 @@
  * jansson into a lab, its students and its customisation. */
 #include <stdio.h>
 
-#include "classlab/cl_templates.h"
+#include "classlab/cl_labs.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -2,7 +2,7 @@
  * validation (names, emails, hours, SSH keys through libssh). */
 #include <stdio.h>
 
-#include "classlab/cl_students.h"
+#include "classlab/cl_labs.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

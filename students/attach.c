@@ -1,6 +1,7 @@
 /* Attached machines: a student's existing computer (a lab PC, a cloud VM) as their VM. */
 #define _GNU_SOURCE /* crypt_gensalt_ra */
 #include "classlab/cl_students.h"
+#include "classlab/cl_labs.h"
 #include "classlab/cl_ssh.h"
 #include "../ctx/ctx_impl.h"
 #include "classlab/banned.h"

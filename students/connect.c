@@ -1,5 +1,6 @@
 /* How a student gets in: the SSH command, an OpenSSH config block, X2Go settings. */
 #include "classlab/cl_students.h"
+#include "classlab/cl_labs.h"
 #include "classlab/cl_ssh.h"
 #include "../ctx/ctx_impl.h"
 #include "classlab/banned.h"

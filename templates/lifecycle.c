@@ -2,7 +2,7 @@
 #include "templates_impl.h"
 #include "classlab/cl_gpu.h"
 #include "classlab/cl_ssh.h"
-#include "classlab/cl_students.h"
+#include "classlab/cl_labs.h"
 #include "classlab/banned.h"
 
 #include <stdlib.h>
@@ -40,7 +40,7 @@ static void hv_close(cl_hv *hv)
 
 const cl_ctx_backend cl_templates_backend = {hv_open, hv_close};
 
-int tp_lab_hv_check(cl_ctx *ctx, const cl_lab *lab)
+int cl_template_hv_check(cl_ctx *ctx, const cl_lab *lab)
 {
 	const char *uri = cl_hv_uri(ctx->hv);
 
@@ -52,19 +52,19 @@ int tp_lab_hv_check(cl_ctx *ctx, const cl_lab *lab)
 			    lab->name, lab->hv_uri, uri, lab->hv_uri);
 }
 
-int tp_lab_connect(cl_ctx *ctx, cl_lab *lab, bool claim)
+int cl_template_connect(cl_ctx *ctx, cl_lab *lab, bool claim)
 {
 	char *bound = NULL;
 	int rc;
 
-	if ((rc = cl_ctx_connect(ctx)) || (rc = tp_lab_hv_check(ctx, lab)) || !claim || lab->hv_uri)
+	if ((rc = cl_ctx_connect(ctx)) || (rc = cl_template_hv_check(ctx, lab)) || !claim || lab->hv_uri)
 		return rc;
 	if ((rc = cl_store_begin(ctx->st)) ||
 	    (rc = cl_store_end(ctx->st, cl_store_lab_claim_hv(ctx->st, lab->id,
 							      cl_hv_uri(ctx->hv), &bound))))
 		return rc;
 	lab->hv_uri = bound; /* another process may have claimed it first: check again */
-	return tp_lab_hv_check(ctx, lab);
+	return cl_template_hv_check(ctx, lab);
 }
 
 /* The seed every VM of the lab gets: its user, keys and (template only) the customisation. */
@@ -172,7 +172,7 @@ static int wait_ssh(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm)
 		cl_error_wrap("'%s' (console log: %s)", vm->name, log);
 		free(log);
 	} else {
-		tp_progress(ctx, "%s answers SSH on %s:%lld after %.1f s", vm->name, lab->listen,
+		cl_ctx_progress(ctx, "%s answers SSH on %s:%lld after %.1f s", vm->name, lab->listen,
 			    (long long)vm->ssh_port, elapsed / 1000.0);
 	}
 	cl_keypair_clear(&admin);
@@ -209,11 +209,11 @@ int cl_template_build(cl_ctx *ctx, const char *name)
 	if ((rc = tp_lab_and_size(ctx, name, &lab, &size)))
 		return rc;
 	/* The hypervisor first: an unreachable one leaves the store untouched. */
-	if ((rc = tp_lab_connect(ctx, &lab, true)) || (rc = tp_lock(ctx, lab.name, "template build")))
+	if ((rc = cl_template_connect(ctx, &lab, true)) || (rc = cl_ctx_lab_lock(ctx, lab.name, "template build")))
 		goto out_nolock;
 	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)))
 		goto out;
-	tp_progress(ctx, "preparing image '%s'", lab.image);
+	cl_ctx_progress(ctx, "preparing image '%s'", lab.image);
 	if ((rc = cl_image_resolve(ctx->hv, CL_POOL_NAME, lab.image, ctx->cache_dir,
 				   ctx->images_dir, &img)))
 		goto out;
@@ -293,7 +293,7 @@ int cl_template_build(cl_ctx *ctx, const char *name)
 	/* Its record now says running, with a new port if another program held the old one. */
 	if ((rc = tp_vm_reload(ctx, &vm)))
 		goto out;
-	tp_progress(ctx, "started %s (template version %lld); waiting for SSH", vm.name,
+	cl_ctx_progress(ctx, "started %s (template version %lld); waiting for SSH", vm.name,
 		    (long long)version);
 	if ((rc = wait_ssh(ctx, &lab, &vm)))
 		goto out;
@@ -313,9 +313,9 @@ int cl_template_build(cl_ctx *ctx, const char *name)
 		goto out;
 	lab.template_state = CL_TEMPLATE_BUILT;
 	rc = tp_lab_save(ctx, &lab);
-	tp_progress(ctx, "template of lab '%s' is built (version %lld)", lab.name, (long long)version);
+	cl_ctx_progress(ctx, "template of lab '%s' is built (version %lld)", lab.name, (long long)version);
 out:
-	tp_unlock(ctx, lab.name);
+	cl_ctx_lab_unlock(ctx, lab.name);
 out_nolock:
 	if (rc)
 		cl_error_wrap("cannot build the template of lab '%s'", name);
@@ -420,8 +420,8 @@ int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *op
 
 	if ((rc = tp_lab_and_size(ctx, name, &lab, &size)))
 		return rc;
-	if ((rc = tp_lab_connect(ctx, &lab, true)) ||
-	    (rc = tp_lock(ctx, lab.name, "template publish")))
+	if ((rc = cl_template_connect(ctx, &lab, true)) ||
+	    (rc = cl_ctx_lab_lock(ctx, lab.name, "template publish")))
 		goto out_nolock;
 	/* Keys and seeds are synced in batches, each before the record that names it commits. */
 	cl_file_defer_begin();
@@ -441,7 +441,7 @@ int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *op
 			goto out;
 		}
 		forced = true;
-		tp_warn(ctx, "publishing unverified GPU template (--force, recorded)");
+		cl_ctx_warn(ctx, "publishing unverified GPU template (--force, recorded)");
 	}
 	if ((rc = cl_store_student_list(ctx->st, lab.id, &students, &n)) ||
 	    (rc = cl_store_vm_list(ctx->st, lab.id, &vms, &nvms)))
@@ -458,7 +458,7 @@ int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *op
 		goto out;
 	}
 	tname = cl_vm_name(lab.name, NULL);
-	tp_progress(ctx, "shutting down %s", tname);
+	cl_ctx_progress(ctx, "shutting down %s", tname);
 	if ((rc = cl_hv_domain_shutdown(ctx->hv, tname, TEMPLATE_SHUTDOWN_S)))
 		goto out;
 	tvol = tp_template_vol(lab.name, lab.template_version);
@@ -470,7 +470,7 @@ int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *op
 		for (size_t j = 0; !keep && j < n; j++)
 			keep = vms[i].student_id == students[j].id;
 		if (!keep) {
-			tp_progress(ctx, "removing %s (student left the lab)", vms[i].name);
+			cl_ctx_progress(ctx, "removing %s (student left the lab)", vms[i].name);
 			if ((rc = tp_vm_remove(ctx, vms[i].name)))
 				goto out;
 		}
@@ -492,7 +492,7 @@ int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *op
 		if ((rc = publish_one(ctx, &lab, &size, &students[i], tdisk, &needs_start)))
 			goto out;
 		char *vm = cl_vm_name(lab.name, students[i].name);
-		tp_progress_step(ctx, i + 1, n, "published %s", vm);
+		cl_ctx_progress_step(ctx, i + 1, n, "published %s", vm);
 		if (needs_start)
 			to_start[nstart++] = vm;
 		else
@@ -501,7 +501,7 @@ int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *op
 	if ((rc = cl_known_hosts_write(ctx, &lab)))
 		goto out;
 	if (opts->start && nstart > 0) {
-		tp_progress(ctx, "starting %zu VM%s", nstart, nstart == 1 ? "" : "s");
+		cl_ctx_progress(ctx, "starting %zu VM%s", nstart, nstart == 1 ? "" : "s");
 		if ((rc = tp_start_all(ctx, &lab, to_start, nstart)))
 			goto out;
 	}
@@ -525,7 +525,7 @@ int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *op
 out:
 	if (cl_file_defer_end() && rc == 0)
 		rc = cl_error_code();
-	tp_unlock(ctx, lab.name);
+	cl_ctx_lab_unlock(ctx, lab.name);
 out_nolock:
 	if (rc)
 		cl_error_wrap("cannot publish lab '%s'", name);

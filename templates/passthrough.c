@@ -82,7 +82,7 @@ int tp_gpus_assign(cl_ctx *ctx, const cl_lab *lab, const cl_size *size, const cl
 			 * publishes go on without passthrough, on the record. */
 			if (required)
 				cl_store_event_add(ctx->st, lab->name, "forced-no-gpu", msg);
-			tp_warn(ctx, "%s; VMs get no GPU", msg);
+			cl_ctx_warn(ctx, "%s; VMs get no GPU", msg);
 			rc = 0;
 		}
 		free(msg);
@@ -94,7 +94,7 @@ int tp_gpus_assign(cl_ctx *ctx, const cl_lab *lab, const cl_size *size, const cl
 		for (size_t k = 0; k < missing[i] && rc == 0; k++)
 			rc = cl_store_gpu_assign(ctx->st, vms[i].id, avail[next++]);
 	if ((rc = cl_store_end(ctx->st, rc)) == 0)
-		tp_progress(ctx, "assigned %zu GPU%s for passthrough", needed, needed == 1 ? "" : "s");
+		cl_ctx_progress(ctx, "assigned %zu GPU%s for passthrough", needed, needed == 1 ? "" : "s");
 out:
 	for (size_t i = 0; i < navail; i++)
 		free(avail[i]);

@@ -3,25 +3,9 @@
 #define CL_TEMPLATES_IMPL_H
 
 #include "classlab/cl_templates.h"
+#include "classlab/cl_labs.h"
+#include "classlab/cl_ssh.h"
 #include "../ctx/ctx_impl.h"
-
-void tp_progress(cl_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void tp_progress_step(cl_ctx *ctx, size_t done, size_t total, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-/* A warning: shown even when progress is not (--quiet). */
-void tp_warn(cl_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The lab's busy lock; nested calls in one operation (up -> build -> publish) share it. */
-int tp_lock(cl_ctx *ctx, const char *lab, const char *kind);
-/*
- * Connects for work on the lab's VMs: refused (CL_EUNAVAIL) when the lab's VMs
- * live on another hypervisor, so that "no such domain here" is never taken for
- * "gone". claim: a command that makes VMs records this hypervisor as the lab's
- * when none is recorded yet.
- */
-int tp_lab_connect(cl_ctx *ctx, cl_lab *lab, bool claim);
-/* The same check on an open connection. */
-int tp_lab_hv_check(cl_ctx *ctx, const cl_lab *lab);
-void tp_unlock(cl_ctx *ctx, const char *lab);
 
 /* The template's disk of one version: "<lab>-template-v<version>.qcow2". */
 char *tp_template_vol(const char *lab, int64_t version);

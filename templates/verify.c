@@ -45,7 +45,7 @@ int cl_verify(cl_ctx *ctx, const char *labname, const char *student, cl_gpu_repo
 		goto out;
 	}
 	if (vm.kind != CL_VM_KIND_ATTACHED) {
-		if ((rc = tp_lab_connect(ctx, &lab, false)) ||
+		if ((rc = cl_template_connect(ctx, &lab, false)) ||
 		    (rc = cl_hv_domain_state(ctx->hv, name, &st)))
 			goto out;
 		if (st != CL_DOM_RUNNING) {

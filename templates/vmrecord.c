@@ -1,6 +1,7 @@
 /* A VM's identity (record, UUID, MAC, port, instance-id, host key) and its domain spec. */
 #include "templates_impl.h"
-#include "classlab/cl_students.h"
+#include "classlab/cl_labs.h"
+#include "classlab/cl_ssh.h"
 #include "classlab/banned.h"
 
 #include <arpa/inet.h>
@@ -13,58 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static void progress(cl_ctx *ctx, cl_notice severity, size_t done, size_t total, const char *fmt,
-		     va_list ap)
-{
-	cl_buf b = CL_BUF_INIT;
-
-	if (!ctx->progress)
-		return;
-	cl_buf_vprintf(&b, fmt, ap);
-	ctx->progress(ctx->cb_arg, severity, cl_buf_str(&b), done, total);
-	cl_buf_free(&b);
-}
-
-void tp_progress(cl_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	progress(ctx, CL_NOTICE_INFO, 0, 0, fmt, ap);
-	va_end(ap);
-}
-
-void tp_progress_step(cl_ctx *ctx, size_t done, size_t total, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	progress(ctx, CL_NOTICE_INFO, done, total, fmt, ap);
-	va_end(ap);
-}
-
-void tp_warn(cl_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	progress(ctx, CL_NOTICE_WARNING, 0, 0, fmt, ap);
-	va_end(ap);
-}
-
-int tp_lock(cl_ctx *ctx, const char *lab, const char *kind)
-{
-	if (ctx->lock_depth++ > 0)
-		return 0;
-	int rc = cl_store_lab_lock(ctx->st, lab, kind, (long)getpid());
-	if (rc)
-		ctx->lock_depth--;
-	return rc;
-}
-
-void tp_unlock(cl_ctx *ctx, const char *lab)
-{
-	if (ctx->lock_depth > 0 && --ctx->lock_depth == 0)
-		cl_store_lab_unlock(ctx->st, lab, (long)getpid());
-}
 
 /*
  * QEMU could bind its forward there right now: nothing else on the host holds
@@ -378,7 +327,7 @@ static int move_port_if_taken(cl_ctx *ctx, const cl_lab *lab, const char *name, 
 	    (rc = cl_known_hosts_write(ctx, lab)))
 		goto out;
 	*moved = true;
-	tp_warn(ctx, "port %lld of %s is in use by another program; %s now uses port %lld",
+	cl_ctx_warn(ctx, "port %lld of %s is in use by another program; %s now uses port %lld",
 		    (long long)old, name, name, (long long)vm.ssh_port);
 out:
 	if (rc)
@@ -456,7 +405,7 @@ int cl_student_revoke(cl_ctx *ctx, const char *labname, const char *student)
 	    (rc = cl_name_check("student name", student)) ||
 	    (rc = cl_store_lab_get(ctx->st, labname, &lab)))
 		return rc;
-	if ((rc = tp_lock(ctx, lab.name, "students remove")))
+	if ((rc = cl_ctx_lab_lock(ctx, lab.name, "students remove")))
 		goto out;
 	locked = true;
 	rc = cl_store_student_get(ctx->st, lab.id, student, &s);
@@ -477,9 +426,9 @@ int cl_student_revoke(cl_ctx *ctx, const char *labname, const char *student)
 		    (rc = cl_store_end(ctx->st, cl_store_vm_delete(ctx->st, name))))
 			goto out;
 	} else if (ours) {
-		if ((rc = tp_lab_connect(ctx, &lab, false)))
+		if ((rc = cl_template_connect(ctx, &lab, false)))
 			goto out;
-		tp_progress(ctx, "removing %s", name);
+		cl_ctx_progress(ctx, "removing %s", name);
 		if ((rc = tp_vm_remove(ctx, name)))
 			goto out;
 	}
@@ -501,7 +450,7 @@ int cl_student_revoke(cl_ctx *ctx, const char *labname, const char *student)
 		rc = cl_known_hosts_write(ctx, &lab);
 out:
 	if (locked)
-		tp_unlock(ctx, lab.name);
+		cl_ctx_lab_unlock(ctx, lab.name);
 	if (rc)
 		cl_error_wrap("cannot remove student '%s' from lab '%s'", student, labname);
 	free(name);

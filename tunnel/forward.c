@@ -1,7 +1,8 @@
 /* The local port forward (`ssh -L`): one thread, one poll loop over the listening socket,
  * every client socket and the SSH session, with per-direction buffers and flow control. */
 #define _GNU_SOURCE /* accept4 */
-#include "ssh_int.h"
+#include "../ssh/ssh_int.h"
+#include "classlab/cl_tunnel.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

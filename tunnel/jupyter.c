@@ -1,5 +1,5 @@
 /* Jupyter on a VM: find the notebook server a student runs, or start one, over SSH. */
-#include "classlab/cl_ssh.h"
+#include "classlab/cl_tunnel.h"
 #include "classlab/banned.h"
 
 #include <jansson.h>

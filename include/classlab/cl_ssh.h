@@ -1,5 +1,5 @@
-/* SSH for classlab (libssh): keys, pinned-host-key sessions, exec, waiting for a VM, and the
- * student's local port forward (`ssh -L 8888:localhost:8888`). */
+/* SSH for classlab (libssh): keys and key files, pinned-host-key sessions, exec, waiting for
+ * a VM. The forward and Jupyter, built on it, are cl_tunnel.h. */
 #ifndef CL_SSH_H
 #define CL_SSH_H
 
@@ -107,56 +107,32 @@ int cl_ssh_exec(cl_ssh *ssh, const char *command, const void *stdin_data, size_t
  */
 int cl_ssh_wait(const cl_ssh_opts *opts, int timeout_ms, int *elapsed_ms);
 
-/* --- local port forward --- */
+/* --- key files: under <data>/labs/<lab>/, generated once and kept across republish (ssh/keyfiles.c) --- */
 
-typedef struct cl_tunnel_opts {
-	const char *bind_address; /* numeric address to listen on; NULL = "127.0.0.1" */
-	int local_port;           /* 0 = any free port */
-	/* When local_port is busy, try the next ones up to local_port + 100 (as Jupyter does),
-	 * unless exact_port is set. */
-	bool exact_port;
-	const char *remote_host; /* as seen from the server; NULL = "localhost" */
-	int remote_port;         /* 0 = 8888 */
-	/* Called once, when listening, with the port actually bound. */
-	void (*on_listen)(void *ctx, int port);
-	/* Called for things a front end may want to show, e.g. "open failed: ..." per connection
-	 * the server could not forward. May be NULL. The message is borrowed. */
-	void (*on_notice)(void *ctx, const char *msg);
-	void *ctx;
-	/* The loop ends cleanly when *stop becomes non-zero (set from a signal handler), or when
-	 * stop_fd (a self-pipe's read end; used only when > 0) becomes readable. The loop wakes at
-	 * least every 200 ms to look at *stop. */
-	volatile sig_atomic_t *stop;
-	int stop_fd;
-	int keepalive_ms;    /* keepalive@openssh.com interval; 0 = 30000, < 0 = never */
-	int max_connections; /* 0 = 1024; beyond it new clients wait in the listen queue */
-} cl_tunnel_opts;
+typedef struct cl_keypair {
+	char *private_path; /* NULL when the student supplied only a public key */
+	char *public_line;  /* "ssh-ed25519 AAAA... comment" */
+	char *private_pem;  /* host keys only: the PEM text the seed carries; else NULL */
+} cl_keypair;
+void cl_keypair_clear(cl_keypair *k);
 
+/* <data>/labs/<lab>; created 0700 with its parents. New string. */
+int cl_lab_dir(const char *data_dir, const char *lab, char **out);
+/* The key classlab itself logs in to the lab's VMs with. */
+int cl_keys_admin(const char *data_dir, const char *lab, cl_keypair *out);
+/* A student's key: the supplied public key, else one generated under students/<name>/. */
+int cl_keys_student(const char *data_dir, const char *lab, const char *student,
+		    const char *supplied_public, cl_keypair *out);
+/* A VM's SSH host key (with its PEM), so known_hosts is right before the first boot. */
+int cl_keys_host(const char *data_dir, const char *lab, const char *vm, cl_keypair *out);
 /*
- * Listens on bind_address:local_port and forwards every connection through ssh to
- * remote_host:remote_port, until stopped (returns 0) or the SSH session is lost
- * (CL_EUNAVAIL). Binding failures: CL_EUNAVAIL (port busy) or CL_EINVAL (bad address).
- * Runs in the calling thread; nothing else may use the session meanwhile.
+ * Revokes a student's files: students/<student>/ (generated key pair, an attached
+ * machine's key) and, when vm is given, hostkeys/<vm>/. Never follows a symlink.
+ * *removed says whether anything was there. A student added later gets new keys.
  */
-int cl_tunnel_run(cl_ssh *ssh, const cl_tunnel_opts *opts);
-
-/* --- Jupyter on a VM (tunnel/jupyter.c) --- */
-
-typedef struct cl_jupyter {
-	int port;     /* the server's port on the VM */
-	char *token;  /* its token; "" when it has none */
-	bool started; /* none was running: this call started it */
-} cl_jupyter;
-void cl_jupyter_clear(cl_jupyter *j); /* accepts NULL */
-/*
- * Finds a running notebook server on the VM (`jupyter server list`, then `notebook
- * list`), or starts one detached on 127.0.0.1:8888 there (log: ~/.classlab-jupyter.log)
- * and waits up to 60 s for it to list itself. Prints nothing: progress (may be NULL)
- * hears one message before a start. vm names the machine in messages. Errors:
- * CL_EFAIL when the VM has no jupyter, when the server exits (with its log's tail) or
- * does not come up in time; the session's own errors from cl_ssh_exec.
- */
-int cl_jupyter_find_or_start(cl_ssh *ssh, const char *vm, void (*progress)(void *ctx, const char *msg),
-			     void *progress_ctx, cl_jupyter *out);
+int cl_keys_forget(const char *data_dir, const char *lab, const char *student, const char *vm,
+		   bool *removed);
+/* Removes <data>/labs/<lab> and everything in it (keys, known_hosts); absent is fine. */
+int cl_lab_dir_remove(const char *data_dir, const char *lab);
 
 #endif

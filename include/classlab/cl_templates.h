@@ -22,44 +22,6 @@
  */
 extern const cl_ctx_backend cl_templates_backend;
 
-/* The lab file (`classlab up FILE`), parsed strictly: unknown keys, wrong types -> CL_EINVAL. */
-typedef struct cl_labfile_student {
-	char *name, *email, *ssh_public_key;
-	int64_t quota_seconds; /* CL_QUOTA_DEFAULT when absent */
-} cl_labfile_student;
-
-typedef struct cl_labfile {
-	cl_lab lab; /* name, size, image, username, hours, price, listen, ports, ... */
-	cl_labfile_student *students;
-	size_t n_students;
-	char *roster_path; /* "roster": a CSV, resolved against the file's directory, read into
-			      students by the parser (its errors are the lab file's) */
-} cl_labfile;
-void cl_labfile_clear(cl_labfile *lf);
-/*
- * 127.0.0.0/8. A lab file's "listen" elsewhere (0.0.0.0, a LAN address) needs
- * "listen_public": true, and the front end warns whenever it binds there.
- */
-bool cl_listen_is_loopback(const char *addr);
-int cl_labfile_parse(const char *path, cl_labfile *out);
-int cl_labfile_parse_buf(const char *json, size_t len, const char *base_dir, cl_labfile *out);
-
-/* The customisation a lab file carries (stored as spec_json on the lab). */
-typedef struct cl_lab_spec {
-	char **packages;
-	size_t n_packages;
-	char **pip;
-	size_t n_pip;
-	char **run;
-	size_t n_run;
-	bool gpu_install_drivers;
-	char *gpu_driver, *gpu_cuda;
-	char **frameworks;
-	size_t n_frameworks;
-} cl_lab_spec;
-void cl_lab_spec_clear(cl_lab_spec *s);
-int cl_lab_spec_parse(const char *spec_json, cl_lab_spec *out);
-
 /* template build: define, boot and wait for the template VM; runs the customisation. */
 int cl_template_build(cl_ctx *ctx, const char *lab);
 
@@ -101,8 +63,15 @@ struct cl_gpu_report;
  */
 int cl_verify(cl_ctx *ctx, const char *lab, const char *student, struct cl_gpu_report **report);
 
-/* up: creates or converges the lab from a parsed file; publish unless no_publish. */
-int cl_up(cl_ctx *ctx, const cl_labfile *lf, bool publish, const cl_publish_opts *opts);
+/*
+ * Connects for work on the lab's VMs: refused (CL_EUNAVAIL) when the lab's VMs
+ * live on another hypervisor, so that "no such domain here" is never taken for
+ * "gone". claim: a command that makes VMs records this hypervisor as the lab's
+ * when none is recorded yet.
+ */
+int cl_template_connect(cl_ctx *ctx, cl_lab *lab, bool claim);
+/* The same check on an open connection. */
+int cl_template_hv_check(cl_ctx *ctx, const cl_lab *lab);
 
 /* ---- the host, for front ends (templates/host.c) ---- */
 

@@ -6,6 +6,7 @@
 #define CL_TEST_TUNNEL_THREAD_H
 
 #include "test_tunnel_sshd.h"
+#include "classlab/cl_tunnel.h"
 
 #include <pthread.h>
 #include <signal.h>

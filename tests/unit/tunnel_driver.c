@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "classlab/cl_ssh.h"
+#include "classlab/cl_tunnel.h"
 #include "classlab/cl_util.h"
 
 #include "classlab/banned.h"

@@ -1,5 +1,5 @@
 /* The roster CSV reader (RFC 4180) and its row validation. */
-#include "classlab/cl_students.h"
+#include "classlab/cl_labs.h"
 #include "classlab/banned.h"
 
 #include <stdlib.h>

@@ -1,8 +1,7 @@
 /* The lab file: strict JSON (jansson) into a lab, its students and its customisation. */
-#include "classlab/cl_templates.h"
+#include "classlab/cl_labs.h"
 #include "classlab/cl_cost.h"
 #include "classlab/cl_gpu.h"
-#include "classlab/cl_students.h"
 #include "classlab/banned.h"
 
 #include <arpa/inet.h>

@@ -1,5 +1,5 @@
 /* Labs and students: validation first, then one transaction per change. */
-#include "classlab/cl_students.h"
+#include "classlab/cl_labs.h"
 #include "classlab/cl_cost.h"
 #include "classlab/cl_provision.h"
 #include "classlab/cl_ssh.h"

@@ -4,7 +4,7 @@
  * empty for none, quota in hours or "default") or the error lines followed by
  * "error: <message>". CL_BLESS=1 rewrites expected.txt from what the parser does.
  */
-#include "classlab/cl_students.h"
+#include "classlab/cl_labs.h"
 #include "tap.h"
 
 #include <dirent.h>

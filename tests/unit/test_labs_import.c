@@ -1,5 +1,5 @@
 /* cl_students_import: duplicates in the file and in the lab, reported by line; all or nothing. */
-#include "classlab/cl_students.h"
+#include "classlab/cl_labs.h"
 #include "tap.h"
 
 #include <stdio.h>

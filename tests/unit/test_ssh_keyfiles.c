@@ -5,7 +5,7 @@
  * directory, and read back rather than rewritten.
  */
 #define _GNU_SOURCE
-#include "classlab/cl_students.h"
+#include "classlab/cl_ssh.h"
 #include "syscount.h"
 #include "tap.h"
 
