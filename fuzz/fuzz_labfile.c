@@ -1,4 +1,4 @@
-/* libFuzzer harness: the lab file parser (templates/labfile.c), strict JSON through
+/* libFuzzer harness: the lab file parser (labs/labfile.c), strict JSON through
  * jansson into a lab, its students and its customisation. */
 #include <stdio.h>
 

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the roster CSV parser (students/roster.c), with the real row
+/* libFuzzer harness: the roster CSV parser (labs/roster.c), with the real row
  * validation (names, emails, hours, SSH keys through libssh). */
 #include <stdio.h>
 

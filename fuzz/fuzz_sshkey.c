@@ -1,4 +1,4 @@
-/* libFuzzer harness: the strict SSH public key line parser (tunnel/keys.c, libssh)
+/* libFuzzer harness: the strict SSH public key line parser (ssh/keys.c, libssh)
  * and, for accepted keys, the fingerprint and known_hosts line built from them. */
 #include <stdio.h>
 

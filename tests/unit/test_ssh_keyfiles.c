@@ -1,5 +1,5 @@
 /*
- * Unit tests for students/keys.c's key files: each pair is whole on disk before
+ * Unit tests for ssh/keyfiles.c's key files: each pair is whole on disk before
  * its names appear, made durable by one sync (or by the caller's batch, before
  * the record that copies it commits), never written through a symlinked
  * directory, and read back rather than rewritten.
