@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 enum cli_output { OUT_TABLE, OUT_JSON };
 
@@ -110,12 +111,24 @@ int cli_usage_error(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(pr
 int cli_bad_option(cli_ctx *ctx, char **argv);
 
 /* --- output --- */
-/* Prints a result as table/text or JSON (-o); frees what it owns. */
+/*
+ * Prints a result as table/text or JSON (-o) on out, and what the table form says
+ * instead of an empty table on err (unless -q); frees what it owns. A service
+ * renders into a buffer (open_memstream) and sends exactly the bytes the CLI prints.
+ */
+void cli_render_to(cli_ctx *ctx, cli_result *res, FILE *out, FILE *err);
+/* cli_render_to(ctx, res, stdout, stderr). */
 void cli_render(cli_ctx *ctx, cli_result *res);
-/* An event of a long-running command (e.g. a tunnel listening): text, or one JSON line. */
+/*
+ * An event of a long-running command (e.g. a tunnel listening): text, or one JSON
+ * line, flushed at once; frees what ev owns.
+ */
+void cli_render_event_to(cli_ctx *ctx, cli_result *ev, FILE *out, FILE *err);
 void cli_render_event(cli_ctx *ctx, cli_result *ev);
 void cli_result_clear(cli_result *res);
-/* Prints a notice on stderr unless -q. */
+/* Prints a notice on err (cli_note: stderr) unless -q. */
+void cli_note_to(cli_ctx *ctx, FILE *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void cli_note(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Hours as a JSON value: an integer when whole, else a string with decimals. */
