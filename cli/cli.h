@@ -131,12 +131,20 @@ void cli_note_to(cli_ctx *ctx, FILE *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void cli_note(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A value as a table shows it: strings as they are, numbers in decimal, null as "-". New. */
+char *cli_cell(const json_t *v);
+
 /* Hours as a JSON value: an integer when whole, else a string with decimals. */
 json_t *cli_hours_json(int64_t seconds);
 
 struct cl_estimate;
 /* The estimate's fields as a new JSON object (total_cents is an integer). */
 json_t *cli_estimate_json(const struct cl_estimate *e);
+/*
+ * An estimate's breakdown line from its JSON: "25 × (20 + 10) × 139 × $0.01 = $1042.50",
+ * or "(students × scheduled + quota sum) × ..." when quotas differ. New string.
+ */
+char *cli_estimate_breakdown(const json_t *estimate);
 struct cl_lab_estimate;
 /* A lab's estimate: the same, or null results and "unavailable" when it cannot be computed. */
 json_t *cli_lab_estimate_json(const struct cl_lab_estimate *le);

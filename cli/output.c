@@ -19,8 +19,7 @@ static void print_json(json_t *v, FILE *out)
 	}
 }
 
-/* A cell as text: strings as they are, numbers in decimal, null as "-". */
-static char *cell(json_t *v)
+char *cli_cell(const json_t *v)
 {
 	if (!v || json_is_null(v))
 		return cl_strdup("-");
@@ -38,7 +37,7 @@ static char *cell(json_t *v)
 		json_t *e;
 		json_array_foreach(v, i, e)
 		{
-			char *c = cell(e);
+			char *c = cli_cell(e);
 			cl_buf_printf(&b, "%s%s", i ? "," : "", c);
 			free(c);
 		}
@@ -67,7 +66,7 @@ static void print_rows(json_t *rows, const cli_col *cols, size_t ncols, FILE *ou
 		w[c] = width(cols[c].header);
 	for (size_t r = 0; r < nrows; r++)
 		for (size_t c = 0; c < ncols; c++) {
-			char *s = cell(json_object_get(json_array_get(rows, r), cols[c].key));
+			char *s = cli_cell(json_object_get(json_array_get(rows, r), cols[c].key));
 			cells[r * ncols + c] = s;
 			if (width(s) > w[c])
 				w[c] = width(s);
@@ -98,7 +97,7 @@ static void print_object(json_t *obj, FILE *out)
 	json_object_foreach(obj, key, v) if (width(key) > kw) kw = width(key);
 	json_object_foreach(obj, key, v)
 	{
-		char *s = cell(v);
+		char *s = cli_cell(v);
 		fprintf(out, "%-*s  %s\n", (int)kw, key, s);
 		free(s);
 	}
