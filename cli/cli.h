@@ -48,7 +48,7 @@ enum cli_view {
 	VIEW_NONE,   /* nothing on stdout */
 	VIEW_ROWS,   /* an array of objects (or data[rows_key]) as a table of cols */
 	VIEW_OBJECT, /* an object as "key  value" lines */
-	VIEW_TEXT,   /* text(data), or the library's own text where it formats a struct */
+	VIEW_TEXT,   /* text(data): the table form, made from exactly what -o json prints */
 };
 
 typedef struct cli_result {
@@ -59,8 +59,7 @@ typedef struct cli_result {
 	const char *rows_key;  /* VIEW_ROWS: the rows are data[rows_key] */
 	const char *total_key; /* VIEW_ROWS: a last row "TOTAL" with data[total_key] */
 	const char *empty;     /* VIEW_ROWS: said on stderr instead of an empty table */
-	char *(*text)(const json_t *data); /* VIEW_TEXT: the table form of data */
-	char *lib_text; /* VIEW_TEXT: text formatted by the library from its struct; owned */
+	char *(*text)(const json_t *data); /* VIEW_TEXT: the table form of data (new string) */
 } cli_result;
 
 #define CLI_ROWS(res, data_, cols_)                                                                \

@@ -129,7 +129,7 @@ static void print_table(cli_ctx *ctx, const cli_result *res, FILE *out, FILE *er
 		break;
 	case VIEW_TEXT: {
 		char *t = res->text ? res->text(res->data) : NULL;
-		fputs(t ? t : res->lib_text ? res->lib_text : "", out);
+		fputs(t ? t : "", out);
 		free(t);
 		break;
 	}
@@ -174,7 +174,6 @@ void cli_render_event(cli_ctx *ctx, cli_result *ev)
 void cli_result_clear(cli_result *res)
 {
 	json_decref(res->data);
-	free(res->lib_text);
 	memset(res, 0, sizeof(*res));
 }
 
