@@ -45,7 +45,7 @@ typedef struct cli_col {
 } cli_col;
 
 enum cli_view {
-	VIEW_NONE,   /* nothing on stdout */
+	VIEW_NONE,   /* nothing on stdout (data, if any, is for an API: what a command wrote) */
 	VIEW_ROWS,   /* an array of objects (or data[rows_key]) as a table of cols */
 	VIEW_OBJECT, /* an object as "key  value" lines */
 	VIEW_TEXT,   /* text(data): the table form, made from exactly what -o json prints */
