@@ -129,6 +129,8 @@ void cli_result_clear(cli_result *res);
 void cli_note_to(cli_ctx *ctx, FILE *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void cli_note(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints on stderr even with -q: what the user must know (who can connect, a bad row). */
+void cli_warn(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A value as a table shows it: strings as they are, numbers in decimal, null as "-". New. */
 char *cli_cell(const json_t *v);

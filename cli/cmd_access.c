@@ -285,13 +285,13 @@ static void on_listen(void *p, int port)
 	char *host = loop ? cl_strdup("localhost") : cl_aprintf(v6 ? "[%s]" : "%s", addr);
 
 	if (!loop) /* shown even with -q: the user must know who can connect */
-		fprintf(stderr,
-			"classlab: %s: warning: listening on %s port %d, not only on this machine: "
-			"anyone who can reach %s can use this tunnel\n",
-			t->ctx->cmd ? t->ctx->cmd->noun : "tunnel", host, port,
-			strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0
-				? "any of this machine's addresses"
-				: host);
+		cli_warn(t->ctx,
+			 "classlab: %s: warning: listening on %s port %d, not only on this machine: "
+			 "anyone who can reach %s can use this tunnel\n",
+			 t->ctx->cmd ? t->ctx->cmd->noun : "tunnel", host, port,
+			 strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0
+				 ? "any of this machine's addresses"
+				 : host);
 	cli_result ev = {.view = VIEW_TEXT, .text = listen_text};
 	char *url = t->token ? cl_aprintf("http://%s:%d/?token=%s", host, port, t->token)
 			     : cl_aprintf("http://%s:%d", host, port);

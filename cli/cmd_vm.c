@@ -41,21 +41,21 @@ int cli_vm_init(cli_ctx *ctx)
  * (up, template build and publish, vm start), even with -q: the lab file opted in,
  * but the next reader of the terminal may not know.
  */
-static void warn_listen(const char *lab, const char *listen)
+static void warn_listen(cli_ctx *ctx, const char *lab, const char *listen)
 {
 	if (!listen || cl_listen_is_loopback(listen))
 		return;
-	fprintf(stderr,
-		"classlab: warning: lab '%s' binds its VMs' SSH and Jupyter forwards to %s%s, "
-		"reachable from other machines (\"listen_public\" in its lab file)\n",
-		lab, listen, strcmp(listen, "0.0.0.0") == 0 ? " (every interface)" : "");
+	cli_warn(ctx,
+		 "classlab: warning: lab '%s' binds its VMs' SSH and Jupyter forwards to %s%s, "
+		 "reachable from other machines (\"listen_public\" in its lab file)\n",
+		 lab, listen, strcmp(listen, "0.0.0.0") == 0 ? " (every interface)" : "");
 }
 
 static void warn_lab_listen(cli_ctx *ctx, const char *labname)
 {
 	cl_lab lab = {0};
 	if (cl_labs_get(ctx->cl, labname, &lab) == 0)
-		warn_listen(lab.name, lab.listen);
+		warn_listen(ctx, lab.name, lab.listen);
 	cl_error_clear();
 	cl_lab_clear(&lab);
 }
@@ -141,7 +141,7 @@ int cmd_up(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	(void)argc;
 	if ((rc = cl_labfile_parse(argv[0], &lf)))
 		return rc;
-	warn_listen(lf.lab.name, lf.lab.listen);
+	warn_listen(ctx, lf.lab.name, lf.lab.listen);
 	if ((rc = cli_vm_init(ctx)) == 0)
 		rc = cl_up(ctx->cl, &lf, publish, &po);
 	cl_ctx_disconnect(ctx->cl);

@@ -177,9 +177,9 @@ void cli_result_clear(cli_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
-static void vnote(cli_ctx *ctx, FILE *err, const char *fmt, va_list ap)
+static void vnote(cli_ctx *ctx, FILE *err, bool always, const char *fmt, va_list ap)
 {
-	if (ctx->verbosity >= 0)
+	if (always || ctx->verbosity >= 0)
 		vfprintf(err, fmt, ap);
 }
 
@@ -187,7 +187,7 @@ void cli_note_to(cli_ctx *ctx, FILE *err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vnote(ctx, err, fmt, ap);
+	vnote(ctx, err, false, fmt, ap);
 	va_end(ap);
 }
 
@@ -195,7 +195,15 @@ void cli_note(cli_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vnote(ctx, stderr, fmt, ap);
+	vnote(ctx, stderr, false, fmt, ap);
+	va_end(ap);
+}
+
+void cli_warn(cli_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vnote(ctx, stderr, true, fmt, ap);
 	va_end(ap);
 }
 
@@ -220,7 +228,7 @@ void cli_progress(void *p, cl_notice severity, const char *msg, size_t done, siz
 	enum { WIDTH = 30 };
 
 	if (severity == CL_NOTICE_WARNING) {
-		fprintf(stderr, "classlab: warning: %s\n", msg);
+		cli_warn(ctx, "classlab: warning: %s\n", msg);
 		return;
 	}
 	if (total == 0 || !isatty(STDERR_FILENO)) {
