@@ -182,7 +182,7 @@ int cl_sizes_set(cl_ctx *ctx, const cl_size_change *c, cl_size *out);
  * renamed. Refusals are CL_EEXIST (CL_EINVAL for a dir ending in ".."); a failure
  * after dir was opened reads "cannot export to 'DIR': ...".
  * *written (new, cl_strv_free) gets the paths written, "DIR/NAME", in order, the
- * manifest first; *nwritten their count.
+ * manifest first; *nwritten their count. On failure they are NULL and 0.
  */
 int cl_students_export(cl_ctx *ctx, const char *lab, const char *student, const char *dir,
 		       bool force, char ***written, size_t *nwritten);
@@ -190,7 +190,7 @@ int cl_students_export(cl_ctx *ctx, const char *lab, const char *student, const 
  * connect --x2go --write: appends a's X2Go session to home/.x2goclient/sessions
  * (the directory made 0700 when missing, the file written 0600 through a temporary
  * name). CL_EEXIST when the file already has a session of that name; CL_EINVAL
- * when home is NULL or empty. *written (new) gets the file's path.
+ * when home is NULL or empty. *written (new) gets the file's path; NULL on failure.
  */
 int cl_access_x2go_write(cl_ctx *ctx, const cl_access *a, const char *home, char **written);
 
