@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 enum cli_output { OUT_TABLE, OUT_JSON };
 
@@ -44,10 +45,10 @@ typedef struct cli_col {
 } cli_col;
 
 enum cli_view {
-	VIEW_NONE,   /* nothing on stdout */
+	VIEW_NONE,   /* nothing on stdout (data, if any, is for an API: what a command wrote) */
 	VIEW_ROWS,   /* an array of objects (or data[rows_key]) as a table of cols */
 	VIEW_OBJECT, /* an object as "key  value" lines */
-	VIEW_TEXT,   /* text(data), or the library's own text where it formats a struct */
+	VIEW_TEXT,   /* text(data): the table form, made from exactly what -o json prints */
 };
 
 typedef struct cli_result {
@@ -58,8 +59,7 @@ typedef struct cli_result {
 	const char *rows_key;  /* VIEW_ROWS: the rows are data[rows_key] */
 	const char *total_key; /* VIEW_ROWS: a last row "TOTAL" with data[total_key] */
 	const char *empty;     /* VIEW_ROWS: said on stderr instead of an empty table */
-	char *(*text)(const json_t *data); /* VIEW_TEXT: the table form of data */
-	char *lib_text; /* VIEW_TEXT: text formatted by the library from its struct; owned */
+	char *(*text)(const json_t *data); /* VIEW_TEXT: the table form of data (new string) */
 } cli_result;
 
 #define CLI_ROWS(res, data_, cols_)                                                                \
@@ -110,13 +110,30 @@ int cli_usage_error(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(pr
 int cli_bad_option(cli_ctx *ctx, char **argv);
 
 /* --- output --- */
-/* Prints a result as table/text or JSON (-o); frees what it owns. */
+/*
+ * Prints a result as table/text or JSON (-o) on out, and what the table form says
+ * instead of an empty table on err (unless -q); frees what it owns. A service
+ * renders into a buffer (open_memstream) and sends exactly the bytes the CLI prints.
+ */
+void cli_render_to(cli_ctx *ctx, cli_result *res, FILE *out, FILE *err);
+/* cli_render_to(ctx, res, stdout, stderr). */
 void cli_render(cli_ctx *ctx, cli_result *res);
-/* An event of a long-running command (e.g. a tunnel listening): text, or one JSON line. */
+/*
+ * An event of a long-running command (e.g. a tunnel listening): text, or one JSON
+ * line, flushed at once; frees what ev owns.
+ */
+void cli_render_event_to(cli_ctx *ctx, cli_result *ev, FILE *out, FILE *err);
 void cli_render_event(cli_ctx *ctx, cli_result *ev);
 void cli_result_clear(cli_result *res);
-/* Prints a notice on stderr unless -q. */
+/* Prints a notice on err (cli_note: stderr) unless -q. */
+void cli_note_to(cli_ctx *ctx, FILE *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void cli_note(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints on stderr even with -q: what the user must know (who can connect, a bad row). */
+void cli_warn(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A value as a table shows it: strings as they are, numbers in decimal, null as "-". New. */
+char *cli_cell(const json_t *v);
 
 /* Hours as a JSON value: an integer when whole, else a string with decimals. */
 json_t *cli_hours_json(int64_t seconds);
@@ -124,6 +141,11 @@ json_t *cli_hours_json(int64_t seconds);
 struct cl_estimate;
 /* The estimate's fields as a new JSON object (total_cents is an integer). */
 json_t *cli_estimate_json(const struct cl_estimate *e);
+/*
+ * An estimate's breakdown line from its JSON: "25 × (20 + 10) × 139 × $0.01 = $1042.50",
+ * or "(students × scheduled + quota sum) × ..." when quotas differ. New string.
+ */
+char *cli_estimate_breakdown(const json_t *estimate);
 struct cl_lab_estimate;
 /* A lab's estimate: the same, or null results and "unavailable" when it cannot be computed. */
 json_t *cli_lab_estimate_json(const struct cl_lab_estimate *le);

@@ -50,38 +50,61 @@ json_t *cli_lab_estimate_json(const cl_lab_estimate *le)
 	return o;
 }
 
-/* The table form: the inputs, then the seed's breakdown line. */
-static char *estimate_text(const char *lab, const char *size, const cl_estimate *e,
-			   bool from_schedule)
+/* A field of an estimate's data as the table shows it (new). */
+static char *field(const json_t *o, const char *key)
+{
+	return cli_cell(json_object_get(o, key));
+}
+
+char *cli_estimate_breakdown(const json_t *o)
+{
+	bool each = !json_is_null(json_object_get(o, "quota_hours"));
+	char *students = field(o, "students"), *sched = field(o, "scheduled_hours"),
+	     *quota = field(o, each ? "quota_hours" : "quota_hours_total"),
+	     *units = field(o, "lab_units"), *price = field(o, "price_per_unit_hour"),
+	     *total = field(o, "total");
+	char *r = cl_aprintf(each ? "%s × (%s + %s) × %s × $%s = %s" : "(%s × %s + %s) × %s × $%s = %s",
+			     students, sched, quota, units, price, total);
+
+	free(students), free(sched), free(quota), free(units), free(price), free(total);
+	return r;
+}
+
+/* The table form of an estimate's data: the inputs, then the seed's breakdown line. */
+static char *estimate_text(const json_t *o)
 {
 	cl_buf b = CL_BUF_INIT;
-	char *h, *line = cl_cost_breakdown(e);
+	bool each = !json_is_null(json_object_get(o, "quota_hours"));
+	char *v;
 
-	if (lab)
-		cl_buf_printf(&b, "lab             %s\n", lab);
-	if (size)
-		cl_buf_printf(&b, "size            %s\n", size);
-	cl_buf_printf(&b, "students        %lld\n", (long long)e->in.students);
-	h = cl_format_hours(e->in.scheduled_seconds);
-	cl_buf_printf(&b, "scheduled hours %s%s\n", h, from_schedule ? " (from the schedule)" : "");
-	free(h);
-	if (e->in.quota_seconds_each >= 0) {
-		h = cl_format_hours(e->in.quota_seconds_each);
-		cl_buf_printf(&b, "quota hours     %s per student\n", h);
-	} else {
-		h = cl_format_hours(e->in.quota_seconds_sum);
-		cl_buf_printf(&b, "quota hours     %s in all (students' own quotas differ)\n", h);
-	}
-	free(h);
-	cl_buf_printf(&b, "lab units       %lld per hour\n", (long long)e->in.lab_units);
-	h = cl_format_hours(e->lab_unit_seconds);
-	cl_buf_printf(&b, "lab-unit-hours  %s\n", h);
-	free(h);
-	h = cl_format_price(e->in.price_micro);
-	cl_buf_printf(&b, "price           %s per lab-unit-hour\n", h);
-	free(h);
-	cl_buf_printf(&b, "estimate        %s\n", line);
-	free(line);
+	if (json_object_get(o, "lab"))
+		cl_buf_printf(&b, "lab             %s\n", json_string_value(json_object_get(o, "lab")));
+	if (json_object_get(o, "size"))
+		cl_buf_printf(&b, "size            %s\n", json_string_value(json_object_get(o, "size")));
+	v = field(o, "students");
+	cl_buf_printf(&b, "students        %s\n", v);
+	free(v);
+	v = field(o, "scheduled_hours");
+	cl_buf_printf(&b, "scheduled hours %s%s\n", v,
+		      json_is_true(json_object_get(o, "from_schedule")) ? " (from the schedule)" : "");
+	free(v);
+	v = field(o, each ? "quota_hours" : "quota_hours_total");
+	cl_buf_printf(&b, each ? "quota hours     %s per student\n"
+			       : "quota hours     %s in all (students' own quotas differ)\n",
+		      v);
+	free(v);
+	v = field(o, "lab_units");
+	cl_buf_printf(&b, "lab units       %s per hour\n", v);
+	free(v);
+	v = field(o, "lab_unit_hours");
+	cl_buf_printf(&b, "lab-unit-hours  %s\n", v);
+	free(v);
+	v = field(o, "price_per_unit_hour");
+	cl_buf_printf(&b, "price           $%s per lab-unit-hour\n", v);
+	free(v);
+	v = cli_estimate_breakdown(o);
+	cl_buf_printf(&b, "estimate        %s\n", v);
+	free(v);
 	return cl_buf_detach(&b);
 }
 
@@ -103,9 +126,10 @@ static int estimate_lab(cli_ctx *ctx, const char *lab, cli_result *res)
 	json_object_set_new(o, "lab", json_string(le.lab));
 	json_object_set_new(o, "size", json_string(le.size));
 	json_object_update_new(o, cli_estimate_json(&le.est));
+	json_object_set_new(o, "from_schedule", json_boolean(le.from_schedule));
 	res->data = o;
 	res->view = VIEW_TEXT;
-	res->lib_text = estimate_text(le.lab, le.size, &le.est, le.from_schedule);
+	res->text = estimate_text;
 	cl_lab_estimate_clear(&le);
 	return 0;
 }
@@ -159,7 +183,7 @@ int cmd_cost_estimate(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		json_object_set_new(o, "size", json_string(size));
 	res->data = o;
 	res->view = VIEW_TEXT;
-	res->lib_text = estimate_text(NULL, size, &e, false);
+	res->text = estimate_text;
 	return 0;
 }
 

@@ -73,8 +73,7 @@ int cmd_students_import(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	/* Every bad row in the contract's form, then the summary that main prints. */
 	for (const char *p = cl_buf_str(&errors); *p;) {
 		size_t len = strcspn(p, "\n");
-		fprintf(stderr, "classlab: students import: %s: %.*s\n", argv[1], (int)len,
-			p);
+		cli_warn(ctx, "classlab: students import: %s: %.*s\n", argv[1], (int)len, p);
 		p += len + (p[len] == '\n');
 	}
 	if (rc == 0) {

@@ -43,23 +43,51 @@ int cli_vm_init(cli_ctx *ctx)
  * (up, template build and publish, vm start), even with -q: the lab file opted in,
  * but the next reader of the terminal may not know.
  */
-static void warn_listen(const char *lab, const char *listen)
+static void warn_listen(cli_ctx *ctx, const char *lab, const char *listen)
 {
 	if (!listen || cl_listen_is_loopback(listen))
 		return;
-	fprintf(stderr,
-		"classlab: warning: lab '%s' binds its VMs' SSH and Jupyter forwards to %s%s, "
-		"reachable from other machines (\"listen_public\" in its lab file)\n",
-		lab, listen, strcmp(listen, "0.0.0.0") == 0 ? " (every interface)" : "");
+	cli_warn(ctx,
+		 "classlab: warning: lab '%s' binds its VMs' SSH and Jupyter forwards to %s%s, "
+		 "reachable from other machines (\"listen_public\" in its lab file)\n",
+		 lab, listen, strcmp(listen, "0.0.0.0") == 0 ? " (every interface)" : "");
 }
 
 static void warn_lab_listen(cli_ctx *ctx, const char *labname)
 {
 	cl_lab lab = {0};
 	if (cl_labs_get(ctx->cl, labname, &lab) == 0)
-		warn_listen(lab.name, lab.listen);
+		warn_listen(ctx, lab.name, lab.listen);
 	cl_error_clear();
 	cl_lab_clear(&lab);
+}
+
+/*
+ * The table form of lab_access's data: where the forwards listen when that is
+ * beyond loopback, each student's ssh command, then the estimate's breakdown.
+ */
+static char *lab_access_text(const json_t *o)
+{
+	const char *listen = json_string_value(json_object_get(o, "listen"));
+	const json_t *est = json_object_get(o, "estimate"), *st;
+	const char *unavailable = json_string_value(json_object_get(est, "unavailable"));
+	cl_buf text = CL_BUF_INIT;
+	size_t i;
+
+	if (!cl_listen_is_loopback(listen))
+		cl_buf_printf(&text, "listening    %s%s\n", listen,
+			      strcmp(listen, "0.0.0.0") == 0 ? " (every interface)" : "");
+	json_array_foreach(json_object_get(o, "students"), i, st)
+		cl_buf_printf(&text, "%-12s %s\n", json_string_value(json_object_get(st, "student")),
+			      json_string_value(json_object_get(st, "ssh")));
+	if (unavailable) {
+		cl_buf_printf(&text, "estimate     unavailable (%s)\n", unavailable);
+	} else {
+		char *line = cli_estimate_breakdown(est);
+		cl_buf_printf(&text, "estimate     %s\n", line);
+		free(line);
+	}
+	return cl_buf_detach(&text);
 }
 
 /* Every student's connection line, then the estimate: what `up` and publish print. */
@@ -69,34 +97,22 @@ static int lab_access(cli_ctx *ctx, const char *lab, cli_result *res)
 	cl_student *s = NULL;
 	cl_lab_estimate est = {0};
 	size_t n = 0;
-	cl_buf text = CL_BUF_INIT;
 	json_t *arr = json_array(), *o;
 	int rc;
 
 	if ((rc = cl_students_list(ctx->cl, lab, &l, &s, &n)) ||
 	    (rc = cl_cost_lab_estimate(ctx->cl, lab, &est)))
 		goto out;
-	if (!cl_listen_is_loopback(l.listen))
-		cl_buf_printf(&text, "listening    %s%s\n", l.listen,
-			      strcmp(l.listen, "0.0.0.0") == 0 ? " (every interface)" : "");
 	for (size_t i = 0; i < n; i++) {
 		cl_access a = {0};
 		if (cl_access_get(ctx->cl, lab, s[i].name, &a) != 0)
 			continue;
 		char *cmd = cl_access_ssh_command(&a, 0, 0);
-		cl_buf_printf(&text, "%-12s %s\n", s[i].name, cmd);
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "student",
 						     s[i].name, "vm", a.vm, "host", a.host, "port",
 						     a.port, "user", a.user, "ssh", cmd));
 		free(cmd);
 		cl_access_clear(&a);
-	}
-	if (est.unavailable) {
-		cl_buf_printf(&text, "estimate     unavailable (%s)\n", est.unavailable);
-	} else {
-		char *line = cl_cost_breakdown(&est.est);
-		cl_buf_printf(&text, "estimate     %s\n", line);
-		free(line);
 	}
 	o = json_object();
 	json_object_set_new(o, "lab", json_string(lab));
@@ -106,10 +122,9 @@ static int lab_access(cli_ctx *ctx, const char *lab, cli_result *res)
 	json_object_set_new(o, "estimate", cli_lab_estimate_json(&est));
 	res->data = o;
 	res->view = VIEW_TEXT;
-	res->lib_text = cl_buf_detach(&text);
+	res->text = lab_access_text;
 out:
 	json_decref(arr);
-	cl_buf_free(&text);
 	cl_lab_estimate_clear(&est);
 	cl_student_list_free(s, n);
 	cl_lab_clear(&l);
@@ -128,7 +143,7 @@ int cmd_up(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	(void)argc;
 	if ((rc = cl_labfile_parse(argv[0], &lf)))
 		return rc;
-	warn_listen(lf.lab.name, lf.lab.listen);
+	warn_listen(ctx, lf.lab.name, lf.lab.listen);
 	if ((rc = cli_vm_init(ctx)) == 0)
 		rc = cl_up(ctx->cl, &lf, publish, &po);
 	cl_ctx_disconnect(ctx->cl);

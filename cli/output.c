@@ -8,19 +8,18 @@
 #include <string.h>
 #include <unistd.h>
 
-static void print_json(json_t *v)
+static void print_json(json_t *v, FILE *out)
 {
 	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
 					JSON_REAL_PRECISION(15));
 	if (s) {
-		fputs(s, stdout);
-		fputc('\n', stdout);
+		fputs(s, out);
+		fputc('\n', out);
 		free(s);
 	}
 }
 
-/* A cell as text: strings as they are, numbers in decimal, null as "-". */
-static char *cell(json_t *v)
+char *cli_cell(const json_t *v)
 {
 	if (!v || json_is_null(v))
 		return cl_strdup("-");
@@ -38,7 +37,7 @@ static char *cell(json_t *v)
 		json_t *e;
 		json_array_foreach(v, i, e)
 		{
-			char *c = cell(e);
+			char *c = cli_cell(e);
 			cl_buf_printf(&b, "%s%s", i ? "," : "", c);
 			free(c);
 		}
@@ -57,7 +56,7 @@ static size_t width(const char *s)
 	return w;
 }
 
-static void print_rows(json_t *rows, const cli_col *cols, size_t ncols)
+static void print_rows(json_t *rows, const cli_col *cols, size_t ncols, FILE *out)
 {
 	size_t nrows = json_array_size(rows);
 	size_t *w = cl_calloc(ncols, sizeof(size_t));
@@ -67,21 +66,21 @@ static void print_rows(json_t *rows, const cli_col *cols, size_t ncols)
 		w[c] = width(cols[c].header);
 	for (size_t r = 0; r < nrows; r++)
 		for (size_t c = 0; c < ncols; c++) {
-			char *s = cell(json_object_get(json_array_get(rows, r), cols[c].key));
+			char *s = cli_cell(json_object_get(json_array_get(rows, r), cols[c].key));
 			cells[r * ncols + c] = s;
 			if (width(s) > w[c])
 				w[c] = width(s);
 		}
 	for (size_t c = 0; c < ncols; c++)
-		printf("%s%-*s", c ? "  " : "", c + 1 < ncols ? (int)w[c] : 0, cols[c].header);
-	putchar('\n');
+		fprintf(out, "%s%-*s", c ? "  " : "", c + 1 < ncols ? (int)w[c] : 0, cols[c].header);
+	fputc('\n', out);
 	for (size_t r = 0; r < nrows; r++) {
 		for (size_t c = 0; c < ncols; c++) {
 			const char *s = cells[r * ncols + c];
 			int pad = c + 1 < ncols ? (int)(w[c] - width(s)) : 0;
-			printf("%s%s%*s", c ? "  " : "", s, pad, "");
+			fprintf(out, "%s%s%*s", c ? "  " : "", s, pad, "");
 		}
-		putchar('\n');
+		fputc('\n', out);
 	}
 	for (size_t i = 0; i < nrows * ncols; i++)
 		free(cells[i]);
@@ -89,7 +88,7 @@ static void print_rows(json_t *rows, const cli_col *cols, size_t ncols)
 	free(w);
 }
 
-static void print_object(json_t *obj)
+static void print_object(json_t *obj, FILE *out)
 {
 	const char *key;
 	json_t *v;
@@ -98,14 +97,14 @@ static void print_object(json_t *obj)
 	json_object_foreach(obj, key, v) if (width(key) > kw) kw = width(key);
 	json_object_foreach(obj, key, v)
 	{
-		char *s = cell(v);
-		printf("%-*s  %s\n", (int)kw, key, s);
+		char *s = cli_cell(v);
+		fprintf(out, "%-*s  %s\n", (int)kw, key, s);
 		free(s);
 	}
 }
 
 /* The table form: rows (with a TOTAL row when asked), an object, or text. */
-static void print_table(cli_ctx *ctx, const cli_result *res)
+static void print_table(cli_ctx *ctx, const cli_result *res, FILE *out, FILE *err)
 {
 	switch (res->view) {
 	case VIEW_NONE:
@@ -113,7 +112,7 @@ static void print_table(cli_ctx *ctx, const cli_result *res)
 	case VIEW_ROWS: {
 		json_t *rows = res->rows_key ? json_object_get(res->data, res->rows_key) : res->data;
 		if (json_array_size(rows) == 0 && res->empty) {
-			cli_note(ctx, "%s\n", res->empty);
+			cli_note_to(ctx, err, "%s\n", res->empty);
 			break;
 		}
 		rows = json_copy(rows);
@@ -121,61 +120,90 @@ static void print_table(cli_ctx *ctx, const cli_result *res)
 			json_array_append_new(rows, json_pack("{s:s, s:O}", res->cols[0].key, "TOTAL",
 							      res->total_key,
 							      json_object_get(res->data, res->total_key)));
-		print_rows(rows, res->cols, res->ncols);
+		print_rows(rows, res->cols, res->ncols, out);
 		json_decref(rows);
 		break;
 	}
 	case VIEW_OBJECT:
-		print_object(res->data);
+		print_object(res->data, out);
 		break;
 	case VIEW_TEXT: {
 		char *t = res->text ? res->text(res->data) : NULL;
-		fputs(t ? t : res->lib_text ? res->lib_text : "", stdout);
+		fputs(t ? t : "", out);
 		free(t);
 		break;
 	}
 	}
 }
 
-void cli_render(cli_ctx *ctx, cli_result *res)
+void cli_render_to(cli_ctx *ctx, cli_result *res, FILE *out, FILE *err)
 {
 	if (res->view == VIEW_NONE)
 		;
 	else if (ctx->output == OUT_JSON)
-		print_json(res->data);
+		print_json(res->data, out);
 	else
-		print_table(ctx, res);
+		print_table(ctx, res, out, err);
 	cli_result_clear(res);
 }
 
-void cli_render_event(cli_ctx *ctx, cli_result *ev)
+void cli_render(cli_ctx *ctx, cli_result *res)
+{
+	cli_render_to(ctx, res, stdout, stderr);
+}
+
+void cli_render_event_to(cli_ctx *ctx, cli_result *ev, FILE *out, FILE *err)
 {
 	if (ctx->output == OUT_JSON) {
 		char *s = json_dumps(ev->data, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 		if (s)
-			printf("%s\n", s);
+			fprintf(out, "%s\n", s);
 		free(s);
 	} else {
-		print_table(ctx, ev);
+		print_table(ctx, ev, out, err);
 	}
-	fflush(stdout);
+	fflush(out);
 	cli_result_clear(ev);
+}
+
+void cli_render_event(cli_ctx *ctx, cli_result *ev)
+{
+	cli_render_event_to(ctx, ev, stdout, stderr);
 }
 
 void cli_result_clear(cli_result *res)
 {
 	json_decref(res->data);
-	free(res->lib_text);
 	memset(res, 0, sizeof(*res));
+}
+
+static void vnote(cli_ctx *ctx, FILE *err, bool always, const char *fmt, va_list ap)
+{
+	if (always || ctx->verbosity >= 0)
+		vfprintf(err, fmt, ap);
+}
+
+void cli_note_to(cli_ctx *ctx, FILE *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vnote(ctx, err, false, fmt, ap);
+	va_end(ap);
 }
 
 void cli_note(cli_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
-	if (ctx->verbosity < 0)
-		return;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vnote(ctx, stderr, false, fmt, ap);
+	va_end(ap);
+}
+
+void cli_warn(cli_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vnote(ctx, stderr, true, fmt, ap);
 	va_end(ap);
 }
 
@@ -200,7 +228,7 @@ void cli_progress(void *p, cl_notice severity, const char *msg, size_t done, siz
 	enum { WIDTH = 30 };
 
 	if (severity == CL_NOTICE_WARNING) {
-		fprintf(stderr, "classlab: warning: %s\n", msg);
+		cli_warn(ctx, "classlab: warning: %s\n", msg);
 		return;
 	}
 	if (total == 0 || !isatty(STDERR_FILENO)) {

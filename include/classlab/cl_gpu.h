@@ -242,8 +242,6 @@ typedef struct cl_gpu_report {
  */
 int cl_gpu_judge(const cl_gpu_facts *facts, const cl_gpu_requirements *req, cl_gpu_report **out);
 void cl_gpu_report_free(cl_gpu_report *report);
-/* "PASS  driver-vs-cuda      driver ... (needs >= ...)\n"; new string. */
-char *cl_gpu_report_text(const cl_gpu_report *report);
 /* {"pass": bool, "checks": [{id, name, status, reason, advice}]}; new reference. */
 json_t *cl_gpu_report_json(const cl_gpu_report *report);
 

@@ -55,4 +55,29 @@ void cl_access_ssh_config(const cl_access *a, cl_buf *out);
 /* An X2Go client session entry (~/.x2goclient/sessions format), SSH not RDP, XFCE. */
 void cl_access_x2go_session(const cl_access *a, cl_buf *out);
 
+/* ---- files written where a user points (students/export.c) ---- */
+/*
+ * students export: what a student needs to connect, written into dir: their key
+ * (only when classlab holds it), known_hosts, ssh_config, x2go-session and
+ * README.txt, pointing at each other by relative names, and a manifest
+ * (.classlab-export) listing them. dir is made (0700, with missing parents) or must
+ * be empty (its mode left alone); with force, a non-empty dir may hold an earlier
+ * export of the same user, whose listed regular files are replaced and nothing
+ * else. A symlink at dir or among the names is never followed, nothing is
+ * chmodded; each file is written under an O_EXCL|O_NOFOLLOW temporary name, then
+ * renamed. Refusals are CL_EEXIST (CL_EINVAL for a dir ending in ".."); a failure
+ * after dir was opened reads "cannot export to 'DIR': ...".
+ * *written (new, cl_strv_free) gets the paths written, "DIR/NAME", in order, the
+ * manifest first; *nwritten their count. On failure they are NULL and 0.
+ */
+int cl_students_export(cl_ctx *ctx, const char *lab, const char *student, const char *dir,
+		       bool force, char ***written, size_t *nwritten);
+/*
+ * connect --x2go --write: appends a's X2Go session to home/.x2goclient/sessions
+ * (the directory made 0700 when missing, the file written 0600 through a temporary
+ * name). CL_EEXIST when the file already has a session of that name; CL_EINVAL
+ * when home is NULL or empty. *written (new) gets the file's path; NULL on failure.
+ */
+int cl_access_x2go_write(cl_ctx *ctx, const cl_access *a, const char *home, char **written);
+
 #endif

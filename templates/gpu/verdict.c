@@ -612,28 +612,6 @@ void cl_gpu_report_free(cl_gpu_report *r)
 	free(r);
 }
 
-char *cl_gpu_report_text(const cl_gpu_report *r)
-{
-	cl_buf b = CL_BUF_INIT;
-	int width = 0;
-
-	for (size_t i = 0; i < r->nchecks; i++) {
-		int w = (int)strlen(r->checks[i].id);
-		if (w > width)
-			width = w;
-	}
-	for (size_t i = 0; i < r->nchecks; i++) {
-		const cl_gpu_check *c = &r->checks[i];
-		cl_buf_printf(&b, "%-7s %-*s  %s", cl_gpu_check_status_name(c->status), width, c->id,
-			      c->reason);
-		if (c->status == CL_GPU_FAIL && c->advice)
-			cl_buf_printf(&b, " \u2014 do: %s", c->advice);
-		cl_buf_putc(&b, '\n');
-	}
-	cl_buf_printf(&b, "%s\n", r->pass ? "GPU check passed" : "GPU check FAILED");
-	return cl_buf_detach(&b);
-}
-
 json_t *cl_gpu_report_json(const cl_gpu_report *r)
 {
 	json_t *checks = json_array();
