@@ -56,6 +56,18 @@ static int beat(cl_store *st, const char *vm, int64_t t)
 	return rc;
 }
 
+/*
+ * Closes an open interval because its VM stopped (or the service did) at t: at t, never
+ * before last_seen; after a gap of more than two heartbeats, at last_seen + 1 heartbeat.
+ */
+static int close_at(cl_store *st, const cl_run_interval *r, int64_t t, cl_run_closed how)
+{
+	if (t - r->last_seen > GAP)
+		return cl_store_run_close(st, r->id, r->last_seen + CL_METER_HEARTBEAT_S,
+					  CL_RUN_CLOSED_CLOCK, CL_METER_HEARTBEAT_S);
+	return cl_store_run_close(st, r->id, t > r->last_seen ? t : r->last_seen, how, 0);
+}
+
 int cl_meter_started(cl_ctx *ctx, const char *vm)
 {
 	int rc = cl_store_begin(ctx->st);
@@ -86,14 +98,8 @@ int cl_meter_stopped(cl_ctx *ctx, const char *vm)
 
 	if (rc)
 		return rc;
-	if ((rc = open_of(ctx->st, vm, &r, &open)) == 0 && open) {
-		if (t - r.last_seen > GAP)
-			rc = cl_store_run_close(ctx->st, r.id, r.last_seen + CL_METER_HEARTBEAT_S,
-						CL_RUN_CLOSED_CLOCK, CL_METER_HEARTBEAT_S);
-		else
-			rc = cl_store_run_close(ctx->st, r.id, t > r.last_seen ? t : r.last_seen,
-						CL_RUN_CLOSED_EVENT, 0);
-	}
+	if ((rc = open_of(ctx->st, vm, &r, &open)) == 0 && open)
+		rc = close_at(ctx->st, &r, t, CL_RUN_CLOSED_EVENT);
 	cl_run_interval_clear(&r);
 	return cl_store_end(ctx->st, rc);
 }
@@ -154,15 +160,8 @@ int cl_meter_service_stop(cl_ctx *ctx)
 	if (rc)
 		return rc;
 	rc = cl_store_run_open_list(ctx->st, &open, &nopen);
-	for (size_t i = 0; rc == 0 && i < nopen; i++) {
-		int64_t end = t > open[i].last_seen ? t : open[i].last_seen;
-		if (t - open[i].last_seen > GAP)
-			rc = cl_store_run_close(ctx->st, open[i].id,
-						open[i].last_seen + CL_METER_HEARTBEAT_S,
-						CL_RUN_CLOSED_CLOCK, CL_METER_HEARTBEAT_S);
-		else
-			rc = cl_store_run_close(ctx->st, open[i].id, end, CL_RUN_CLOSED_SERVICE, 0);
-	}
+	for (size_t i = 0; rc == 0 && i < nopen; i++)
+		rc = close_at(ctx->st, &open[i], t, CL_RUN_CLOSED_SERVICE);
 	cl_run_interval_list_free(open, nopen);
 	return cl_store_end(ctx->st, rc);
 }
