@@ -83,6 +83,12 @@ typedef struct cli_cmd {
 	const char *args;
 	int min_args, max_args;
 	const char *help;
+	/*
+	 * An option (long name) that sends a front-end command to classlab-vm when given:
+	 * what it needs is linked only there (the usage chart's cairo and its ~18 libraries
+	 * would slow every start of the front end). NULL: none.
+	 */
+	const char *vm_opt;
 } cli_cmd;
 
 /* Every command, in the order --help lists them (cli/commands.c). */

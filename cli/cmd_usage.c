@@ -200,25 +200,35 @@ int cmd_usage_report(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	const char *from_s = cli_opt_get(ctx, "from"), *to_s = cli_opt_get(ctx, "to"),
 		   *chart = cli_opt_get(ctx, "chart");
 	cl_usage r = {0};
-	cl_chart_format fmt = CL_CHART_SVG;
 	cl_buf img = CL_BUF_INIT;
 	int64_t from = 0, to = cl_ctx_now(ctx->cl);
 	int rc;
 
+#ifdef CL_CLI_FRONT
+	/* main runs classlab-vm for --chart (vm_opt): cairo is linked only there. */
+	if (chart)
+		return cl_error_set(CL_EFAIL, "--chart is drawn by classlab-vm");
+#endif
 	if ((argc == 1 && (rc = cl_name_check("lab name", argv[0]))) ||
 	    (from_s && (rc = cl_parse_time("--from", from_s, &from))) ||
-	    (to_s && (rc = cl_parse_time("--to", to_s, &to))) ||
-	    (chart && (rc = cl_chart_format_of(chart, &fmt))))
+	    (to_s && (rc = cl_parse_time("--to", to_s, &to))))
 		return rc;
+#ifndef CL_CLI_FRONT
+	cl_chart_format fmt = CL_CHART_SVG;
+	if (chart && (rc = cl_chart_format_of(chart, &fmt)))
+		return rc;
+#endif
 	if (to_s && strlen(to_s) == 10) /* a date: the whole day counts */
 		to += 24 * 3600;
 	if (to <= from)
 		return cli_usage_error(ctx, "--to must come after --from");
 	if ((rc = cl_usage_report(ctx->cl, argc == 1 ? argv[0] : NULL, from, to, &r)))
 		return rc;
+#ifndef CL_CLI_FRONT
 	if (chart && (rc = cl_usage_chart(ctx->cl, &r, fmt, &img)) == 0 &&
 	    (rc = cl_write_file(chart, img.data, img.len, 0644)) == 0)
 		cli_note(ctx, "wrote chart '%s'\n", chart);
+#endif
 	if (rc == 0) {
 		res->data = report_json(&r, from_s != NULL);
 		res->view = VIEW_TEXT;

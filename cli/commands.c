@@ -169,7 +169,7 @@ const cli_cmd cli_commands[] = {
 	 "every lab's estimate and the grand total"},
 	{"usage", "report", cmd_usage_report, NEED_STORE, usage_report_opts, "[LAB]", 0, 1,
 	 "metered hours per student and lab: class, own time, quota left, money; actual vs "
-	 "estimate"},
+	 "estimate", "chart"},
 	{"up", NULL, VM(cmd_up), NEED_STORE, up_opts, "FILE", 1, 1,
 	 "create or converge a lab from a lab file: template, verification, one VM per student"},
 	{"down", NULL, VM(cmd_down), NEED_STORE, yes_opts, "LAB --yes", 1, 1,

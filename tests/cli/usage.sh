@@ -75,6 +75,12 @@ if command -v file >/dev/null; then
 	file "$T/use.png" | grep -q 'PNG image data, 900 x 640' || fail "file(1): $(file "$T/use.png")"
 	file "$T/use.svg" | grep -q 'SVG' || fail "file(1): $(file "$T/use.svg")"
 fi
+# --chart runs in classlab-vm (cairo is linked only there), however it is spelled.
+expect_exit 0 usage report ml --cha="$T/abbrev.svg"
+head -c 200 "$T/abbrev.svg" | grep -q '<svg' || fail "--cha= did not draw the chart"
+if command -v ldd >/dev/null && ldd "$CLASSLAB" | grep -q libcairo; then
+	fail "the classlab front end links cairo (every start would load it)"
+fi
 expect_refused 2 "must end in .svg or .png" usage report --chart "$T/use.jpg"
 [ ! -e "$T/use.jpg" ] || fail "a refused chart was written"
 expect_refused 2 "must end in .svg or .png" usage report --chart "$T/svg"
