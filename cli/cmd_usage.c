@@ -7,43 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A plain table of strings for the text form: widths from the cells. */
-typedef struct text_table {
-	char **cells;
-	size_t ncols, nrows;
-} text_table;
-
-static void table_row(text_table *t, char **row)
-{
-	t->cells = cl_realloc(t->cells, (t->nrows + 1) * t->ncols * sizeof(char *));
-	memcpy(t->cells + t->nrows * t->ncols, row, t->ncols * sizeof(char *));
-	t->nrows++;
-}
-
-static void table_print(cl_buf *b, text_table *t)
-{
-	size_t *w = cl_calloc(t->ncols, sizeof(size_t));
-
-	for (size_t r = 0; r < t->nrows; r++)
-		for (size_t c = 0; c < t->ncols; c++)
-			if (strlen(t->cells[r * t->ncols + c]) > w[c])
-				w[c] = strlen(t->cells[r * t->ncols + c]);
-	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++) {
-			const char *cellv = t->cells[r * t->ncols + c];
-			if (c + 1 < t->ncols)
-				cl_buf_printf(b, "%-*s  ", (int)w[c], cellv);
-			else
-				cl_buf_puts(b, cellv);
-		}
-		cl_buf_putc(b, '\n');
-	}
-	for (size_t i = 0; i < t->nrows * t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	free(w);
-}
-
 static char *json_cell(const json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);
@@ -51,55 +14,53 @@ static char *json_cell(const json_t *o, const char *key)
 		return cl_strdup(json_string_value(v));
 	if (json_is_integer(v))
 		return cl_aprintf("%lld", (long long)json_integer_value(v));
-	if (json_is_boolean(v))
-		return cl_strdup(json_is_true(v) ? "yes" : "no");
 	return cl_strdup("-");
+}
+
+/* rows (an array of objects) as an aligned table of cols, header first. */
+static void table_print(cl_buf *b, const json_t *rows, const cli_col *cols, size_t ncols)
+{
+	size_t nrows = json_array_size(rows) + 1, *w = cl_calloc(ncols, sizeof(size_t));
+	char **cells = cl_calloc(nrows * ncols, sizeof(char *));
+
+	for (size_t r = 0; r < nrows; r++)
+		for (size_t c = 0; c < ncols; c++) {
+			char *v = r == 0 ? cl_strdup(cols[c].header)
+					 : json_cell(json_array_get(rows, r - 1), cols[c].key);
+			cells[r * ncols + c] = v;
+			w[c] = strlen(v) > w[c] ? strlen(v) : w[c];
+		}
+	for (size_t r = 0; r < nrows; r++) {
+		for (size_t c = 0; c + 1 < ncols; c++)
+			cl_buf_printf(b, "%-*s  ", (int)w[c], cells[r * ncols + c]);
+		cl_buf_printf(b, "%s\n", cells[r * ncols + ncols - 1]);
+	}
+	for (size_t i = 0; i < nrows * ncols; i++)
+		free(cells[i]);
+	free(cells);
+	free(w);
 }
 
 /* The table form: one row per student, one per lab, the totals and the uncertainty. */
 static char *report_text(const json_t *data)
 {
-	static const char *const scols[] = {"lab", "student", "class_hours", "own_hours",
-					    "quota_left_hours", "quota_percent", "lab_unit_hours",
-					    "money"};
-	static const char *const shead[] = {"LAB",	  "STUDENT", "CLASS-H", "OWN-H",
-					    "QUOTA-LEFT-H", "QUOTA-%", "UNIT-H",  "USED"};
-	static const char *const lcols[] = {"lab", "class_hours", "own_hours", "actual", "estimate"};
-	static const char *const lhead[] = {"LAB", "CLASS-H", "OWN-H", "ACTUAL", "ESTIMATE"};
+	static const cli_col scols[] = {
+		{"lab", "LAB"},		     {"student", "STUDENT"},  {"class_hours", "CLASS-H"},
+		{"own_hours", "OWN-H"},	     {"quota_left_hours", "QUOTA-LEFT-H"},
+		{"quota_use", "QUOTA-USE"}, {"lab_unit_hours", "UNIT-H"}, {"money", "USED"},
+	};
+	static const cli_col lcols[] = {
+		{"lab", "LAB"},	      {"class_hours", "CLASS-H"}, {"own_hours", "OWN-H"},
+		{"actual", "ACTUAL"}, {"estimate", "ESTIMATE"},
+	};
 	cl_buf b = CL_BUF_INIT;
-	json_t *students = json_object_get(data, "students"), *labs = json_object_get(data, "labs");
-	size_t i;
-	json_t *o;
+	json_t *labs = json_object_get(data, "labs");
 
 	if (json_array_size(labs) == 0)
 		return cl_strdup("no labs\n");
-	text_table st = {NULL, 8, 0}, lt = {NULL, 5, 0};
-	char *row[8];
-	for (size_t c = 0; c < 8; c++)
-		row[c] = cl_strdup(shead[c]);
-	table_row(&st, row);
-	json_array_foreach(students, i, o)
-	{
-		for (size_t c = 0; c < 8; c++)
-			row[c] = json_cell(o, scols[c]);
-		if (json_is_true(json_object_get(o, "exempt"))) {
-			free(row[5]);
-			row[5] = cl_strdup("exempt");
-		}
-		table_row(&st, row);
-	}
-	table_print(&b, &st);
+	table_print(&b, json_object_get(data, "students"), scols, sizeof(scols) / sizeof(scols[0]));
 	cl_buf_putc(&b, '\n');
-	for (size_t c = 0; c < 5; c++)
-		row[c] = cl_strdup(lhead[c]);
-	table_row(&lt, row);
-	json_array_foreach(labs, i, o)
-	{
-		for (size_t c = 0; c < 5; c++)
-			row[c] = json_cell(o, lcols[c]);
-		table_row(&lt, row);
-	}
-	table_print(&b, &lt);
+	table_print(&b, labs, lcols, sizeof(lcols) / sizeof(lcols[0]));
 	char *actual = json_cell(data, "actual"), *est = json_cell(data, "estimate");
 	cl_buf_printf(&b, "\nactual %s of an estimated %s for the whole term\n", actual, est);
 	free(actual);
@@ -142,6 +103,10 @@ static json_t *report_json(const cl_usage *r, bool from_given)
 		json_object_set_new(j, "quota_left_hours", cli_hours_json(s->quota_left_seconds));
 		json_object_set_new(j, "quota_percent", json_integer(s->quota_percent));
 		json_object_set_new(j, "exempt", json_boolean(s->exempt));
+		char *use = s->exempt ? cl_strdup("exempt")
+				      : cl_aprintf("%lld%%", (long long)s->quota_percent);
+		json_object_set_new(j, "quota_use", json_string(use));
+		free(use);
 		json_object_set_new(j, "removed", json_boolean(s->removed));
 		json_object_set_new(j, "running", json_boolean(s->running));
 		json_object_set_new(j, "lab_unit_hours", cli_hours_json(s->lab_unit_seconds));
