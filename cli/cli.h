@@ -83,6 +83,12 @@ typedef struct cli_cmd {
 	const char *args;
 	int min_args, max_args;
 	const char *help;
+	/*
+	 * An option (long name) that sends a front-end command to classlab-vm when given:
+	 * what it needs is linked only there (the usage chart's cairo and its ~18 libraries
+	 * would slow every start of the front end). NULL: none.
+	 */
+	const char *vm_opt;
 } cli_cmd;
 
 /* Every command, in the order --help lists them (cli/commands.c). */
@@ -183,6 +189,7 @@ cli_fn cmd_size_set;
 cli_fn cmd_lab_create;
 cli_fn cmd_lab_list;
 cli_fn cmd_lab_show;
+cli_fn cmd_lab_set;
 cli_fn cmd_lab_delete;
 cli_fn cmd_lab_unlock;
 cli_fn cmd_students_add;
@@ -194,6 +201,8 @@ cli_fn cmd_schedule_add;
 cli_fn cmd_schedule_list;
 cli_fn cmd_cost_estimate;
 cli_fn cmd_cost_report;
+cli_fn cmd_usage_report;
+cli_fn cmd_quota_exempt;
 cli_fn cmd_up;
 cli_fn cmd_down;
 cli_fn cmd_template_build;

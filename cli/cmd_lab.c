@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "classlab/cl_cost.h"
 #include "classlab/cl_labs.h"
+#include "classlab/cl_meter.h"
 #include "classlab/cl_students.h"
 #include "classlab/banned.h"
 
@@ -169,17 +170,32 @@ out:
 	return rc;
 }
 
+/* What the service does with the lab's VMs, and the idle rule in words. */
+static void service_json(json_t *o, const cl_lab_service *svc)
+{
+	char *rule = cl_meter_idle_rule(svc);
+	json_object_set_new(o, "idle_minutes", json_integer(svc->idle_minutes));
+	json_object_set_new(o, "idle_rule", json_string(rule));
+	json_object_set_new(o, "stop", json_string(cl_stop_mode_name(svc->stop_mode)));
+	json_object_set_new(o, "lead_minutes", json_integer(svc->lead_minutes));
+	json_object_set_new(o, "stop_grace_seconds", json_integer(svc->stop_grace_seconds));
+	free(rule);
+}
+
 int cmd_lab_show(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	cl_lab lab = {0};
 	cl_lab_estimate est = {0};
+	cl_lab_service svc = {0};
 	int rc;
 
 	(void)argc;
 	if ((rc = cl_labs_get(ctx->cl, argv[0], &lab)) ||
-	    (rc = cl_cost_lab_estimate(ctx->cl, argv[0], &est)))
+	    (rc = cl_cost_lab_estimate(ctx->cl, argv[0], &est)) ||
+	    (rc = cl_meter_lab_settings(ctx->cl, argv[0], &svc)))
 		goto out;
 	json_t *o = lab_json(&lab);
+	service_json(o, &svc);
 	char *t = est.unavailable ? cl_strdup("unavailable") : cl_format_cents(est.est.total_cents);
 	json_object_set_new(o, "students", json_integer(est.est.in.students));
 	json_object_set_new(o, "estimate", json_string(t));
@@ -192,6 +208,54 @@ out:
 	cl_lab_estimate_clear(&est);
 	cl_lab_clear(&lab);
 	return rc;
+}
+
+/* One minutes-or-seconds option into *v when given. */
+static int bounded(const char *opt, const char *s, uint64_t max, int64_t *v)
+{
+	uint64_t u;
+	int rc = s ? cl_parse_u64(opt, s, max, &u) : 0;
+	if (s && rc == 0)
+		*v = (int64_t)u;
+	return rc;
+}
+
+int cmd_lab_set(cli_ctx *ctx, int argc, char **argv, cli_result *res)
+{
+	const char *idle = cli_opt_get(ctx, "idle-minutes"), *stop = cli_opt_get(ctx, "stop"),
+		   *lead = cli_opt_get(ctx, "lead-minutes"),
+		   *grace = cli_opt_get(ctx, "stop-grace-seconds");
+	cl_lab_service svc = {0};
+	int rc;
+
+	(void)argc;
+	if (!idle && !stop && !lead && !grace)
+		return cli_usage_error(ctx, "give at least one setting to change");
+	if ((rc = bounded("--idle-minutes", idle, CL_IDLE_MINUTES_MAX, &svc.idle_minutes)) ||
+	    (rc = bounded("--lead-minutes", lead, CL_LEAD_MINUTES_MAX, &svc.lead_minutes)) ||
+	    (rc = bounded("--stop-grace-seconds", grace, CL_STOP_GRACE_MAX,
+			  &svc.stop_grace_seconds)) ||
+	    (stop && (rc = cl_stop_mode_parse(stop, &svc.stop_mode))))
+		return rc;
+	cl_lab_service cur = {0};
+	if ((rc = cl_meter_lab_settings(ctx->cl, argv[0], &cur)))
+		return rc;
+	if (!idle)
+		svc.idle_minutes = cur.idle_minutes;
+	if (!lead)
+		svc.lead_minutes = cur.lead_minutes;
+	if (!grace)
+		svc.stop_grace_seconds = cur.stop_grace_seconds;
+	if (!stop)
+		svc.stop_mode = cur.stop_mode;
+	if ((rc = cl_meter_lab_settings_set(ctx->cl, argv[0], &svc)))
+		return rc;
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(argv[0]));
+	service_json(o, &svc);
+	res->data = o;
+	res->view = VIEW_OBJECT;
+	return 0;
 }
 
 int cmd_lab_delete(cli_ctx *ctx, int argc, char **argv, cli_result *res)

@@ -36,6 +36,13 @@ static const cli_opt lab_create_opts[] = {
 	{"username", 0, OPT_VALUE, "U", "the login name on the students' VMs"},
 	END,
 };
+static const cli_opt lab_set_opts[] = {
+	{"idle-minutes", 0, OPT_VALUE, "N", "stop a VM idle this long (0: never; default 20)"},
+	{"stop", 0, OPT_VALUE, "shutdown|save", "how the service stops VMs (save keeps the session)"},
+	{"lead-minutes", 0, OPT_VALUE, "N", "start VMs this long before a class (default 10)"},
+	{"stop-grace-seconds", 0, OPT_VALUE, "N", "ACPI shutdown, then power off after N (default 60)"},
+	END,
+};
 static const cli_opt yes_opts[] = {YES, END};
 static const cli_opt students_add_opts[] = {
 	{"email", 0, OPT_VALUE, "E", "the student's email address"},
@@ -64,6 +71,16 @@ static const cli_opt cost_estimate_opts[] = {
 	{"size", 0, OPT_VALUE, "NAME", "a size, for its lab units"},
 	{"lab-units", 0, OPT_VALUE, "U", "lab units per hour"},
 	PRICE,
+	END,
+};
+static const cli_opt usage_report_opts[] = {
+	{"from", 0, OPT_VALUE, "DATE", "count from DATE (ISO 8601; default: the beginning)"},
+	{"to", 0, OPT_VALUE, "DATE", "count until DATE, inclusive for a date (default: now)"},
+	{"chart", 0, OPT_VALUE, "FILE", "also draw the chart into FILE.svg or FILE.png"},
+	END,
+};
+static const cli_opt quota_exempt_opts[] = {
+	{"remove", 0, OPT_FLAG, NULL, "end the exemption: own time counts against the quota again"},
 	END,
 };
 static const cli_opt up_opts[] = {
@@ -116,6 +133,8 @@ const cli_cmd cli_commands[] = {
 	{"lab", "list", cmd_lab_list, NEED_STORE, NULL, "", 0, 0, "list labs"},
 	{"lab", "show", cmd_lab_show, NEED_STORE, NULL, "NAME", 1, 1,
 	 "show a lab's settings and estimate"},
+	{"lab", "set", cmd_lab_set, NEED_STORE, lab_set_opts, "NAME", 1, 1,
+	 "change what the service does with the lab's VMs: idle stop, stop mode, lead time"},
 	{"lab", "delete", cmd_lab_delete, NEED_STORE, yes_opts, "NAME --yes", 1, 1,
 	 "delete a lab's records and keys (run 'down' first to remove its VMs)"},
 	{"lab", "unlock", VM(cmd_lab_unlock), NEED_STORE, NULL, "NAME", 1, 1,
@@ -136,6 +155,8 @@ const cli_cmd cli_commands[] = {
 	 "session, commands (--force replaces only an earlier export's files)"},
 	{"quota", "set", cmd_quota_set, NEED_STORE, NULL, "LAB [STUDENT] HOURS|default", 2, 3,
 	 "set the lab's quota hours, or one student's ('default' resets it)"},
+	{"quota", "exempt", cmd_quota_exempt, NEED_STORE, quota_exempt_opts, "LAB STUDENT", 2, 2,
+	 "exempt a student from quota stops (--remove ends it)"},
 	{"schedule", "add", cmd_schedule_add, NEED_STORE, schedule_add_opts,
 	 "LAB --start ISO8601 --end ISO8601", 1, 1,
 	 "add a scheduled class (repeats weekly until DATE, inclusive)"},
@@ -146,6 +167,9 @@ const cli_cmd cli_commands[] = {
 	 0, 1, "estimate a class's cost in lab units and dollars"},
 	{"cost", "report", cmd_cost_report, NEED_STORE, NULL, "", 0, 0,
 	 "every lab's estimate and the grand total"},
+	{"usage", "report", cmd_usage_report, NEED_STORE, usage_report_opts, "[LAB]", 0, 1,
+	 "metered hours per student and lab: class, own time, quota left, money; actual vs "
+	 "estimate", "chart"},
 	{"up", NULL, VM(cmd_up), NEED_STORE, up_opts, "FILE", 1, 1,
 	 "create or converge a lab from a lab file: template, verification, one VM per student"},
 	{"down", NULL, VM(cmd_down), NEED_STORE, yes_opts, "LAB --yes", 1, 1,

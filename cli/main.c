@@ -283,6 +283,30 @@ static const cli_cmd *find_cmd(const char *noun, const char *verb, bool *noun_kn
 }
 
 /*
+ * In the front end: is the command's vm_opt among its arguments? Spelled as getopt_long
+ * takes it: "--NAME", "--NAME=V" or any prefix of NAME (getopt accepts unique ones).
+ */
+static bool vm_opt_given(const cli_cmd *cmd, int argc, char **argv)
+{
+#ifdef CL_CLI_FRONT
+	for (int i = 0; cmd->vm_opt && i < argc; i++) {
+		const char *a = argv[i];
+		size_t len;
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strncmp(a, "--", 2) != 0)
+			continue;
+		len = strcspn(a + 2, "=");
+		if (len > 0 && len <= strlen(cmd->vm_opt) && strncmp(a + 2, cmd->vm_opt, len) == 0)
+			return true;
+	}
+#else
+	(void)cmd, (void)argc, (void)argv;
+#endif
+	return false;
+}
+
+/*
  * A command without a handler here runs in classlab-vm: next to this binary
  * (a build tree), else where it is installed. exec keeps the process id, the
  * environment and the standard streams, so the command cannot tell.
@@ -459,7 +483,7 @@ int main(int argc, char **argv)
 		print_cmd_help(cmd);
 		return 0;
 	}
-	if (!cmd->fn)
+	if (!cmd->fn || vm_opt_given(cmd, argc, argv))
 		return run_vm_binary(cmd, all_argv);
 	ctx.cmd = cmd;
 	ctx.data_dir = cl_paths_data_dir(&ctx.env);

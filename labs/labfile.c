@@ -396,9 +396,10 @@ static int parse_root(json_t *root, const char *base_dir, cl_labfile *lf)
 		"name",	   "size",	  "image",	  "username",	 "scheduled_hours",
 		"quota_hours", "price_per_unit_hour", "memory_mib", "vcpus", "listen",
 		"public_host", "port_range", "customize", "gpu",	 "students",
-		"roster",      "listen_public", NULL};
+		"roster",      "listen_public", "idle_minutes", "stop", "lead_minutes",
+		"stop_grace_seconds", NULL};
 	cl_lab *lab = &lf->lab;
-	const char *name, *size, *image, *user, *listen, *host, *roster;
+	const char *name, *size, *image, *user, *listen, *host, *roster, *stop;
 	char *price = NULL;
 	json_t *v;
 	int rc;
@@ -466,6 +467,17 @@ static int parse_root(json_t *root, const char *base_dir, cl_labfile *lf)
 	if ((rc = get_int(root, "memory_mib", 64, 16 << 20, &lab->memory_mib)) ||
 	    (rc = get_int(root, "vcpus", 1, 1024, &lab->vcpus)))
 		return rc;
+	/* What the service does with the VMs (cl_meter.h); the schema's defaults when absent. */
+	lf->service = (cl_lab_service){CL_IDLE_MINUTES_DEFAULT, CL_STOP_SHUTDOWN,
+				       CL_LEAD_MINUTES_DEFAULT, CL_STOP_GRACE_DEFAULT};
+	if ((rc = get_int(root, "idle_minutes", 0, CL_IDLE_MINUTES_MAX, &lf->service.idle_minutes)) ||
+	    (rc = get_int(root, "lead_minutes", 0, CL_LEAD_MINUTES_MAX, &lf->service.lead_minutes)) ||
+	    (rc = get_int(root, "stop_grace_seconds", 0, CL_STOP_GRACE_MAX,
+			  &lf->service.stop_grace_seconds)) ||
+	    (rc = get_string(root, "stop", false, &stop)))
+		return rc;
+	if (stop && cl_stop_mode_parse(stop, &lf->service.stop_mode))
+		return bad("stop", "must be \"shutdown\" or \"save\"");
 	if ((v = json_object_get(root, "port_range"))) {
 		if (!json_is_array(v) || json_array_size(v) != 2 ||
 		    !json_is_integer(json_array_get(v, 0)) || !json_is_integer(json_array_get(v, 1)))

@@ -149,7 +149,44 @@ static const char schema_v4[] = "ALTER TABLE locks ADD COLUMN pid_start INTEGER 
  */
 static const char schema_v5[] = "ALTER TABLE labs ADD COLUMN hv_uri TEXT;";
 
-const char *const cl_store_migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
+/*
+ * Version 6: metering for the service (issue 10). run_intervals holds each student
+ * VM's running time: end_ts NULL while open, last_seen the last heartbeat that saw it
+ * running, closed_by how it was closed, uncertain_s how many seconds around its end are
+ * not known (a service killed between heartbeats). One open interval per VM. The lab
+ * and student are copied as names so a report outlives the VM record. The v2 usage
+ * table (never written) is left as it is. Labs get the service's settings, students a
+ * quota exemption and the quota at which the 90 % warning was last sent.
+ */
+static const char schema_v6[] =
+	"CREATE TABLE run_intervals ("
+	"  id INTEGER PRIMARY KEY,"
+	"  lab_id INTEGER NOT NULL REFERENCES labs(id) ON DELETE CASCADE,"
+	"  vm_name TEXT NOT NULL,"
+	"  student TEXT NOT NULL,"
+	"  start_ts INTEGER NOT NULL,"
+	"  end_ts INTEGER CHECK (end_ts IS NULL OR end_ts >= start_ts),"
+	"  last_seen INTEGER NOT NULL CHECK (last_seen >= start_ts),"
+	"  closed_by TEXT CHECK (closed_by IN ('event', 'reconcile', 'service', 'clock')),"
+	"  uncertain_s INTEGER NOT NULL DEFAULT 0 CHECK (uncertain_s >= 0),"
+	"  CHECK ((end_ts IS NULL) = (closed_by IS NULL)));"
+	"CREATE UNIQUE INDEX run_intervals_open ON run_intervals(vm_name) WHERE end_ts IS NULL;"
+	"CREATE INDEX run_intervals_lab ON run_intervals(lab_id, start_ts);"
+	"CREATE INDEX run_intervals_vm ON run_intervals(vm_name, start_ts);"
+	"ALTER TABLE labs ADD COLUMN idle_minutes INTEGER NOT NULL DEFAULT 20"
+	"  CHECK (idle_minutes BETWEEN 0 AND 10080);"
+	"ALTER TABLE labs ADD COLUMN stop_mode TEXT NOT NULL DEFAULT 'shutdown'"
+	"  CHECK (stop_mode IN ('shutdown', 'save'));"
+	"ALTER TABLE labs ADD COLUMN lead_minutes INTEGER NOT NULL DEFAULT 10"
+	"  CHECK (lead_minutes BETWEEN 0 AND 1440);"
+	"ALTER TABLE labs ADD COLUMN stop_grace_seconds INTEGER NOT NULL DEFAULT 60"
+	"  CHECK (stop_grace_seconds BETWEEN 0 AND 3600);"
+	"ALTER TABLE students ADD COLUMN quota_exempt INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (quota_exempt IN (0, 1));"
+	"ALTER TABLE students ADD COLUMN quota_warned_seconds INTEGER;";
+
+const char *const cl_store_migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
+					   schema_v6};
 const int cl_store_migration_count = sizeof(cl_store_migrations) / sizeof(cl_store_migrations[0]);
 
 /* Azure Lab Services' sizes (lab units per hour), as seeds/001 and 000 list them. */

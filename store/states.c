@@ -22,6 +22,20 @@ static const char *const vm_states[CL_VM_STATE_COUNT] = {
     [CL_VM_STATE_ATTACHED] = "attached",
 };
 
+/* "open" is never stored: an open interval's closed_by is NULL. */
+static const char *const run_closed[CL_RUN_CLOSED_COUNT] = {
+    [CL_RUN_OPEN] = "open",
+    [CL_RUN_CLOSED_EVENT] = "event",
+    [CL_RUN_CLOSED_RECONCILE] = "reconcile",
+    [CL_RUN_CLOSED_SERVICE] = "service",
+    [CL_RUN_CLOSED_CLOCK] = "clock",
+};
+
+static const char *const stop_modes[CL_STOP_MODE_COUNT] = {
+    [CL_STOP_SHUTDOWN] = "shutdown",
+    [CL_STOP_SAVE] = "save",
+};
+
 static const char *name_of(const char *const *table, size_t n, int v)
 {
 	return v >= 0 && (size_t)v < n ? table[v] : NULL;
@@ -78,6 +92,35 @@ int cl_vm_state_parse(const char *s, cl_vm_state *out)
 	return 0;
 }
 
+const char *cl_run_closed_name(cl_run_closed c)
+{
+	return name_of(run_closed, CL_RUN_CLOSED_COUNT, c);
+}
+
+int cl_run_closed_parse(const char *s, cl_run_closed *out)
+{
+	int i = index_of(run_closed, CL_RUN_CLOSED_COUNT, s);
+	if (i == CL_RUN_CLOSED_COUNT)
+		return cl_error_set(CL_EINVAL, "unknown way an interval closed '%s'", s ? s : "");
+	*out = (cl_run_closed)i;
+	return 0;
+}
+
+const char *cl_stop_mode_name(cl_stop_mode m)
+{
+	return name_of(stop_modes, CL_STOP_MODE_COUNT, m);
+}
+
+int cl_stop_mode_parse(const char *s, cl_stop_mode *out)
+{
+	int i = index_of(stop_modes, CL_STOP_MODE_COUNT, s);
+	if (i == CL_STOP_MODE_COUNT)
+		return cl_error_set(CL_EINVAL, "stop mode '%s' is neither 'shutdown' nor 'save'",
+				    s ? s : "");
+	*out = (cl_stop_mode)i;
+	return 0;
+}
+
 /* Row readers cannot fail: an unknown word becomes the COUNT value, which the reader refuses. */
 cl_template_state st_col_template_state(sqlite3_stmt *stmt, int col)
 {
@@ -95,4 +138,16 @@ cl_vm_state st_col_vm_state(sqlite3_stmt *stmt, int col)
 {
 	return (cl_vm_state)index_of(vm_states, CL_VM_STATE_COUNT,
 				     (const char *)sqlite3_column_text(stmt, col));
+}
+
+cl_run_closed st_col_run_closed(sqlite3_stmt *stmt, int col)
+{
+	const char *s = (const char *)sqlite3_column_text(stmt, col);
+	return s ? (cl_run_closed)index_of(run_closed, CL_RUN_CLOSED_COUNT, s) : CL_RUN_OPEN;
+}
+
+cl_stop_mode st_col_stop_mode(sqlite3_stmt *stmt, int col)
+{
+	return (cl_stop_mode)index_of(stop_modes, CL_STOP_MODE_COUNT,
+				      (const char *)sqlite3_column_text(stmt, col));
 }

@@ -40,6 +40,8 @@ char *st_col_text(sqlite3_stmt *stmt, int col); /* NULL stays NULL */
 cl_template_state st_col_template_state(sqlite3_stmt *stmt, int col);
 cl_vm_kind st_col_vm_kind(sqlite3_stmt *stmt, int col);
 cl_vm_state st_col_vm_state(sqlite3_stmt *stmt, int col);
+cl_run_closed st_col_run_closed(sqlite3_stmt *stmt, int col); /* NULL: CL_RUN_OPEN */
+cl_stop_mode st_col_stop_mode(sqlite3_stmt *stmt, int col);
 void st_bind_text(sqlite3_stmt *stmt, int idx, const char *s);
 /* Binds v, or NULL when v is none (the value that means "not set"). */
 void st_bind_int_or_null(sqlite3_stmt *stmt, int idx, int64_t v, int64_t none);

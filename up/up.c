@@ -5,6 +5,7 @@
 #include "classlab/cl_up.h"
 #include "classlab/cl_cost.h"
 #include "classlab/cl_labs.h"
+#include "classlab/cl_meter.h"
 #include "../ctx/ctx_impl.h"
 #include "classlab/banned.h"
 
@@ -76,6 +77,21 @@ static int converge_lab(cl_ctx *ctx, const cl_labfile *lf, cl_lab *lab)
 	}
 	cl_ctx_progress(ctx, "updated lab '%s' from the file", lab->name);
 	return cl_labs_update(ctx, lab);
+}
+
+/* The service's settings from the file (cl_meter.h), written only when they differ. */
+static int converge_service(cl_ctx *ctx, const cl_labfile *lf)
+{
+	cl_lab_service have = {0};
+	const cl_lab_service *want = &lf->service;
+	int rc = cl_meter_lab_settings(ctx, lf->lab.name, &have);
+
+	if (rc == 0 && (have.idle_minutes != want->idle_minutes ||
+			have.stop_mode != want->stop_mode ||
+			have.lead_minutes != want->lead_minutes ||
+			have.stop_grace_seconds != want->stop_grace_seconds))
+		rc = cl_meter_lab_settings_set(ctx, lf->lab.name, want);
+	return rc;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -256,6 +272,7 @@ int cl_up(cl_ctx *ctx, const cl_labfile *lf, bool publish, const cl_publish_opts
 	/* The whole file first, then the hypervisor: either refused leaves the store untouched. */
 	if ((rc = up_check(ctx, lf)) || (rc = cl_ctx_connect(ctx)) ||
 	    (rc = up_may_change(ctx, lf, publish, opts)) || (rc = converge_lab(ctx, lf, &lab)) ||
+	    (rc = converge_service(ctx, lf)) ||
 	    (rc = cl_template_connect(ctx, &lab, true)))
 		return rc;
 	if ((rc = cl_ctx_lab_lock(ctx, lab.name, "up")))

@@ -114,6 +114,8 @@ typedef struct cl_labfile {
 	size_t n_students;
 	char *roster_path; /* "roster": a CSV, resolved against the file's directory, read into
 			      students by the parser (its errors are the lab file's) */
+	/* "idle_minutes", "stop", "lead_minutes", "stop_grace_seconds"; defaults where absent */
+	cl_lab_service service;
 } cl_labfile;
 void cl_labfile_clear(cl_labfile *lf);
 /*

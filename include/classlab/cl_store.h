@@ -14,7 +14,7 @@
 typedef struct cl_store cl_store;
 
 /* The newest schema version; older files are migrated on open. */
-#define CL_STORE_SCHEMA_VERSION 5
+#define CL_STORE_SCHEMA_VERSION 6
 
 /*
  * Opens (creating if needed) the database at path: parent directory 0700,
@@ -274,5 +274,91 @@ int cl_store_lab_unlock_stale(cl_store *st, const char *lab, bool *held, char **
 
 /* The audit log: forced actions and warnings worth keeping. */
 int cl_store_event_add(cl_store *st, const char *lab, const char *kind, const char *detail);
+
+/* --- metering (store/meter.c): run intervals, the service's lab settings, quota flags --- */
+
+/* How a run interval was closed (one name table: store/states.c). */
+typedef enum cl_run_closed {
+	CL_RUN_OPEN = 0,	/* still open: the VM runs, or ran when last seen */
+	CL_RUN_CLOSED_EVENT,	/* a stop event from the hypervisor */
+	CL_RUN_CLOSED_RECONCILE, /* found open at start-up: closed at its last_seen */
+	CL_RUN_CLOSED_SERVICE,	/* the service stopped cleanly while the VM ran */
+	CL_RUN_CLOSED_CLOCK,	/* a gap or clock step: closed at last_seen + one heartbeat */
+	CL_RUN_CLOSED_COUNT
+} cl_run_closed;
+const char *cl_run_closed_name(cl_run_closed c);
+int cl_run_closed_parse(const char *s, cl_run_closed *out);
+
+typedef struct cl_run_interval {
+	int64_t id;
+	int64_t lab_id;
+	char *vm_name;
+	char *student;
+	int64_t start;
+	int64_t end; /* -1 while open */
+	int64_t last_seen;
+	cl_run_closed closed_by;
+	int64_t uncertain_seconds;
+} cl_run_interval;
+void cl_run_interval_clear(cl_run_interval *r);
+void cl_run_interval_list_free(cl_run_interval *r, size_t n);
+
+/*
+ * Opens an interval for the student VM named vm at start (last_seen = start).
+ * CL_ENOTFOUND when no student VM has that name (nothing is metered for it);
+ * CL_EEXIST when the VM already has an open interval. Fills *id (may be NULL).
+ */
+int cl_store_run_open(cl_store *st, const char *vm, int64_t start, int64_t *id);
+/* The VM's open interval; CL_ENOTFOUND (no message) when it has none. */
+int cl_store_run_open_get(cl_store *st, const char *vm, cl_run_interval *out);
+/* Every open interval, by VM name. */
+int cl_store_run_open_list(cl_store *st, cl_run_interval **out, size_t *n);
+/* The latest end of the VM's closed intervals, or 0 when it has none. */
+int cl_store_run_last_end(cl_store *st, const char *vm, int64_t *end);
+/* Moves an open interval's last_seen forward (never back: the store keeps the maximum). */
+int cl_store_run_seen(cl_store *st, int64_t id, int64_t t);
+/* Closes an open interval; CL_EINVAL (from the schema) for end < start. */
+int cl_store_run_close(cl_store *st, int64_t id, int64_t end, cl_run_closed how,
+		       int64_t uncertain_seconds);
+/* Intervals of a lab (lab_id 0: every lab) that overlap [from, to), by lab, VM, start. */
+int cl_store_run_list(cl_store *st, int64_t lab_id, int64_t from, int64_t to,
+		      cl_run_interval **out, size_t *n);
+
+/* What the service does with a lab's VMs; the schema's defaults are these macros. */
+#define CL_IDLE_MINUTES_DEFAULT 20
+#define CL_IDLE_MINUTES_MAX 10080
+#define CL_LEAD_MINUTES_DEFAULT 10
+#define CL_LEAD_MINUTES_MAX 1440
+#define CL_STOP_GRACE_DEFAULT 60
+#define CL_STOP_GRACE_MAX 3600
+typedef enum cl_stop_mode { CL_STOP_SHUTDOWN = 0, CL_STOP_SAVE, CL_STOP_MODE_COUNT } cl_stop_mode;
+const char *cl_stop_mode_name(cl_stop_mode m);
+int cl_stop_mode_parse(const char *s, cl_stop_mode *out);
+typedef struct cl_lab_service {
+	int64_t idle_minutes; /* 0: never stop an idle VM */
+	cl_stop_mode stop_mode;
+	int64_t lead_minutes; /* VMs start this long before a class, and it counts as class */
+	int64_t stop_grace_seconds; /* ACPI shutdown, then power off after this */
+} cl_lab_service;
+int cl_store_lab_service_get(cl_store *st, int64_t lab_id, cl_lab_service *out);
+/* CL_EINVAL when a value is outside the schema's bounds. */
+int cl_store_lab_service_set(cl_store *st, int64_t lab_id, const cl_lab_service *s);
+
+/* A student's quota as metering sees it. */
+typedef struct cl_quota_status {
+	char *student;
+	int64_t quota_seconds; /* the student's own, else the lab's */
+	bool own_quota;
+	bool exempt;
+	int64_t warned_seconds; /* the quota in force when the 90 % warning went; -1: none */
+} cl_quota_status;
+void cl_quota_status_list_free(cl_quota_status *q, size_t n);
+/* Every student of the lab, in the roster's order. */
+int cl_store_quota_status_list(cl_store *st, int64_t lab_id, cl_quota_status **out, size_t *n);
+/* CL_ENOTFOUND for an unknown student. */
+int cl_store_student_set_exempt(cl_store *st, int64_t lab_id, const char *name, bool exempt);
+/* Records the quota at which the 90 % warning was sent (-1 forgets it). */
+int cl_store_student_set_warned(cl_store *st, int64_t lab_id, const char *name,
+				int64_t quota_seconds);
 
 #endif

@@ -16,6 +16,7 @@ allowed() {
 	case $1 in
 	cl_store_* | cl_hv_* | cl_image_* | cl_pool* | cl_vol* | cl_gpu_host*) return 1 ;;
 	*_clear | *_free | *_state_name | *_kind_name | *_state_parse | *_kind_parse) return 0 ;;
+	*_mode_name | *_mode_parse) return 0 ;; # cl_stop_mode_*: the same kind of name table
 	esac
 	return 1
 }
