@@ -27,7 +27,10 @@ typedef struct cli_ctx {
 	char **optval; /* per option of cmd: its value (in argv), "" for a flag, NULL if absent */
 } cli_ctx;
 
-enum { NEED_STORE = 1 << 0 };
+enum {
+	NEED_STORE = 1 << 0,
+	NEED_HV = 1 << 1, /* drives the hypervisor: sent to `classlab serve` while it runs */
+};
 
 /* One option of a command: getopt's table, usage, --help and completion come from it. */
 typedef struct cli_opt {
@@ -214,6 +217,18 @@ cli_fn cmd_vm_stop;
 cli_fn cmd_vm_verify;
 cli_fn cmd_vm_attach;
 cli_fn cmd_host_gpus;
+cli_fn cmd_serve;
+
+/* The command in argv (NOUN [VERB] ARGS), rendered; the exit status (cli/main.c). */
+int cli_dispatch(cli_ctx *ctx, int argc, char **argv, char **all_argv);
+/*
+ * The client of `classlab serve` (cli/forward.c): when a service answers on the data
+ * directory's socket, sends the command (argv: NOUN [VERB] ARGS) there, prints what it printed and
+ * sets *exit_code; returns false (run here) when none answers.
+ */
+bool cli_forward(cli_ctx *ctx, int argc, char **argv, int *exit_code);
+/* The service's socket in a data directory. New string. */
+char *cli_serve_socket(const char *data_dir);
 cli_fn cmd_connect;
 cli_fn cmd_ssh_config;
 cli_fn cmd_students_export;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char exit_codes_help[] =
@@ -356,6 +357,27 @@ static int open_store(cli_ctx *ctx, cl_ctx_opts *o)
 	return 0;
 }
 
+#ifdef CLASSLAB_TEST_HOOKS
+/*
+ * Tests move time: CLASSLAB_TEST_CLOCK_FILE holds the epoch seconds the handle's clock
+ * reads (re-read each time, so a test can step it while a service runs); absent or
+ * unreadable, the real clock.
+ */
+static int64_t test_clock(void *arg)
+{
+	const char *path = getenv("CLASSLAB_TEST_CLOCK_FILE");
+	long long t = 0;
+	FILE *f = path ? fopen(path, "re") : NULL;
+	(void)arg;
+	if (f) {
+		if (fscanf(f, "%lld", &t) != 1)
+			t = 0;
+		fclose(f);
+	}
+	return t > 0 ? (int64_t)t : (int64_t)time(NULL);
+}
+#endif
+
 /*
  * The one library handle of this run. Only classlab-vm gives it the hypervisor
  * backend: the front end links no libvirt, and its commands need none.
@@ -376,11 +398,78 @@ static int open_ctx(cli_ctx *ctx)
 							     : CL_IMAGES_INSTALL_DIR;
 	o.progress = cli_progress;
 	o.cb_arg = ctx;
+#ifdef CLASSLAB_TEST_HOOKS
+	if (getenv("CLASSLAB_TEST_CLOCK_FILE"))
+		o.now = test_clock;
+#endif
 #ifndef CL_CLI_FRONT
 	o.backend = &cl_templates_backend;
 	o.verify = cli_verify_hook;
 #endif
 	return cl_ctx_new(&ctx->cl, &o);
+}
+
+/*
+ * The command in argv[0..] (NOUN [VERB] ARGS, global options already taken): help,
+ * classlab-vm, or its handler and the renderer. Returns the exit status. ctx->cl may
+ * be given (the service's handle); else one is opened here.
+ */
+int cli_dispatch(cli_ctx *ctx, int argc, char **argv, char **all_argv)
+{
+	cli_result res = {0};
+	const cli_cmd *cmd;
+	bool noun_known, own_cl = ctx->cl == NULL;
+	cl_buf name = CL_BUF_INIT;
+	int rc = 0, skip;
+
+	cmd = find_cmd(argv[0], argc > 1 ? argv[1] : NULL, &noun_known);
+	if (!cmd) {
+		if (!noun_known) {
+			fprintf(stderr, "classlab: unknown command '%s' (see classlab --help)\n",
+				argv[0]);
+			return 2;
+		}
+		if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			print_noun_help(argv[0]);
+			return 0;
+		}
+		fprintf(stderr, "classlab: %s: unknown or missing verb%s%s%s (see classlab %s --help)\n",
+			argv[0], argc > 1 ? " '" : "", argc > 1 ? argv[1] : "", argc > 1 ? "'" : "",
+			argv[0]);
+		return 2;
+	}
+	skip = cmd->verb ? 1 : 0; /* the handler's argv[0] is the verb (or the noun) */
+	if (has_help(argc - skip, argv + skip)) {
+		print_cmd_help(cmd);
+		return 0;
+	}
+	if (!cmd->fn || vm_opt_given(cmd, argc - skip, argv + skip))
+		return run_vm_binary(cmd, all_argv);
+	ctx->cmd = cmd;
+#ifndef CL_CLI_FRONT
+	/* While `classlab serve` runs, it owns the hypervisor: the command runs there. */
+	if (own_cl && (cmd->flags & NEED_HV) && cli_forward(ctx, argc, argv, &rc))
+		return rc;
+#endif
+	argc -= skip;
+	argv += skip;
+	rc = own_cl ? open_ctx(ctx) : 0;
+	if (rc == 0)
+		rc = cli_parse_opts(ctx, argc, argv);
+	if (rc == 0)
+		rc = cmd->fn(ctx, argc - optind, argv + optind, &res);
+	cli_render(ctx, &res); /* a result may come with an error: verify's report */
+	cli_result_clear(&res);
+	if (rc) {
+		cmd_name(cmd, &name);
+		fprintf(stderr, "classlab: %s: %s\n", cl_buf_str(&name), cl_error_msg());
+	}
+	fflush(stdout);
+	fflush(stderr);
+	cl_buf_free(&name);
+	free(ctx->optval);
+	ctx->optval = NULL;
+	return rc < 0 ? -rc : rc;
 }
 
 int main(int argc, char **argv)
@@ -392,12 +481,8 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
 	};
 	cli_ctx ctx = {0};
-	cli_result res = {0};
-	const cli_cmd *cmd;
-	bool noun_known;
-	cl_buf name = CL_BUF_INIT;
 	char **all_argv = argv;
-	int c, rc = 0, skip;
+	int c, rc;
 
 	ctx.env.classlab_home = getenv("CLASSLAB_HOME");
 	ctx.env.xdg_data_home = getenv("XDG_DATA_HOME");
@@ -458,53 +543,12 @@ int main(int argc, char **argv)
 		print_main_help(stderr);
 		return 2;
 	}
-	cmd = find_cmd(argv[optind], optind + 1 < argc ? argv[optind + 1] : NULL, &noun_known);
-	if (!cmd) {
-		if (!noun_known) {
-			fprintf(stderr, "classlab: unknown command '%s' (see classlab --help)\n",
-				argv[optind]);
-			return 2;
-		}
-		if (optind + 1 < argc && (!strcmp(argv[optind + 1], "--help") ||
-					  !strcmp(argv[optind + 1], "-h"))) {
-			print_noun_help(argv[optind]);
-			return 0;
-		}
-		fprintf(stderr, "classlab: %s: unknown or missing verb%s%s%s (see classlab %s --help)\n",
-			argv[optind], optind + 1 < argc ? " '" : "",
-			optind + 1 < argc ? argv[optind + 1] : "", optind + 1 < argc ? "'" : "",
-			argv[optind]);
-		return 2;
-	}
-	skip = cmd->verb ? 1 : 0; /* the handler's argv[0] is the verb (or the noun) */
-	argc -= optind + skip;
-	argv += optind + skip;
-	if (has_help(argc, argv)) {
-		print_cmd_help(cmd);
-		return 0;
-	}
-	if (!cmd->fn || vm_opt_given(cmd, argc, argv))
-		return run_vm_binary(cmd, all_argv);
-	ctx.cmd = cmd;
 	ctx.data_dir = cl_paths_data_dir(&ctx.env);
 	ctx.cache_dir = cl_paths_cache_dir(&ctx.env);
-	rc = open_ctx(&ctx);
-	if (rc == 0)
-		rc = cli_parse_opts(&ctx, argc, argv);
-	if (rc == 0)
-		rc = cmd->fn(&ctx, argc - optind, argv + optind, &res);
-	cli_render(&ctx, &res); /* a result may come with an error: verify's report */
-	cli_result_clear(&res);
-	if (rc) {
-		cmd_name(cmd, &name);
-		fprintf(stderr, "classlab: %s: %s\n", cl_buf_str(&name), cl_error_msg());
-	}
-	fflush(stdout);
-	cl_buf_free(&name);
+	rc = cli_dispatch(&ctx, argc - optind, argv + optind, all_argv);
 	cl_ctx_free(ctx.cl);
-	free(ctx.optval);
 	free(ctx.db_owned);
 	free(ctx.data_dir);
 	free(ctx.cache_dir);
-	return rc < 0 ? -rc : rc;
+	return rc;
 }

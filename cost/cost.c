@@ -55,6 +55,31 @@ int cl_cost_schedule_seconds(const cl_schedule *events, size_t n, int64_t *secon
 	return 0;
 }
 
+bool cl_schedule_window_at(const cl_schedule *events, size_t n, int64_t t, int64_t lead,
+			   int64_t *start, int64_t *end)
+{
+	for (size_t i = 0; i < n; i++) {
+		const cl_schedule *e = &events[i];
+		int64_t k = 0, last = 0;
+		if (e->weekly_until > e->start)
+			last = (e->weekly_until - e->start - 1) / WEEK;
+		/* the repeat whose window (start - lead .. end) could hold t */
+		if (t + lead > e->start)
+			k = (t + lead - e->start) / WEEK;
+		if (k > last)
+			k = last;
+		for (int64_t j = k > 0 ? k - 1 : 0; j <= k; j++) {
+			int64_t s = e->start + j * WEEK, en = e->end + j * WEEK;
+			if (t >= s - lead && t < en) {
+				*start = s;
+				*end = en;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 void cl_lab_estimate_clear(cl_lab_estimate *e)
 {
 	if (!e)

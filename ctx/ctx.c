@@ -112,6 +112,15 @@ void cl_ctx_set_boot_timeout(cl_ctx *ctx, int seconds)
 	ctx->boot_timeout_s = seconds;
 }
 
+void cl_ctx_set_progress(cl_ctx *ctx,
+			 void (*progress)(void *cb_arg, cl_notice severity, const char *msg,
+					  size_t done, size_t total),
+			 void *cb_arg)
+{
+	ctx->progress = progress;
+	ctx->cb_arg = cb_arg;
+}
+
 static void progress(cl_ctx *ctx, cl_notice severity, size_t done, size_t total, const char *fmt,
 		     va_list ap)
 {

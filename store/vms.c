@@ -467,15 +467,65 @@ out:
 
 int cl_store_event_add(cl_store *st, const char *lab, const char *kind, const char *detail)
 {
+	return cl_store_event_add_at(st, (int64_t)time(NULL), lab, kind, detail);
+}
+
+int cl_store_event_add_at(cl_store *st, int64_t at, const char *lab, const char *kind,
+			  const char *detail)
+{
 	sqlite3_stmt *stmt = NULL;
 	int rc = st_prepare(st, &stmt, "INSERT INTO events (at, lab, kind, detail) VALUES (?, ?, ?, ?)");
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(stmt, 1, (int64_t)time(NULL));
+	sqlite3_bind_int64(stmt, 1, at);
 	st_bind_text(stmt, 2, lab);
 	st_bind_text(stmt, 3, kind);
 	st_bind_text(stmt, 4, detail);
 	rc = st_exec_stmt(st, stmt, "cannot record event");
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_event_last(cl_store *st, const char *lab, const char *kind, char **detail)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "SELECT detail FROM events WHERE lab = ? AND kind = ? ORDER BY id DESC LIMIT 1");
+
+	*detail = NULL;
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, lab);
+	st_bind_text(stmt, 2, kind);
+	int step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW) {
+		const unsigned char *d = sqlite3_column_text(stmt, 0);
+		*detail = cl_strdup(d ? (const char *)d : "");
+	} else if (step != SQLITE_DONE) {
+		rc = st_fail(st, "cannot read events");
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int cl_store_event_find(cl_store *st, const char *lab, const char *kind, const char *detail,
+			bool *found)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = st_prepare(st, &stmt,
+			    "SELECT 1 FROM events WHERE lab = ? AND kind = ? AND detail = ? LIMIT 1");
+
+	*found = false;
+	if (rc)
+		return rc;
+	st_bind_text(stmt, 1, lab);
+	st_bind_text(stmt, 2, kind);
+	st_bind_text(stmt, 3, detail);
+	int step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		*found = true;
+	else if (step != SQLITE_DONE)
+		rc = st_fail(st, "cannot read events");
 	sqlite3_finalize(stmt);
 	return rc;
 }

@@ -36,6 +36,13 @@ int cl_cost_compute(const cl_cost_input *in, cl_estimate *out);
 
 /* Hours the lab's schedule covers (weekly events expanded); 0 when none. */
 int cl_cost_schedule_seconds(const cl_schedule *events, size_t n, int64_t *seconds);
+/*
+ * The class window (an event or one of its weekly repeats) that t falls in, counting
+ * lead seconds before each start as class: true with *start and *end (the event's own
+ * times, without the lead) set; false when t is outside every window.
+ */
+bool cl_schedule_window_at(const cl_schedule *events, size_t n, int64_t t, int64_t lead,
+			   int64_t *start, int64_t *end);
 
 /* The lab's estimate from the store: its size, schedule or scheduled hours, and quotas. */
 typedef struct cl_lab_estimate {

@@ -83,5 +83,13 @@ int64_t cl_ctx_now(const cl_ctx *ctx);
 
 /* Settings a front end checks late (after a command's own usage checks). */
 void cl_ctx_set_boot_timeout(cl_ctx *ctx, int seconds);
+/*
+ * Points progress (and cb_arg, which the verify hook also gets) elsewhere: a service
+ * sends a request's progress to that request, its own passes to its log.
+ */
+void cl_ctx_set_progress(cl_ctx *ctx,
+			 void (*progress)(void *cb_arg, cl_notice severity, const char *msg,
+					  size_t done, size_t total),
+			 void *cb_arg);
 
 #endif

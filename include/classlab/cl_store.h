@@ -274,6 +274,14 @@ int cl_store_lab_unlock_stale(cl_store *st, const char *lab, bool *held, char **
 
 /* The audit log: forced actions and warnings worth keeping. */
 int cl_store_event_add(cl_store *st, const char *lab, const char *kind, const char *detail);
+/* The same at a given time (the handle's clock). */
+int cl_store_event_add_at(cl_store *st, int64_t at, const char *lab, const char *kind,
+			  const char *detail);
+/* The detail of the lab's newest event of kind (new string), or NULL when there is none. */
+int cl_store_event_last(cl_store *st, const char *lab, const char *kind, char **detail);
+/* Whether the lab has an event of kind with exactly this detail. */
+int cl_store_event_find(cl_store *st, const char *lab, const char *kind, const char *detail,
+			bool *found);
 
 /* --- metering (store/meter.c): run intervals, the service's lab settings, quota flags --- */
 

@@ -178,6 +178,12 @@ void cl_killpoint(const char *step);
 /* --- paths: where classlab keeps its data (see cl_paths_*) --- */
 
 /*
+ * Established TCP connections whose local port is port (IPv4 and IPv6), from the
+ * kernel's tables: how the service tells that someone is connected to a VM's forward.
+ */
+int cl_tcp_established(int port, int *count);
+
+/*
  * The data directory: $CLASSLAB_HOME if the caller passes it, else
  * $XDG_DATA_HOME/classlab, else $HOME/.local/share/classlab. The library
  * never reads the environment itself: the front end passes what it read.

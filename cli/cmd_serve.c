@@ -1,0 +1,413 @@
+/*
+ * classlab serve: the class run through the term, in the foreground. One per data
+ * directory (a lock on <data>/serve.pid); it owns the hypervisor connection (the
+ * embedded driver has one owner), passes over every lab each interval (cl_serve.h),
+ * and runs other classlab commands sent to its socket (<data>/serve.sock, 0600,
+ * HTTP + JSON through libmicrohttpd) so that they need no hypervisor of their own.
+ */
+#include "cli.h"
+#include "classlab/cl_serve.h"
+#include "classlab/banned.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REQUEST_MAX (1u << 20)
+#define INTERVAL_MAX 30 /* issue 10: at most one heartbeat of 30 s is ever uncertain */
+
+typedef struct service {
+	cli_ctx *cli; /* the service's own front-end state and handle */
+	cl_serve *policy;
+	pthread_mutex_t lock; /* one thing at a time on the handle: a pass or a request */
+	char *db_real;
+} service;
+
+typedef struct request {
+	cl_buf body;
+	bool too_large;
+} request;
+
+char *cli_serve_socket(const char *data_dir)
+{
+	return cl_path_join(data_dir, "serve.sock");
+}
+
+/* "2026-11-29T23:59:00Z classlab serve: ..." on stderr, the service's log. */
+static void say(service *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(service *s, const char *fmt, ...)
+{
+	char *t = cl_format_time(cl_ctx_now(s->cli->cl));
+	va_list ap;
+
+	fprintf(stderr, "%s classlab serve: ", t);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	free(t);
+}
+
+/* The library's progress and warnings during a pass, as log lines. */
+static void serve_progress(void *arg, cl_notice severity, const char *msg, size_t done,
+			   size_t total)
+{
+	service *s = arg;
+	(void)done;
+	(void)total;
+	say(s, "%s%s", severity == CL_NOTICE_WARNING ? "warning: " : "", msg);
+}
+
+/* Everything fd (1 or 2) gets while a request runs goes into an unnamed temporary file. */
+typedef struct capture {
+	int fd, saved, mem;
+	FILE *tmp;
+} capture;
+
+static int capture_begin(capture *c, int fd)
+{
+	c->fd = fd;
+	c->tmp = tmpfile();
+	c->mem = c->tmp ? fileno(c->tmp) : -1;
+	c->saved = dup(fd);
+	if (c->mem < 0 || c->saved < 0 || dup2(c->mem, fd) < 0)
+		return cl_error_set(CL_EFAIL, "cannot capture output: %s", strerror(errno));
+	return 0;
+}
+
+static char *capture_end(capture *c)
+{
+	cl_buf b = CL_BUF_INIT;
+	char chunk[8192];
+	ssize_t n;
+
+	if (c->saved >= 0) {
+		dup2(c->saved, c->fd);
+		close(c->saved);
+	}
+	if (c->mem >= 0) {
+		lseek(c->mem, 0, SEEK_SET);
+		while ((n = read(c->mem, chunk, sizeof(chunk))) > 0)
+			cl_buf_add(&b, chunk, (size_t)n);
+	}
+	if (c->tmp)
+		fclose(c->tmp);
+	return cl_buf_detach(&b);
+}
+
+static json_t *refuse(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_t *refuse(int exit_code, const char *fmt, ...)
+{
+	cl_buf b = CL_BUF_INIT;
+	va_list ap;
+
+	cl_buf_puts(&b, "classlab: ");
+	va_start(ap, fmt);
+	cl_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	cl_buf_putc(&b, '\n');
+	json_t *r = json_pack("{s:i,s:s,s:s}", "exit", exit_code, "stdout", "", "stderr",
+			      cl_buf_str(&b));
+	cl_buf_free(&b);
+	return r;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * One command line from a client, run here as the client would have run it: the
+ * same dispatch and renderer, with this process's stdout and stderr captured.
+ */
+static json_t *run_request(service *s, const char *body, size_t len)
+{
+	json_error_t jerr;
+	json_t *req = json_loadb(body, len, 0, &jerr), *args, *res = NULL;
+	const char *output = "table", *db = NULL, *uri = NULL;
+	int verbosity = 0, n;
+	char **argv = NULL;
+
+	/* "db" and "uri" may be null (no database given; the embedded hypervisor) */
+	if (!req || json_unpack_ex(req, &jerr, 0, "{s:o,s?s,s?i}", "argv", &args, "output", &output,
+				   "verbosity", &verbosity) ||
+	    !json_is_array(args) || (n = (int)json_array_size(args)) < 1 || n > 256) {
+		res = refuse(2, "serve: malformed request");
+		goto out;
+	}
+	db = json_string_value(json_object_get(req, "db"));
+	uri = json_string_value(json_object_get(req, "uri"));
+	if (!same_text(db, s->db_real) || !same_text(uri, s->cli->uri)) {
+		res = refuse(5, "classlab serve (pid %ld) serves %s on %s: run the command with those, "
+				"or stop the service",
+			     (long)getpid(), s->db_real, s->cli->uri ? s->cli->uri : "the embedded hypervisor");
+		goto out;
+	}
+	argv = cl_calloc((size_t)n + 2, sizeof(*argv));
+	argv[0] = cl_strdup("classlab");
+	for (int i = 0; i < n; i++) {
+		const char *w = json_string_value(json_array_get(args, (size_t)i));
+		if (!w) {
+			res = refuse(2, "serve: malformed request");
+			goto out;
+		}
+		argv[i + 1] = cl_strdup(w);
+	}
+	cli_ctx rc_ctx = *s->cli;
+	rc_ctx.output = strcmp(output, "json") == 0 ? OUT_JSON : OUT_TABLE;
+	rc_ctx.verbosity = verbosity < 0 ? -1 : verbosity > 0 ? 1 : 0;
+	rc_ctx.optval = NULL;
+	rc_ctx.cmd = NULL;
+	capture out = {.saved = -1, .mem = -1}, err = {.saved = -1, .mem = -1};
+	/* one request at a time: the handle, the hypervisor and fds 1 and 2 are shared */
+	pthread_mutex_lock(&s->lock);
+	fflush(stdout);
+	fflush(stderr);
+	cl_ctx_set_progress(s->cli->cl, cli_progress, &rc_ctx);
+	int code = 1;
+	if (capture_begin(&out, 1) == 0 && capture_begin(&err, 2) == 0)
+		code = cli_dispatch(&rc_ctx, n, argv + 1, argv);
+	else
+		fprintf(stderr, "classlab: serve: %s\n", cl_error_msg());
+	fflush(stdout);
+	fflush(stderr);
+	char *o = capture_end(&out), *e = capture_end(&err);
+	cl_ctx_set_progress(s->cli->cl, serve_progress, s);
+	pthread_mutex_unlock(&s->lock);
+	res = json_pack("{s:i,s:s,s:s}", "exit", code, "stdout", o, "stderr", e);
+	say(s, "ran '%s%s%s' for a client: exit %d", argv[1], n > 1 ? " " : "", n > 1 ? argv[2] : "",
+	    code);
+	free(o);
+	free(e);
+out:
+	if (argv)
+		cl_strv_free(argv, (size_t)n + 1);
+	json_decref(req);
+	return res;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result ok = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	json_decref(body);
+	return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *data_size, void **con_cls)
+{
+	service *s = cls;
+	request *rq = *con_cls;
+	(void)version;
+
+	if (!rq) {
+		rq = cl_calloc(1, sizeof(*rq));
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*data_size) {
+		if (rq->body.len + *data_size > REQUEST_MAX)
+			rq->too_large = true;
+		else
+			cl_buf_add(&rq->body, data, *data_size);
+		*data_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(url, "/v1/run") != 0)
+		return reply(conn, MHD_HTTP_NOT_FOUND, refuse(2, "serve: no such endpoint '%s'", url));
+	if (strcmp(method, "POST") != 0)
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, refuse(2, "serve: use POST"));
+	if (rq->too_large)
+		return reply(conn, MHD_HTTP_CONTENT_TOO_LARGE, refuse(2, "serve: request too large"));
+	return reply(conn, MHD_HTTP_OK, run_request(s, rq->body.data ? rq->body.data : "", rq->body.len));
+}
+
+static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+		    enum MHD_RequestTerminationCode why)
+{
+	request *rq = *con_cls;
+	(void)cls;
+	(void)conn;
+	(void)why;
+	if (rq) {
+		cl_buf_free(&rq->body);
+		free(rq);
+	}
+	*con_cls = NULL;
+}
+
+/*
+ * <data>/serve.pid, locked for the service's life: a second service finds it locked
+ * and names the first's pid (exit 4). The file stays; the lock is what counts.
+ */
+static int take_pidfile(const char *path, int *fd_out)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	char buf[32] = "";
+
+	if (fd < 0)
+		return cl_error_set(CL_EFAIL, "cannot open '%s': %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		close(fd);
+		return cl_error_set(CL_EEXIST, "already running for this data directory (pid %s)",
+				    *buf ? buf : "unknown");
+	}
+	char *pid = cl_aprintf("%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid)) {
+		free(pid);
+		close(fd);
+		return cl_error_set(CL_EFAIL, "cannot write '%s': %s", path, strerror(errno));
+	}
+	free(pid);
+	*fd_out = fd;
+	return 0;
+}
+
+/* The socket, made by us under the lock (a stale one from a killed service is replaced). */
+static int listen_socket(const char *path, int *fd_out)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return cl_error_set(CL_EINVAL, "socket path '%s' is longer than %zu bytes: use a "
+					       "shorter data directory (CLASSLAB_HOME)",
+				    path, sizeof(sa.sun_path) - 1);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return cl_error_set(CL_EFAIL, "cannot remove stale '%s': %s", path, strerror(errno));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	mode_t old = umask(0177); /* 0600 from the start: no window where others may connect */
+	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	umask(old);
+	if (!ok || listen(fd, 16) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return cl_error_set(CL_EFAIL, "cannot listen on '%s': %s", path, strerror(e));
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static void pass(service *s)
+{
+	cl_serve_tick_result r = {0};
+
+	pthread_mutex_lock(&s->lock);
+	if (cl_serve_tick(s->policy, &r))
+		say(s, "warning: this pass failed: %s (the next one retries)", cl_error_msg());
+	pthread_mutex_unlock(&s->lock);
+}
+
+int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
+{
+	const char *pidfile = cli_opt_get(ctx, "pidfile"), *iv = cli_opt_get(ctx, "interval");
+	service s = {.cli = ctx};
+	struct MHD_Daemon *d = NULL;
+	char *pid_path = NULL, *sock_path = NULL;
+	int pid_fd = -1, sock_fd = -1, rc;
+	uint64_t interval = INTERVAL_MAX;
+	sigset_t sigs;
+	(void)argc;
+	(void)argv;
+	(void)res;
+
+	if (iv && (rc = cl_parse_u64("--interval", iv, INTERVAL_MAX, &interval)))
+		return rc;
+	if (interval < 1)
+		return cl_error_set(CL_EINVAL, "--interval must be 1 to %d seconds", INTERVAL_MAX);
+	/* Signals are taken by sigtimedwait below; every thread started later inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	pthread_mutex_init(&s.lock, NULL);
+
+	pid_path = cl_path_join(ctx->data_dir, "serve.pid");
+	sock_path = cli_serve_socket(ctx->data_dir);
+	s.db_real = realpath(ctx->db_path, NULL);
+	if (!s.db_real) {
+		rc = cl_error_set(CL_EFAIL, "cannot resolve '%s': %s", ctx->db_path, strerror(errno));
+		goto out;
+	}
+	if ((rc = take_pidfile(pid_path, &pid_fd)))
+		goto out;
+	if (pidfile) {
+		char *line = cl_aprintf("%ld\n", (long)getpid());
+		rc = cl_write_file(pidfile, line, strlen(line), 0644);
+		free(line);
+		if (rc)
+			goto out;
+	}
+	if ((rc = cli_vm_init(ctx)) || (rc = cl_ctx_connect(ctx->cl)) ||
+	    (rc = cl_serve_new(&s.policy, ctx->cl)) || (rc = listen_socket(sock_path, &sock_fd)))
+		goto out;
+	cl_ctx_set_progress(ctx->cl, serve_progress, &s);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+			     on_request, &s, MHD_OPTION_LISTEN_SOCKET, sock_fd,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+			     MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+	if (!d) {
+		rc = cl_error_set(CL_EFAIL, "cannot serve on '%s'", sock_path);
+		goto out;
+	}
+	say(&s, "serving %s (pid %ld, socket %s, a pass every %llu s)", s.db_real, (long)getpid(),
+	    sock_path, (unsigned long long)interval);
+	for (;;) {
+		siginfo_t si;
+		struct timespec ts = {.tv_sec = (time_t)interval};
+		pass(&s);
+		int sig = sigtimedwait(&sigs, &si, &ts);
+		if (sig == SIGHUP) {
+			say(&s, "SIGHUP: passing over every lab now (settings are read on every pass)");
+			continue;
+		}
+		if (sig == SIGTERM || sig == SIGINT) {
+			say(&s, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+	}
+out:
+	if (d)
+		MHD_stop_daemon(d);
+	if (sock_fd >= 0) {
+		close(sock_fd);
+		unlink(sock_path);
+	}
+	if (pid_fd >= 0) {
+		if (pidfile)
+			unlink(pidfile);
+		close(pid_fd);
+	}
+	cl_serve_free(s.policy);
+	pthread_mutex_destroy(&s.lock);
+	free(s.db_real);
+	free(pid_path);
+	free(sock_path);
+	return rc;
+}

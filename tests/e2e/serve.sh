@@ -1,0 +1,146 @@
+#!/bin/bash
+# End-to-end: `classlab serve` runs a class on real tiny guests (qemu:///embed), with the
+# test clock (CLASSLAB_TEST_CLOCK_FILE) moved by the test (issue 10).
+#   a second serve for the same data directory exits 4 naming the first's pid
+#   vm list through the service prints what it prints without it (same bytes)
+#   class window opens (lead 10 min): both students' VMs start, once
+#   serve killed -9 mid-class and restarted: no second start (one class-start event)
+#   in class, 21 minutes on: bob (nobody connected) is stopped as idle, alice (an open
+#       ssh session to her forward) is not
+#   class over: alice is stopped; the service's socket goes when it is stopped (SIGTERM)
+# Exit: 0 pass, 1 fail, 77 skipped (reason on stderr).
+set -u
+set -o pipefail
+
+. "$(dirname "${BASH_SOURCE[0]}")/e2e-lib.sh"
+: "${CL_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${CL_TEST_DATA:=$CL_SOURCE_DIR/tests/data}"
+need_guest qemu-system-x86_64 qemu-img sqlite3 ssh
+
+unset CLASSLAB_DB CLASSLAB_URI LIBVIRT_DEFAULT_URI
+H=$(mktemp -d /tmp/cls.XXXX) || exit 1
+export CLASSLAB_HOME=$H
+export CLASSLAB_TEST_CLOCK_FILE=$H/clock
+LAB=e2e-serve
+LABFILE=$H/serve.json
+DB=$H/classlab.db
+T=$H/t
+mkdir -p "$T"
+sed -e 's/"public_host": "127.0.0.1",/&\n  "port_range": [54000, 54999],/' \
+	-e 's/"name": "e2e-two"/"name": "'$LAB'"/' "$CL_TEST_DATA/labs/two.json" >"$LABFILE"
+
+SERVE_PID=
+SSH_PID=
+# shellcheck disable=SC2317 # called through trap
+cleanup() {
+	local rc=$?
+	[ -n "$SSH_PID" ] && kill "$SSH_PID" 2>/dev/null
+	[ -n "$SERVE_PID" ] && kill -9 "$SERVE_PID" 2>/dev/null
+	[ "$rc" != 0 ] && [ -f "$T/serve.log" ] && { echo "---- serve log ----" >&2; cat "$T/serve.log" >&2; }
+	finish_labs "$rc" "$H" "$LAB"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+now() { cat "$CLASSLAB_TEST_CLOCK_FILE"; }
+set_clock() { echo "$1" >"$CLASSLAB_TEST_CLOCK_FILE"; }
+iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+start_serve() {
+	"$CLASSLAB" serve --interval 1 >>"$T/serve.log" 2>&1 &
+	SERVE_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		[ -S "$H/serve.sock" ] && return 0
+		kill -0 "$SERVE_PID" 2>/dev/null || fail "serve exited: $(cat "$T/serve.log")"
+		sleep 0.1
+	done
+	fail "serve did not make its socket"
+}
+state_of() { # state_of STUDENT: the VM's state as vm list (through the service) says
+	"$CLASSLAB" -o json vm list "$LAB" | python3 -c '
+import json, sys
+for v in json.load(sys.stdin):
+    if v["student"] == sys.argv[1]:
+        print(v["state"])' "$1"
+}
+wait_state() { # wait_state STUDENT STATE SECONDS
+	local i
+	for i in $(seq 1 "$3"); do
+		[ "$(state_of "$1")" = "$2" ] && return 0
+		sleep 1
+	done
+	fail "$1's VM is '$(state_of "$1")', not '$2', after $3 s"
+}
+events() { sqlite3 "$DB" "select count(*) from events where lab='$LAB' and kind='$1'"; }
+
+T0=$(date +%s)
+set_clock "$T0"
+must -q up "$LABFILE" --no-start
+[ "$(state_of alice)" = "shut off" ] && [ "$(state_of bob)" = "shut off" ] ||
+	fail "VMs not shut off after up --no-start"
+CLASS_START=$((T0 + 7200))
+CLASS_END=$((CLASS_START + 3600))
+must schedule add "$LAB" --start "$(iso $CLASS_START)" --end "$(iso $CLASS_END)"
+
+# Direct output first, to compare with the same command through the service.
+"$CLASSLAB" vm list "$LAB" >"$T/direct.out" 2>"$T/direct.err" || fail "vm list failed"
+start_serve
+cl serve
+[ "$RC" = 4 ] && grep -q "already running for this data directory (pid $SERVE_PID)" "$T/err" ||
+	fail "a second serve: exit $RC, $(cat "$T/err")"
+pass "a second serve exits 4 naming pid $SERVE_PID"
+"$CLASSLAB" vm list "$LAB" >"$T/served.out" 2>"$T/served.err" || fail "vm list through serve failed"
+grep -q "ran 'vm list' for a client" "$T/serve.log" || fail "vm list did not go through the service"
+cmp -s "$T/direct.out" "$T/served.out" && cmp -s "$T/direct.err" "$T/served.err" ||
+	fail "vm list differs through the service"
+pass "vm list through the service prints the same bytes"
+
+# Before the lead time: nothing starts.
+set_clock $((CLASS_START - 601))
+sleep 3
+[ "$(state_of alice)" = "shut off" ] || fail "alice started before the lead time"
+# Inside the lead time: both start, once.
+set_clock $((CLASS_START - 590))
+wait_state alice running 240
+wait_state bob running 240
+[ "$(events class-start)" = 1 ] || fail "class-start events: $(events class-start)"
+pass "the class window started both VMs (10 minutes' lead)"
+
+# kill -9 mid-class, restart: no second start.
+kill -9 "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null
+set_clock $((CLASS_START + 60))
+start_serve
+sleep 4
+[ "$(events class-start)" = 1 ] || fail "restart started the class again"
+[ "$(grep -c 'starting its student VMs' "$T/serve.log")" = 1 ] || fail "two starts in the log"
+pass "a restarted service does not start the class again"
+
+# Idle: alice keeps an SSH session open on her forward, bob has none.
+must ssh-config "$LAB"
+cp "$T/out" "$T/ssh_config"
+ssh -F "$T/ssh_config" -o BatchMode=yes -o LogLevel=ERROR "$LAB-alice" sleep 600 &
+SSH_PID=$!
+sleep 3
+set_clock $((CLASS_START + 60 + 21 * 60))
+wait_state bob "shut off" 180
+grep -q "stopping $LAB-bob: idle .*no SSH connection to its forward port" "$T/serve.log" ||
+	fail "no idle log line for bob"
+[ "$(state_of alice)" = running ] || fail "alice, connected, was stopped"
+pass "idle bob stopped after 20 minutes; connected alice kept"
+
+# Class over: alice stops.
+kill "$SSH_PID" 2>/dev/null
+SSH_PID=
+set_clock $((CLASS_END + 1))
+wait_state alice "shut off" 180
+[ "$(events class-stop)" = 1 ] || fail "class-stop events: $(events class-stop)"
+pass "the end of class stopped alice"
+
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID"
+RC=$?
+SERVE_PID=
+[ "$RC" = 0 ] || fail "serve exited $RC on SIGTERM"
+[ ! -e "$H/serve.sock" ] || fail "the socket is left after SIGTERM"
+pass "SIGTERM stops the service cleanly ($(($(date +%s) - T0)) s in all)"
