@@ -388,7 +388,13 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 			continue;
 		}
 		if (sig == SIGTERM || sig == SIGINT) {
-			say(&s, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			say(&s, "%s: stopping (VMs keep running; their metering resumes when a "
+				"service starts again)",
+			    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			pthread_mutex_lock(&s.lock);
+			if (cl_serve_stop(s.policy))
+				say(&s, "warning: %s", cl_error_msg());
+			pthread_mutex_unlock(&s.lock);
 			break;
 		}
 	}

@@ -107,7 +107,9 @@ out:
 
 static int start_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
 {
-	int rc = tp_start_all(ctx, lab, &vm->name, 1);
+	int rc = tp_quota_allows_start(ctx, lab, vm);
+	if (rc == 0)
+		rc = tp_start_all(ctx, lab, &vm->name, 1);
 	if (rc == 0)
 		cl_ctx_progress(ctx, "started %s", vm->name);
 	return rc;

@@ -47,5 +47,10 @@ int tp_vm_remove(cl_ctx *ctx, const char *name);
 /* Runs a command in a lab VM as classlab (admin key, pinned host key). */
 int tp_admin_exec(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, const char *cmd,
 		  int timeout_ms, cl_buf *out, cl_buf *err, int *status);
+/*
+ * A student's VM outside class (the lead time counts as class) whose own time has
+ * reached the quota (not exempt): CL_EEXIST naming the way out. Others: 0.
+ */
+int tp_quota_allows_start(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm);
 
 #endif

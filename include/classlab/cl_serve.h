@@ -1,16 +1,21 @@
 /*
- * The class run through the term: what `classlab serve` does on each tick. A tick
+ * The class run through the term: what `classlab serve` does on each pass. A pass
  * reads everything from the store afresh (a schedule changed a minute ago counts),
- * asks the hypervisor what runs, and acts:
- *   - a class window opens (its start less the lab's lead time): the lab's student
- *     VMs are started, once per window (an event "class-start" remembers it, so a
- *     service restarted mid-class does not start them again);
- *   - a class window ends: the VMs it started are stopped (ACPI, then power off);
+ * asks the hypervisor what runs, meters it (cl_meter.h: the first pass reconciles,
+ * later ones beat and close the intervals of VMs that stopped), then per lab, with
+ * its settings (lab set / the lab file: lead, idle minutes):
+ *   - a class window opens (its start less the lead time): the lab's student VMs
+ *     start, once per window (event "class-start"; a service restarted mid-class
+ *     does not start them again);
+ *   - a class window ends: its student VMs stop (ACPI, then power off), once, also
+ *     when the service was down at the end;
+ *   - outside class, a student at 90 % of the quota gets a message on the VM's
+ *     terminals (wall, once per quota value), at 100 % the VM stops;
  *   - a running student VM with no established TCP connection to its forward port
- *     (ssh, scp, the native tunnel all count) for the lab's idle minutes is stopped,
- *     in class and out of it (0 minutes: never).
- * Every action is said through the handle's progress callback (the service's log)
- * and recorded as an event in the store.
+ *     (ssh, scp, the native tunnel all count) and no Jupyter activity for the idle
+ *     minutes stops, in class and out of it (0 minutes: never).
+ * Every action is said through the handle's progress callback (the service's log),
+ * metered at once, and recorded as an event in the store.
  */
 #ifndef CL_SERVE_H
 #define CL_SERVE_H
@@ -27,7 +32,7 @@ void cl_serve_free(cl_serve *s); /* accepts NULL */
 
 /* What one tick did: counts for the log and the tests. */
 typedef struct cl_serve_tick_result {
-	int started, stopped_class, stopped_idle, errors;
+	int started, stopped_class, stopped_idle, stopped_quota, warned, errors;
 } cl_serve_tick_result;
 
 /*
@@ -37,7 +42,7 @@ typedef struct cl_serve_tick_result {
  */
 int cl_serve_tick(cl_serve *s, cl_serve_tick_result *out);
 
-/* The idle rule in words, as `lab show` and the stop's log line state it. */
-char *cl_serve_idle_rule(int64_t idle_minutes);
+/* The service stops cleanly: every open run interval closes now (VMs keep running). */
+int cl_serve_stop(cl_serve *s);
 
 #endif

@@ -43,9 +43,22 @@ int cl_lab_down(cl_ctx *ctx, const char *lab);
  */
 int cl_student_revoke(cl_ctx *ctx, const char *lab, const char *student);
 
-/* vm start/stop for one student ("template" for the template VM) or all (student NULL). */
+/*
+ * vm start/stop for one student ("template" for the template VM) or all (student NULL).
+ * Outside class a student whose own time has used up the quota is refused (CL_EEXIST)
+ * until the quota is raised or they are exempted (cl_meter.h).
+ */
 int cl_vm_start(cl_ctx *ctx, const char *lab, const char *student);
 int cl_vm_stop(cl_ctx *ctx, const char *lab, const char *student);
+
+/* Shows text on the student VM's terminals (wall, as classlab over SSH). */
+int cl_vm_message(cl_ctx *ctx, const char *lab, const char *student, const char *text);
+/*
+ * When the student's Jupyter servers on the VM last saw activity (their /api/status,
+ * read as the lab's user over SSH), in Unix seconds; 0 when the VM has no Jupyter
+ * running. Errors: the VM cannot be reached.
+ */
+int cl_vm_jupyter_activity(cl_ctx *ctx, const char *lab, const char *student, int64_t *last);
 
 typedef struct cl_vm_status {
 	char *name, *student, *kind, *state, *host;
