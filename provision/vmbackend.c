@@ -344,6 +344,17 @@ static void *deliver(void *p)
 	return NULL;
 }
 
+/* Ends the delivery thread once what had arrived is delivered; drops the owner's reference. */
+static void stop_delivery(cl_vm_watch *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	watch_unref(w);
+}
+
 static int lv_watch(cl_hv *hv, cl_vm_event_cb cb, void *arg, cl_vm_watch **out)
 {
 	cl_vm_watch *w = cl_calloc(1, sizeof(*w));
@@ -366,12 +377,7 @@ static int lv_watch(cl_hv *hv, cl_vm_event_cb cb, void *arg, cl_vm_watch **out)
 	if (w->cbid < 0) {
 		int rc = cl_virt_error(CL_EFAIL, "cannot watch the domains of '%s'", hv->uri);
 		w->refs--; /* never registered: libvirt will not call registration_freed */
-		pthread_mutex_lock(&w->mu);
-		w->stop = true;
-		pthread_cond_signal(&w->cv);
-		pthread_mutex_unlock(&w->mu);
-		pthread_join(w->thread, NULL);
-		watch_unref(w);
+		stop_delivery(w);
 		return rc;
 	}
 	virConnectRef(hv->conn);
@@ -389,12 +395,7 @@ static void lv_unwatch(cl_vm_watch *w)
 	/* From here on libvirt queues nothing new; a callback running now sees stop. */
 	if (virConnectDomainEventDeregisterAny(conn, w->cbid) < 0)
 		virResetLastError();
-	pthread_mutex_lock(&w->mu);
-	w->stop = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thread, NULL);
-	watch_unref(w);
+	stop_delivery(w);
 	virConnectClose(conn);
 }
 
