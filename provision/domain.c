@@ -36,22 +36,6 @@ static cl_dom_state map_state(int s)
 	}
 }
 
-const char *cl_dom_state_name(cl_dom_state s)
-{
-	switch (s) {
-	case CL_DOM_ABSENT:
-		return "absent";
-	case CL_DOM_SHUTOFF:
-		return "shut off";
-	case CL_DOM_RUNNING:
-		return "running";
-	case CL_DOM_PAUSED:
-		return "paused";
-	default:
-		return "other";
-	}
-}
-
 static int dom_state(virDomainPtr dom, const char *name, cl_dom_state *state)
 {
 	int s, reason;

@@ -203,6 +203,7 @@ int cl_hv_open(cl_hv **out, const char *uri, const char *data_dir, const char *a
 	if (init_rc < 0)
 		return cl_error_set(CL_EUNAVAIL, "cannot initialize libvirt");
 	hv = cl_calloc(1, sizeof(*hv));
+	hv->base.ops = &cl_vm_libvirt;
 	hv->accel = accel;
 	if (uri && *uri) {
 		hv->uri = cl_strdup(uri);

@@ -22,19 +22,6 @@
  */
 #define CL_BASE_PREFIX "base_"
 
-void cl_image_free(cl_image *img)
-{
-	if (!img)
-		return;
-	free(img->disk_vol);
-	free(img->disk_path);
-	free(img->disk_format);
-	free(img->kernel_path);
-	free(img->initrd_path);
-	free(img->cmdline);
-	free(img);
-}
-
 static void trim(cl_buf *b)
 {
 	while (b->len && isspace((unsigned char)b->data[b->len - 1]))

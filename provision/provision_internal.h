@@ -36,6 +36,7 @@ extern const cl_storage_backend cl_storage_local;
 extern const cl_storage_backend cl_storage_libvirt;
 
 struct cl_hv {
+	cl_vm_conn base; /* first: the table this connection belongs to */
 	virConnectPtr conn;
 	const cl_storage_backend *storage;
 	char *uri;

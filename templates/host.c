@@ -17,11 +17,15 @@ int cl_host_gpus(cl_ctx *ctx, json_t **out)
 
 	*out = NULL;
 	/* Discovery needs the connection only, not the pool cl_ctx_connect makes sure of. */
-	if (!hv && (rc = cl_hv_open(&own, ctx->uri, ctx->data_dir, ctx->accel)) == 0)
-		hv = own;
-	if (rc == 0 && (rc = cl_gpu_host_list(cl_hv_conn(hv), &gpus, &n)) == 0)
+	if (!hv) {
+		cl_vm_open_opts o = {.uri = ctx->uri, .data_dir = ctx->data_dir, .accel = ctx->accel};
+		if ((rc = tp_vm_backend()->open(&own, &o)) == 0)
+			hv = own;
+	}
+	if (rc == 0 && (rc = cl_vm_ops(hv)->gpus(hv, &gpus, &n)) == 0)
 		*out = cl_gpu_host_json(gpus, n);
 	cl_gpu_host_free(gpus, n);
-	cl_hv_close(own);
+	if (own)
+		cl_vm_ops(own)->close(own);
 	return rc;
 }

@@ -52,12 +52,12 @@ int cl_lab_down(cl_ctx *ctx, const char *name)
 			cl_ctx_progress(ctx, "removed %s", vms[i].name);
 		}
 	prefix = cl_aprintf("%s-template-v", lab.name);
-	if ((rc = cl_hv_vol_list(ctx->hv, CL_POOL_NAME, prefix, &vols, &nvols)))
+	if ((rc = TP_VM(ctx)->disk_list(ctx->hv, prefix, &vols, &nvols)))
 		goto out;
 	/* Newest first: each version is the backing file of the next. */
 	for (size_t i = nvols; i-- > 0;)
 		if (is_template_vol(lab.name, vols[i]) &&
-		    (rc = cl_hv_vol_delete(ctx->hv, CL_POOL_NAME, vols[i])))
+		    (rc = TP_VM(ctx)->disk_delete(ctx->hv, vols[i])))
 			goto out;
 	lab.template_state = CL_TEMPLATE_NONE;
 	if ((rc = tp_lab_save(ctx, &lab)))
@@ -118,7 +118,7 @@ static int start_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
 static int stop_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
 {
 	(void)lab;
-	int rc = cl_hv_domain_shutdown(ctx->hv, vm->name, 60);
+	int rc = TP_VM(ctx)->stop(ctx->hv, vm->name, 60);
 	if (rc == 0)
 		rc = tp_vm_set_state(ctx, vm, CL_VM_STATE_STOPPED, -1);
 	if (rc == 0)
@@ -176,7 +176,7 @@ int cl_vm_status_list(cl_ctx *ctx, const char *labname, cl_vm_status **out, size
 		s->host = cl_strdup(vms[i].address ? vms[i].address : lab.public_host);
 		s->ssh_port = (int)vms[i].ssh_port;
 		if (live && vms[i].kind != CL_VM_KIND_ATTACHED &&
-		    cl_hv_domain_state(ctx->hv, vms[i].name, &st) == 0)
+		    TP_VM(ctx)->state(ctx->hv, vms[i].name, &st) == 0)
 			s->state = cl_strdup(cl_dom_state_name(st));
 		else
 			s->state = cl_strdup(cl_vm_state_name(vms[i].state));

@@ -11,38 +11,34 @@
 
 #define TEMPLATE_SHUTDOWN_S 60
 
-/* The libvirt backend: the hypervisor, and the pool under <data>/pool made sure of. */
+/*
+ * The connector a front end passes: libvirt is the one VM backend today. Every
+ * call below goes through the table the connection carries (cl_backend.h).
+ */
+const cl_vm_backend *tp_vm_backend(void)
+{
+	return &cl_vm_libvirt;
+}
+
+/* The VM backend's connection, with its disk pool under <data>/pool made sure of. */
 static int hv_open(cl_ctx *ctx, cl_hv **out)
 {
-	cl_hv *hv = NULL;
-	char *pool = NULL;
-	int rc;
-
-	*out = NULL;
-	if ((rc = cl_hv_open(&hv, ctx->uri, ctx->data_dir, ctx->accel)))
-		return rc;
-	pool = cl_path_join(ctx->data_dir, "pool");
-	rc = cl_mkdir_p(pool, 0700);
-	if (rc == 0)
-		rc = cl_hv_pool_ensure(hv, CL_POOL_NAME, pool);
-	free(pool);
-	if (rc)
-		cl_hv_close(hv);
-	else
-		*out = hv;
-	return rc;
+	cl_vm_open_opts o = {.uri = ctx->uri, .data_dir = ctx->data_dir, .accel = ctx->accel,
+			     .disks = true};
+	return tp_vm_backend()->open(out, &o);
 }
 
 static void hv_close(cl_hv *hv)
 {
-	cl_hv_close(hv);
+	if (hv)
+		cl_vm_ops(hv)->close(hv);
 }
 
 const cl_ctx_backend cl_templates_backend = {hv_open, hv_close};
 
 int cl_template_hv_check(cl_ctx *ctx, const cl_lab *lab)
 {
-	const char *uri = cl_hv_uri(ctx->hv);
+	const char *uri = TP_VM(ctx)->uri(ctx->hv);
 
 	if (!lab->hv_uri || strcmp(lab->hv_uri, uri) == 0)
 		return 0;
@@ -61,7 +57,7 @@ int cl_template_connect(cl_ctx *ctx, cl_lab *lab, bool claim)
 		return rc;
 	if ((rc = cl_store_begin(ctx->st)) ||
 	    (rc = cl_store_end(ctx->st, cl_store_lab_claim_hv(ctx->st, lab->id,
-							      cl_hv_uri(ctx->hv), &bound))))
+							      TP_VM(ctx)->uri(ctx->hv), &bound))))
 		return rc;
 	lab->hv_uri = bound; /* another process may have claimed it first: check again */
 	return cl_template_hv_check(ctx, lab);
@@ -72,7 +68,6 @@ static int make_seed(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, const cl_l
 		     const char *student_key, char **seed_path)
 {
 	cl_keypair admin = {0}, host = {0};
-	cl_buf iso = CL_BUF_INIT;
 	char *seed_vol = cl_aprintf("%s-seed.iso", vm->name);
 	char **gpu_pkgs = NULL, **gpu_run = NULL;
 	size_t n_gpu_pkgs = 0, n_gpu_run = 0;
@@ -123,9 +118,7 @@ static int make_seed(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, const cl_l
 		.runcmd = run,
 		.n_runcmd = nrun,
 	};
-	if ((rc = cl_seed_iso(&cc, &iso)) ||
-	    (rc = cl_hv_vol_upload_buf(ctx->hv, CL_POOL_NAME, seed_vol, iso.data, iso.len)) ||
-	    (rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, seed_vol, seed_path)))
+	if ((rc = TP_VM(ctx)->seed_upload(ctx->hv, seed_vol, &cc, seed_path)))
 		goto out;
 out:
 	if (rc)
@@ -134,7 +127,6 @@ out:
 	free(run);
 	cl_strv_free(gpu_pkgs, n_gpu_pkgs);
 	cl_strv_free(gpu_run, n_gpu_run);
-	cl_buf_free(&iso);
 	free(seed_vol);
 	cl_keypair_clear(&admin);
 	cl_keypair_clear(&host);
@@ -151,6 +143,13 @@ static int admin_opts(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, cl_keypai
 	memset(o, 0, sizeof(*o));
 	o->host = lab->listen;
 	o->port = (int)vm->ssh_port;
+	/* A machine classlab did not create is reached as recorded; a VM where its backend says. */
+	if (vm->kind != CL_VM_KIND_ATTACHED &&
+	    (rc = TP_VM(ctx)->ssh_endpoint(ctx->hv, vm->name, lab->listen, (int)vm->ssh_port,
+					   &o->host, &o->port))) {
+		cl_keypair_clear(admin);
+		return rc;
+	}
 	o->user = vm->username ? vm->username : lab->username;
 	o->host_key = vm->host_key_pub;
 	o->identity_file = admin->private_path;
@@ -214,8 +213,8 @@ int cl_template_build(cl_ctx *ctx, const char *name)
 	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)))
 		goto out;
 	cl_ctx_progress(ctx, "preparing image '%s'", lab.image);
-	if ((rc = cl_image_resolve(ctx->hv, CL_POOL_NAME, lab.image, ctx->cache_dir,
-				   ctx->images_dir, &img)))
+	if ((rc = TP_VM(ctx)->image(ctx->hv, lab.image, ctx->cache_dir, ctx->images_dir,
+				     &img)))
 		goto out;
 	/*
 	 * A published version is frozen (students' disks stand on it): build on top of it.
@@ -232,7 +231,7 @@ int cl_template_build(cl_ctx *ctx, const char *name)
 	backing = lab.template_state == CL_TEMPLATE_PUBLISHED
 			  ? tp_template_vol(lab.name, lab.template_version)
 			  : NULL;
-	if (backing && cl_hv_vol_path(ctx->hv, CL_POOL_NAME, backing, &disk) == 0) {
+	if (backing && TP_VM(ctx)->disk_path(ctx->hv, backing, &disk) == 0) {
 		free(backing);
 		backing = disk;
 		disk = NULL;
@@ -246,7 +245,7 @@ int cl_template_build(cl_ctx *ctx, const char *name)
 	if ((rc = tp_vm_ensure(ctx, &lab, NULL, version, &vm)))
 		goto out;
 	/* The template VM may still run an older version's disk: stop it before switching. */
-	if (fresh && (rc = cl_hv_domain_shutdown(ctx->hv, vm.name, TEMPLATE_SHUTDOWN_S)))
+	if (fresh && (rc = TP_VM(ctx)->stop(ctx->hv, vm.name, TEMPLATE_SHUTDOWN_S)))
 		goto out;
 	if (fresh) {
 		/*
@@ -254,19 +253,19 @@ int cl_template_build(cl_ctx *ctx, const char *name)
 		 * version first): a disk of that name is left by an earlier attempt that
 		 * was killed before it recorded "building", maybe on another base. Replace it.
 		 */
-		if ((rc = cl_hv_vol_delete(ctx->hv, CL_POOL_NAME, vol)) ||
-		    (rc = cl_hv_vol_overlay(ctx->hv, CL_POOL_NAME, vol, backing, backing_fmt, 0)))
+		if ((rc = TP_VM(ctx)->disk_delete(ctx->hv, vol)) ||
+		    (rc = TP_VM(ctx)->disk_overlay(ctx->hv, vol, backing, backing_fmt)))
 			goto out;
 		cl_killpoint("build:disk");
-	} else if (cl_hv_vol_path(ctx->hv, CL_POOL_NAME, vol, &disk) != 0) {
+	} else if (TP_VM(ctx)->disk_path(ctx->hv, vol, &disk) != 0) {
 		/* The unfinished version's disk is gone (deleted by hand): start it from the base. */
 		cl_error_clear();
-		if ((rc = cl_hv_vol_overlay(ctx->hv, CL_POOL_NAME, vol, backing, backing_fmt, 0)))
+		if ((rc = TP_VM(ctx)->disk_overlay(ctx->hv, vol, backing, backing_fmt)))
 			goto out;
 	}
 	free(disk);
 	disk = NULL;
-	if ((rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, vol, &disk)))
+	if ((rc = TP_VM(ctx)->disk_path(ctx->hv, vol, &disk)))
 		goto out;
 	/* Only now, with its disk made, is the new version the lab's (unfinished) one. */
 	lab.template_version = version;
@@ -347,18 +346,18 @@ static int publish_one(cl_ctx *ctx, const cl_lab *lab, const cl_size *size,
 	vol = cl_aprintf("%s.qcow2", vm.name);
 	if (vm.template_version != lab->template_version) {
 		/* A disk from an older template: recreated (the caller got --yes for this). */
-		if ((rc = cl_hv_domain_undefine(ctx->hv, vm.name)) ||
-		    (rc = cl_hv_vol_delete(ctx->hv, CL_POOL_NAME, vol)))
+		if ((rc = TP_VM(ctx)->remove(ctx->hv, vm.name, NULL, 0)) ||
+		    (rc = TP_VM(ctx)->disk_delete(ctx->hv, vol)))
 			goto out;
 		if ((rc = tp_vm_new_instance(ctx, &vm, lab->template_version)))
 			goto out;
 	}
 	if ((rc = cl_keys_student(ctx->data_dir, lab->name, s->name, s->ssh_public_key, &key)) ||
-	    (rc = cl_hv_vol_overlay(ctx->hv, CL_POOL_NAME, vol, template_disk, "qcow2", 0)) ||
-	    (rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, vol, &disk)))
+	    (rc = TP_VM(ctx)->disk_overlay(ctx->hv, vol, template_disk, "qcow2")) ||
+	    (rc = TP_VM(ctx)->disk_path(ctx->hv, vol, &disk)))
 		goto out;
 	cl_killpoint("publish:overlay");
-	if ((rc = cl_hv_domain_state(ctx->hv, vm.name, &st)))
+	if ((rc = TP_VM(ctx)->state(ctx->hv, vm.name, &st)))
 		goto out;
 	if (st == CL_DOM_ABSENT || vm.state == CL_VM_STATE_PLANNED) {
 		if ((rc = make_seed(ctx, lab, &vm, NULL, key.public_line, &seed)))
@@ -388,14 +387,14 @@ int tp_vm_remove(cl_ctx *ctx, const char *name)
 {
 	char *vol = cl_aprintf("%s.qcow2", name), *seed = cl_aprintf("%s-seed.iso", name);
 	char *log = tp_console_log(ctx, name);
-	int rc = cl_hv_domain_undefine(ctx->hv, name);
+	int rc = TP_VM(ctx)->remove(ctx->hv, name, NULL, 0);
 
 	cl_killpoint("remove:undefine");
 	if (rc == 0)
-		rc = cl_hv_vol_delete(ctx->hv, CL_POOL_NAME, vol);
+		rc = TP_VM(ctx)->disk_delete(ctx->hv, vol);
 	cl_killpoint("remove:disk");
 	if (rc == 0)
-		rc = cl_hv_vol_delete(ctx->hv, CL_POOL_NAME, seed);
+		rc = TP_VM(ctx)->disk_delete(ctx->hv, seed);
 	cl_killpoint("remove:seed");
 	if (rc == 0) {
 		unlink(log);
@@ -459,10 +458,10 @@ int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *op
 	}
 	tname = cl_vm_name(lab.name, NULL);
 	cl_ctx_progress(ctx, "shutting down %s", tname);
-	if ((rc = cl_hv_domain_shutdown(ctx->hv, tname, TEMPLATE_SHUTDOWN_S)))
+	if ((rc = TP_VM(ctx)->stop(ctx->hv, tname, TEMPLATE_SHUTDOWN_S)))
 		goto out;
 	tvol = tp_template_vol(lab.name, lab.template_version);
-	if ((rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, tvol, &tdisk)))
+	if ((rc = TP_VM(ctx)->disk_path(ctx->hv, tvol, &tdisk)))
 		goto out;
 	/* Students no longer on the roster lose their VM. */
 	for (size_t i = 0; i < nvms; i++) {

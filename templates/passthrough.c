@@ -17,7 +17,7 @@ static int free_gpus(cl_ctx *ctx, char ***out, size_t *n, char **why)
 	*out = NULL;
 	*n = 0;
 	*why = NULL;
-	if (cl_gpu_host_list(cl_hv_conn(ctx->hv), &gpus, &ngpus) != 0) {
+	if (TP_VM(ctx)->gpus(ctx->hv, &gpus, &ngpus) != 0) {
 		*why = cl_strdup(cl_error_msg());
 		cl_error_clear();
 		return 0;

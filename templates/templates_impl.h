@@ -3,9 +3,21 @@
 #define CL_TEMPLATES_IMPL_H
 
 #include "classlab/cl_templates.h"
+#include "classlab/cl_backend.h"
+/*
+ * For its pure helpers (cl_uuid_new, cl_mac_from_seed, cl_hv_accel_parse) and the
+ * backend the connector opens (cl_vm_libvirt): the hypervisor itself is reached
+ * only through TP_VM (tests/cli/vmbackend.sh checks).
+ */
+#include "classlab/cl_provision.h"
 #include "classlab/cl_labs.h"
 #include "classlab/cl_ssh.h"
 #include "../ctx/ctx_impl.h"
+
+/* The operations of the handle's open connection (cl_backend.h). */
+#define TP_VM(ctx) cl_vm_ops((ctx)->hv)
+/* The VM backend cl_templates_backend opens (libvirt). */
+const cl_vm_backend *tp_vm_backend(void);
 
 /* The template's disk of one version: "<lab>-template-v<version>.qcow2". */
 char *tp_template_vol(const char *lab, int64_t version);

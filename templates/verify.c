@@ -46,7 +46,7 @@ int cl_verify(cl_ctx *ctx, const char *labname, const char *student, cl_gpu_repo
 	}
 	if (vm.kind != CL_VM_KIND_ATTACHED) {
 		if ((rc = cl_template_connect(ctx, &lab, false)) ||
-		    (rc = cl_hv_domain_state(ctx->hv, name, &st)))
+		    (rc = TP_VM(ctx)->state(ctx->hv, name, &st)))
 			goto out;
 		if (st != CL_DOM_RUNNING) {
 			rc = cl_error_set(CL_EFAIL, "VM '%s' is %s: start it first%s", name,

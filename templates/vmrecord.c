@@ -217,11 +217,9 @@ int tp_define(cl_ctx *ctx, const cl_lab *lab, const cl_size *size, const cl_vm *
 	      const char *disk_path, const char *seed_path)
 {
 	char *log = tp_console_log(ctx, vm->name);
-	cl_buf xml = CL_BUF_INIT;
 	cl_domain_spec spec = {
 		.name = vm->name,
 		.uuid = vm->uuid,
-		.type = cl_hv_domain_type(ctx->hv),
 		.memory_mib = (unsigned)(lab->memory_mib ? lab->memory_mib : size->memory_mib),
 		.vcpus = (unsigned)(lab->vcpus ? lab->vcpus : size->vcpus),
 		.disk_path = disk_path,
@@ -242,13 +240,10 @@ int tp_define(cl_ctx *ctx, const cl_lab *lab, const cl_size *size, const cl_vm *
 	spec.hostdevs = (const char *const *)gpus;
 	spec.n_hostdevs = ngpus;
 	if (rc == 0)
-		rc = cl_domain_xml(&spec, &xml);
-	if (rc == 0)
-		rc = cl_hv_domain_define(ctx->hv, xml.data);
+		rc = TP_VM(ctx)->create(ctx->hv, &spec);
 	for (size_t i = 0; i < ngpus; i++)
 		free(gpus[i]);
 	free(gpus);
-	cl_buf_free(&xml);
 	free(log);
 	return rc;
 }
@@ -281,7 +276,7 @@ static void *start_worker(void *p)
 	size_t i;
 
 	while ((i = atomic_fetch_add(&pool->next, 1)) < pool->n) {
-		pool->rcs[i] = cl_hv_domain_start(pool->hv, pool->names[i]);
+		pool->rcs[i] = cl_vm_ops(pool->hv)->start(pool->hv, pool->names[i]);
 		if (pool->rcs[i])
 			pool->msgs[i] = cl_strdup(cl_error_msg());
 	}
@@ -303,7 +298,7 @@ static int move_port_if_taken(cl_ctx *ctx, const cl_lab *lab, const char *name, 
 
 	*moved = false;
 	if ((rc = cl_store_vm_get(ctx->st, name, &vm)) ||
-	    (rc = cl_hv_domain_state(ctx->hv, name, &st)))
+	    (rc = TP_VM(ctx)->state(ctx->hv, name, &st)))
 		goto out;
 	if (st == CL_DOM_RUNNING || st == CL_DOM_PAUSED || !vm.ssh_port ||
 	    port_bindable(lab->listen, (int)vm.ssh_port))
@@ -321,8 +316,8 @@ static int move_port_if_taken(cl_ctx *ctx, const cl_lab *lab, const char *name, 
 					       : cl_aprintf("%s.qcow2", name);
 	seed = cl_aprintf("%s-seed.iso", name);
 	if ((rc = cl_store_size_get(ctx->st, lab->size, &size)) ||
-	    (rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, vol, &disk)) ||
-	    (rc = cl_hv_vol_path(ctx->hv, CL_POOL_NAME, seed, &seed_path)) ||
+	    (rc = TP_VM(ctx)->disk_path(ctx->hv, vol, &disk)) ||
+	    (rc = TP_VM(ctx)->disk_path(ctx->hv, seed, &seed_path)) ||
 	    (rc = tp_define(ctx, lab, &size, &vm, disk, seed_path)) ||
 	    (rc = cl_known_hosts_write(ctx, lab)))
 		goto out;
@@ -367,7 +362,7 @@ int tp_start_all(cl_ctx *ctx, const cl_lab *lab, char *const *names, size_t n)
 		cl_vm vm = {0};
 		/* The port was taken between the check and QEMU's start: once more on a new one. */
 		if (pool.rcs[i] && move_port_if_taken(ctx, lab, names[i], &moved) == 0 && moved &&
-		    cl_hv_domain_start(ctx->hv, names[i]) == 0)
+		    TP_VM(ctx)->start(ctx->hv, names[i]) == 0)
 			pool.rcs[i] = 0;
 		if (pool.rcs[i] && rc == 0)
 			rc = cl_error_set(pool.rcs[i], "%s", pool.msgs[i]);

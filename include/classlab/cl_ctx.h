@@ -27,7 +27,9 @@ typedef enum cl_notice {
  * How a handle reaches its hypervisor. The connector is a table chosen by the
  * front end so that a program that never touches VMs (the `classlab` front end,
  * which links without libvirt) does not link the hypervisor code at all:
- * cl_templates_backend (cl_templates.h) opens libvirt and makes sure of the pool.
+ * cl_templates_backend (cl_templates.h) opens the libvirt VM backend and makes
+ * sure of its pool. The connection it returns carries its VM backend's table
+ * (cl_backend.h: cl_vm_ops), through which the library drives every VM.
  */
 typedef struct cl_ctx_backend {
 	/* Opens the connection; *hv is the backend's, closed by close. */

@@ -13,7 +13,14 @@
 
 #include <libvirt/libvirt.h>
 
+#include "classlab/cl_backend.h"
 #include "classlab/cl_util.h"
+
+/*
+ * The libvirt VM backend (cl_backend.h) over the functions below: the table
+ * every libvirt connection (cl_hv_open) carries, and what a front end passes.
+ */
+extern const cl_vm_backend cl_vm_libvirt;
 
 /* ------------------------------------------------------------------ connection */
 
@@ -95,16 +102,6 @@ int cl_hv_vol_list(cl_hv *hv, const char *pool, const char *prefix, char ***name
 
 /* ------------------------------------------------------------------ base images */
 
-typedef struct cl_image {
-	char *disk_vol;	   /* volume name in the pool */
-	char *disk_path;   /* its path */
-	char *disk_format; /* "qcow2" or "raw" */
-	char *kernel_path; /* direct kernel boot; NULL for images with their own bootloader */
-	char *initrd_path;
-	char *cmdline;
-	bool nocloud; /* the guest reads a NoCloud (cidata) seed: always true */
-} cl_image;
-
 /*
  * image is the built-in "tiny" or a path to a qcow2/raw cloud image. "tiny"
  * is (re)built with <images_dir>/tiny/build.sh into <cache_dir>/images/tiny
@@ -124,28 +121,8 @@ int cl_image_resolve(cl_hv *hv, const char *pool, const char *image, const char 
  * file CL_ENOTFOUND. cl_image_resolve calls it on the file and on the copy.
  */
 int cl_image_check(const char *path, const char **format);
-void cl_image_free(cl_image *img);
 
 /* ------------------------------------------------------------------ cloud-init seed */
-
-typedef struct cl_cloudconfig {
-	const char *hostname;
-	const char *instance_id;
-	const char *username;
-	const char *gecos; /* may be NULL */
-	const char *const *authorized_keys;
-	size_t n_authorized_keys;
-	const char *host_key_private; /* OpenSSH PEM text; with host_key_public, or both NULL */
-	const char *host_key_public;  /* "ssh-ed25519 AAAA... comment" */
-	const char *const *packages;
-	size_t n_packages;
-	const char *const *pip; /* one runcmd ["python3","-m","pip","install",...] */
-	size_t n_pip;
-	const char *const *runcmd; /* shell strings */
-	size_t n_runcmd;
-	const char *const *const *runcmd_argv; /* NULL-terminated argv lists */
-	size_t n_runcmd_argv;
-} cl_cloudconfig;
 
 /*
  * #cloud-config user-data: every string double-quoted, the private host key
@@ -160,35 +137,6 @@ int cl_seed_iso(const cl_cloudconfig *cc, cl_buf *iso);
 
 /* ------------------------------------------------------------------ domain XML */
 
-typedef struct cl_port_forward {
-	const char *listen; /* IPv4 address; NULL = the spec's listen */
-	int host_port;
-	int guest_port;
-} cl_port_forward;
-
-typedef struct cl_domain_spec {
-	const char *name;
-	const char *uuid; /* NULL or "" = a new random one */
-	const char *type; /* "qemu", "kvm" or "test" */
-	unsigned memory_mib;
-	unsigned vcpus;
-	const char *disk_path;
-	const char *disk_format; /* "qcow2" (default) or "raw" */
-	const char *seed_path;	 /* read-only raw virtio disk vdb; NULL = none */
-	const char *kernel;	 /* direct kernel boot; NULL = the disk's bootloader */
-	const char *initrd;
-	const char *cmdline;
-	const char *console_log; /* serial console to this file; NULL = a pty */
-	const char *mac;	 /* "02:xx:xx:xx:xx:xx"; see cl_mac_from_seed */
-	const char *listen;	 /* host address of the forwards; NULL = 127.0.0.1 */
-	int ssh_port;		 /* host port forwarded to guest 22; 0 = no network */
-	const cl_port_forward *forwards;
-	size_t n_forwards;
-	bool allow_outbound; /* false: -netdev user,restrict=on (only the forwards work) */
-	const char *const *hostdevs; /* PCI addresses "0000:65:00.0" */
-	size_t n_hostdevs;
-} cl_domain_spec;
-
 /* The PCI slot the user-mode NIC takes on bus pci.0 (libvirt fills slots from 1 up). */
 #define CL_NIC_PCI_ADDR "0x1f"
 
@@ -199,15 +147,6 @@ void cl_uuid_new(char out[37]);
 void cl_mac_from_seed(const char *seed, char out[18]);
 
 /* ------------------------------------------------------------------ domains */
-
-typedef enum cl_dom_state {
-	CL_DOM_ABSENT,
-	CL_DOM_SHUTOFF,
-	CL_DOM_RUNNING,
-	CL_DOM_PAUSED,
-	CL_DOM_OTHER,
-} cl_dom_state;
-const char *cl_dom_state_name(cl_dom_state s); /* "absent", "shut off", ... */
 
 /* Defines or updates a domain; the same name with another UUID is CL_EEXIST. */
 int cl_hv_domain_define(cl_hv *hv, const char *xml);

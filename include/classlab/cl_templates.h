@@ -9,16 +9,15 @@
 #define CL_TEMPLATES_H
 
 #include "classlab/cl_ctx.h"
-#include "classlab/cl_provision.h"
+#include "classlab/cl_backend.h"
 #include "classlab/cl_store.h"
 
 #include <stdbool.h>
 
-#define CL_POOL_NAME "classlab"
-
 /*
- * The libvirt backend for cl_ctx_opts.backend: opens the hypervisor (opts.uri,
- * accelerator) and makes sure the pool exists (<data>/pool).
+ * The connector for cl_ctx_opts.backend: opens the VM backend (libvirt,
+ * cl_vm_libvirt) at opts.uri with the accelerator and makes sure of its disk
+ * pool (<data>/pool); the connection carries the backend's table.
  */
 extern const cl_ctx_backend cl_templates_backend;
 
