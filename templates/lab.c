@@ -2,6 +2,7 @@
 #include "templates_impl.h"
 #include "classlab/cl_labs.h"
 #include "classlab/cl_ssh.h"
+#include "classlab/cl_meter.h"
 #include "classlab/banned.h"
 
 #include <errno.h>
@@ -115,14 +116,27 @@ static int start_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
 	return rc;
 }
 
+/*
+ * The lab's stop: ACPI, then power off after its grace; with stop "save", a student
+ * VM that runs is saved instead (managed save), so its next start resumes it.
+ */
 static int stop_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
 {
-	(void)lab;
-	int rc = TP_VM(ctx)->stop(ctx->hv, vm->name, 60);
+	cl_lab_service svc = {0};
+	cl_dom_state st = CL_DOM_ABSENT;
+	bool save = false;
+	int rc = cl_meter_lab_settings(ctx, lab->name, &svc);
+
+	if (rc == 0 && svc.stop_mode == CL_STOP_SAVE && vm->kind == CL_VM_KIND_STUDENT &&
+	    (rc = TP_VM(ctx)->state(ctx->hv, vm->name, &st)) == 0)
+		save = st == CL_DOM_RUNNING;
+	if (rc == 0)
+		rc = save ? TP_VM(ctx)->save(ctx->hv, vm->name)
+			  : TP_VM(ctx)->stop(ctx->hv, vm->name, (int)svc.stop_grace_seconds);
 	if (rc == 0)
 		rc = tp_vm_set_state(ctx, vm, CL_VM_STATE_STOPPED, -1);
 	if (rc == 0)
-		cl_ctx_progress(ctx, "stopped %s", vm->name);
+		cl_ctx_progress(ctx, "%s %s", save ? "saved" : "stopped", vm->name);
 	return rc;
 }
 
@@ -176,10 +190,17 @@ int cl_vm_status_list(cl_ctx *ctx, const char *labname, cl_vm_status **out, size
 		s->host = cl_strdup(vms[i].address ? vms[i].address : lab.public_host);
 		s->ssh_port = (int)vms[i].ssh_port;
 		if (live && vms[i].kind != CL_VM_KIND_ATTACHED &&
-		    TP_VM(ctx)->state(ctx->hv, vms[i].name, &st) == 0)
-			s->state = cl_strdup(cl_dom_state_name(st));
-		else
+		    TP_VM(ctx)->state(ctx->hv, vms[i].name, &st) == 0) {
+			bool saved = false;
+			/* shut off with a managed save (stop "save"): its next start resumes */
+			if (st == CL_DOM_SHUTOFF &&
+			    TP_VM(ctx)->has_saved(ctx->hv, vms[i].name, &saved) == 0 && saved)
+				s->state = cl_strdup("saved");
+			else
+				s->state = cl_strdup(cl_dom_state_name(st));
+		} else {
 			s->state = cl_strdup(cl_vm_state_name(vms[i].state));
+		}
 	}
 	*n = nvms;
 	cl_error_clear();

@@ -485,6 +485,21 @@ int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *op
 		if (rc)
 			goto out;
 	}
+	/* A saved session (stop: "save") belongs to the old disk: it goes, said by name. */
+	for (size_t i = 0; i < nvms; i++) {
+		bool saved = false;
+		if (vms[i].kind != CL_VM_KIND_STUDENT || vms[i].template_version == lab.template_version)
+			continue;
+		if ((rc = TP_VM(ctx)->has_saved(ctx->hv, vms[i].name, &saved)))
+			goto out;
+		if (!saved)
+			continue;
+		cl_ctx_warn(ctx, "%s: its saved session (open notebooks, running programs) is "
+				 "discarded: the new template replaces its disk",
+			    vms[i].name);
+		if ((rc = TP_VM(ctx)->discard_saved(ctx->hv, vms[i].name)))
+			goto out;
+	}
 	to_start = cl_calloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		bool needs_start = false;

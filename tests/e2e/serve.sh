@@ -5,9 +5,16 @@
 #   vm list through the service prints what it prints without it (same bytes)
 #   class window opens (lead 10 min): both students' VMs start, once
 #   serve killed -9 mid-class and restarted: no second start (one class-start event)
-#   in class, 21 minutes on: bob (nobody connected) is stopped as idle, alice (an open
+#   in class, 20 minutes on: bob (nobody connected) is stopped as idle, alice (an open
 #       ssh session to her forward) is not
-#   class over: alice is stopped; the service's socket goes when it is stopped (SIGTERM)
+#   class over: alice is stopped
+#   after class alice starts her VM (own time): at 90 % of a 6-minute quota a message
+#       reaches her terminal, at 100 % the VM stops and vm start is refused (exit 4)
+#       until she is exempted
+#   usage report: the hours metered equal the (test clock's) time the VMs ran,
+#       within one heartbeat, across the kill; SIGTERM removes the socket
+# The clock moves 30 s per pass or less (a bigger step is a clock jump, which metering
+# does not count as run time).
 # Exit: 0 pass, 1 fail, 77 skipped (reason on stderr).
 set -u
 set -o pipefail
@@ -72,6 +79,26 @@ wait_state() { # wait_state STUDENT STATE SECONDS
 	fail "$1's VM is '$(state_of "$1")', not '$2', after $3 s"
 }
 events() { sqlite3 "$DB" "select count(*) from events where lab='$LAB' and kind='$1'"; }
+# answers STUDENT: waits (up to 3 minutes) until the VM answers SSH (vm start does not wait)
+answers() {
+	local i
+	for i in $(seq 1 90); do
+		ssh -F "$T/ssh_config" -o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=5 \
+			"$LAB-$1" true </dev/null >/dev/null 2>&1 && return 0
+		sleep 2
+	done
+	fail "$1's VM does not answer SSH"
+}
+# advance_to T: the clock in 30 s steps, each seen by at least one pass (--interval 1)
+advance_to() {
+	local t
+	t=$(now)
+	while [ "$t" -lt "$1" ]; do
+		t=$((t + 30 > $1 ? $1 : t + 30))
+		set_clock "$t"
+		sleep 1.3
+	done
+}
 
 T0=$(date +%s)
 set_clock "$T0"
@@ -79,7 +106,7 @@ must -q up "$LABFILE" --no-start
 [ "$(state_of alice)" = "shut off" ] && [ "$(state_of bob)" = "shut off" ] ||
 	fail "VMs not shut off after up --no-start"
 CLASS_START=$((T0 + 7200))
-CLASS_END=$((CLASS_START + 3600))
+CLASS_END=$((CLASS_START + 1800))
 must schedule add "$LAB" --start "$(iso $CLASS_START)" --end "$(iso $CLASS_END)"
 
 # Direct output first, to compare with the same command through the service.
@@ -106,36 +133,93 @@ wait_state bob running 240
 [ "$(events class-start)" = 1 ] || fail "class-start events: $(events class-start)"
 pass "the class window started both VMs (10 minutes' lead)"
 
-# kill -9 mid-class, restart: no second start.
+# kill -9 mid-class, restart (20 s of clock later, within one heartbeat): no second start.
 kill -9 "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null
-set_clock $((CLASS_START + 60))
+set_clock $((CLASS_START - 570))
 start_serve
 sleep 4
 [ "$(events class-start)" = 1 ] || fail "restart started the class again"
-[ "$(grep -c 'starting its student VMs' "$T/serve.log")" = 1 ] || fail "two starts in the log"
+[ "$(grep -c 'starting .*: class ' "$T/serve.log")" = 2 ] || fail "the class was started again"
 pass "a restarted service does not start the class again"
 
-# Idle: alice keeps an SSH session open on her forward, bob has none.
+# Idle: alice keeps an SSH session open on her forward (with a terminal, to see
+# messages), bob has none. bob was first seen idle at CLASS_START - 570.
 must ssh-config "$LAB"
 cp "$T/out" "$T/ssh_config"
-ssh -F "$T/ssh_config" -o BatchMode=yes -o LogLevel=ERROR "$LAB-alice" sleep 600 &
+answers alice
+ssh -tt -F "$T/ssh_config" -o BatchMode=yes -o LogLevel=ERROR "$LAB-alice" sleep 3000 \
+	</dev/null >"$T/alice.tty" 2>&1 &
 SSH_PID=$!
 sleep 3
-set_clock $((CLASS_START + 60 + 21 * 60))
-wait_state bob "shut off" 180
-grep -q "stopping $LAB-bob: idle .*no SSH connection to its forward port" "$T/serve.log" ||
-	fail "no idle log line for bob"
+advance_to $((CLASS_START + 660))
+wait_state bob "shut off" 60
+grep -q "stopping $LAB-bob: idle for 20 min (stopped after 20 minutes with no SSH connection" \
+	"$T/serve.log" || fail "no idle log line for bob"
 [ "$(state_of alice)" = running ] || fail "alice, connected, was stopped"
 pass "idle bob stopped after 20 minutes; connected alice kept"
 
 # Class over: alice stops.
-kill "$SSH_PID" 2>/dev/null
-SSH_PID=
-set_clock $((CLASS_END + 1))
-wait_state alice "shut off" 180
+advance_to "$CLASS_END"
+wait_state alice "shut off" 120
 [ "$(events class-stop)" = 1 ] || fail "class-stop events: $(events class-stop)"
+kill "$SSH_PID" 2>/dev/null
+wait "$SSH_PID" 2>/dev/null
+SSH_PID=
 pass "the end of class stopped alice"
+
+# Own time: a quota of 0.1 h (6 minutes).
+must quota set "$LAB" 0.1
+OWN_START=$(now)
+must vm start "$LAB" alice
+answers alice
+ssh -tt -F "$T/ssh_config" -o BatchMode=yes -o LogLevel=ERROR "$LAB-alice" sleep 3000 \
+	</dev/null >"$T/alice.tty" 2>&1 &
+SSH_PID=$!
+sleep 3
+advance_to $((OWN_START + 330))
+sleep 3
+grep -q "alice has used .* of 0.1 quota hours outside class" "$T/alice.tty" ||
+	fail "no quota warning on alice's terminal: $(cat "$T/alice.tty")"
+[ "$(state_of alice)" = running ] || fail "alice stopped before her quota was used"
+pass "at 90 % of her quota alice's terminal got the warning"
+advance_to $((OWN_START + 390))
+wait_state alice "shut off" 60
+[ "$(events quota-stop)" = 1 ] || fail "quota-stop events: $(events quota-stop)"
+cl vm start "$LAB" alice
+[ "$RC" = 4 ] && grep -q "has used their quota outside class" "$T/err" ||
+	fail "vm start past the quota: exit $RC, $(cat "$T/err")"
+must quota exempt "$LAB" alice
+must vm start "$LAB" alice
+must vm stop "$LAB" alice
+kill "$SSH_PID" 2>/dev/null
+wait "$SSH_PID" 2>/dev/null
+SSH_PID=
+pass "at 100 % alice's VM stopped; start refused (exit 4) until she was exempted"
+
+# The report: alice ran from CLASS_START - 590 to CLASS_END in class (the kill lost
+# nothing: the restart came within one heartbeat), then about 6 minutes of own time
+# until the quota stop (plus the exempt start and stop, at one clock value);
+# bob from CLASS_START - 590 to his idle stop.
+must -o json usage report "$LAB"
+python3 - "$T/out" $((CLASS_END - CLASS_START + 590)) $((CLASS_START + 660 - (CLASS_START - 590))) <<'PY' ||
+import json, sys
+r = json.load(open(sys.argv[1]))
+alice_class, bob_class = int(sys.argv[2]), int(sys.argv[3])
+st = {s["student"]: s for s in r["students"]}
+for s in st.values():  # hours, as integers or decimal text
+    for k in ("class", "own"):
+        s[k + "_seconds"] = round(float(s[k + "_hours"]) * 3600)
+def near(what, got, want, slack=30):
+    if abs(got - want) > slack:
+        sys.exit(f"{what}: {got} s, expected {want} +- {slack}")
+near("alice class", st["alice"]["class_seconds"], alice_class)
+near("alice own", st["alice"]["own_seconds"], 390, 60)
+near("bob class", st["bob"]["class_seconds"], bob_class)
+near("bob own", st["bob"]["own_seconds"], 0, 0)
+PY
+	fail "usage report: $(cat "$T/out")"
+pass "usage report: metered time equals the time the VMs ran, within one heartbeat"
 
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
