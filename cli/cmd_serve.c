@@ -30,8 +30,7 @@
 
 typedef struct service {
 	cli_ctx *cli; /* the service's own front-end state and handle */
-	cl_serve *policy;
-	pthread_mutex_t lock; /* one thing at a time on the handle: a pass or a request */
+	cl_serve *policy; /* its lock: one thing at a time on the handle */
 	char *db_real;
 } service;
 
@@ -174,7 +173,7 @@ static json_t *run_request(service *s, const char *body, size_t len)
 	rc_ctx.cmd = NULL;
 	capture out = {.saved = -1, .mem = -1}, err = {.saved = -1, .mem = -1};
 	/* one request at a time: the handle, the hypervisor and fds 1 and 2 are shared */
-	pthread_mutex_lock(&s->lock);
+	cl_serve_lock(s->policy);
 	fflush(stdout);
 	fflush(stderr);
 	cl_ctx_set_progress(s->cli->cl, cli_progress, &rc_ctx);
@@ -187,7 +186,7 @@ static json_t *run_request(service *s, const char *body, size_t len)
 	fflush(stderr);
 	char *o = capture_end(&out), *e = capture_end(&err);
 	cl_ctx_set_progress(s->cli->cl, serve_progress, s);
-	pthread_mutex_unlock(&s->lock);
+	cl_serve_unlock(s->policy);
 	res = json_pack("{s:i,s:s,s:s}", "exit", code, "stdout", o, "stderr", e);
 	say(s, "ran '%s%s%s' for a client: exit %d", argv[1], n > 1 ? " " : "", n > 1 ? argv[2] : "",
 	    code);
@@ -317,10 +316,10 @@ static void pass(service *s)
 {
 	cl_serve_tick_result r = {0};
 
-	pthread_mutex_lock(&s->lock);
+	cl_serve_lock(s->policy);
 	if (cl_serve_tick(s->policy, &r))
 		say(s, "warning: this pass failed: %s (the next one retries)", cl_error_msg());
-	pthread_mutex_unlock(&s->lock);
+	cl_serve_unlock(s->policy);
 }
 
 int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
@@ -346,7 +345,6 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	pthread_mutex_init(&s.lock, NULL);
 
 	pid_path = cl_path_join(ctx->data_dir, "serve.pid");
 	sock_path = cli_serve_socket(ctx->data_dir);
@@ -365,7 +363,8 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 			goto out;
 	}
 	if ((rc = cli_vm_init(ctx)) || (rc = cl_ctx_connect(ctx->cl)) ||
-	    (rc = cl_serve_new(&s.policy, ctx->cl)) || (rc = listen_socket(sock_path, &sock_fd)))
+	    (rc = cl_serve_new(&s.policy, ctx->cl)) || (rc = cl_serve_watch(s.policy)) ||
+	    (rc = listen_socket(sock_path, &sock_fd)))
 		goto out;
 	cl_ctx_set_progress(ctx->cl, serve_progress, &s);
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
@@ -391,10 +390,10 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 			say(&s, "%s: stopping (VMs keep running; their metering resumes when a "
 				"service starts again)",
 			    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-			pthread_mutex_lock(&s.lock);
+			cl_serve_lock(s.policy);
 			if (cl_serve_stop(s.policy))
 				say(&s, "warning: %s", cl_error_msg());
-			pthread_mutex_unlock(&s.lock);
+			cl_serve_unlock(s.policy);
 			break;
 		}
 	}
@@ -411,7 +410,6 @@ out:
 		close(pid_fd);
 	}
 	cl_serve_free(s.policy);
-	pthread_mutex_destroy(&s.lock);
 	free(s.db_real);
 	free(pid_path);
 	free(sock_path);

@@ -38,7 +38,7 @@ static const cli_opt lab_create_opts[] = {
 };
 static const cli_opt lab_set_opts[] = {
 	{"idle-minutes", 0, OPT_VALUE, "N", "stop a VM idle this long (0: never; default 20)"},
-	{"stop", 0, OPT_VALUE, "shutdown|save", "how the service stops VMs (save keeps the session)"},
+	{"stop", 0, OPT_VALUE, "shutdown|save", "how VMs stop (save keeps the session: the next start resumes it)"},
 	{"lead-minutes", 0, OPT_VALUE, "N", "start VMs this long before a class (default 10)"},
 	{"stop-grace-seconds", 0, OPT_VALUE, "N", "ACPI shutdown, then power off after N (default 60)"},
 	END,

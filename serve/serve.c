@@ -8,6 +8,7 @@
 #include "classlab/banned.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@ typedef struct seen {
 
 struct cl_serve {
 	cl_ctx *ctx;
+	pthread_mutex_t lock;
+	cl_vm_watch *watch;
 	seen *seen;
 	size_t nseen;
 	char **running; /* the student VMs running after the last pass */
@@ -40,14 +43,61 @@ int cl_serve_new(cl_serve **out, cl_ctx *ctx)
 {
 	cl_serve *s = cl_calloc(1, sizeof(*s));
 	s->ctx = ctx;
+	pthread_mutex_init(&s->lock, NULL);
 	*out = s;
 	return 0;
+}
+
+void cl_serve_lock(cl_serve *s)
+{
+	pthread_mutex_lock(&s->lock);
+}
+
+void cl_serve_unlock(cl_serve *s)
+{
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * A VM's lifecycle event, on the watcher's thread: metered at once, so an interval
+ * starts and ends when the hypervisor says, not at the next pass. A paused VM keeps
+ * its memory and its interval.
+ */
+static void on_event(void *arg, const char *vm, cl_vm_event ev, int64_t when)
+{
+	cl_serve *s = arg;
+	int rc = 0;
+	(void)when; /* the handle's clock rules, as for every other metering call */
+
+	if (ev != CL_VM_EVENT_STARTED && ev != CL_VM_EVENT_STOPPED && ev != CL_VM_EVENT_SAVED &&
+	    ev != CL_VM_EVENT_CRASHED)
+		return;
+	cl_serve_lock(s);
+	rc = ev == CL_VM_EVENT_STARTED ? cl_meter_started(s->ctx, vm) : cl_meter_stopped(s->ctx, vm);
+	if (rc)
+		cl_ctx_warn(s->ctx, "metering %s (%s): %s", vm, cl_vm_event_name(ev), cl_error_msg());
+	else
+		cl_ctx_progress(s->ctx, "%s %s", vm, cl_vm_event_name(ev));
+	cl_serve_unlock(s);
+}
+
+int cl_serve_watch(cl_serve *s)
+{
+	cl_ctx *ctx = s->ctx;
+	int rc = cl_ctx_connect(ctx);
+
+	if (rc == 0 && !s->watch)
+		rc = cl_vm_ops(ctx->hv)->watch(ctx->hv, on_event, s, &s->watch);
+	return rc;
 }
 
 void cl_serve_free(cl_serve *s)
 {
 	if (!s)
 		return;
+	if (s->watch)
+		cl_vm_ops(s->ctx->hv)->unwatch(s->watch);
+	pthread_mutex_destroy(&s->lock);
 	for (size_t i = 0; i < s->nseen; i++)
 		free(s->seen[i].vm);
 	free(s->seen);

@@ -20,6 +20,7 @@
 #ifndef CL_SERVE_H
 #define CL_SERVE_H
 
+#include "classlab/cl_backend.h"
 #include "classlab/cl_ctx.h"
 
 #include <stdint.h>
@@ -28,7 +29,19 @@ typedef struct cl_serve cl_serve;
 
 /* The service's memory between ticks (when each VM was last seen in use). */
 int cl_serve_new(cl_serve **out, cl_ctx *ctx);
-void cl_serve_free(cl_serve *s); /* accepts NULL */
+void cl_serve_free(cl_serve *s); /* accepts NULL; stops the watch first */
+/*
+ * One thing at a time on the handle: a pass, a lifecycle event, or whatever else the
+ * service does with ctx (a client's command) holds this lock.
+ */
+void cl_serve_lock(cl_serve *s);
+void cl_serve_unlock(cl_serve *s);
+/*
+ * Meters from the hypervisor's lifecycle events from now on (started, stopped, saved,
+ * crashed), on the backend watcher's thread, under the lock; the passes still beat
+ * and reconcile. Opens the connection if needed.
+ */
+int cl_serve_watch(cl_serve *s);
 
 /* What one tick did: counts for the log and the tests. */
 typedef struct cl_serve_tick_result {
@@ -36,7 +49,7 @@ typedef struct cl_serve_tick_result {
 } cl_serve_tick_result;
 
 /*
- * One pass over every lab at the handle's clock. A lab that fails (its hypervisor
+ * One pass over every lab at the handle's clock (the caller holds the lock). A lab that fails (its hypervisor
  * elsewhere, a VM that will not start) is said and counted in errors; the others
  * are still served. Returns an error only when the store cannot be read at all.
  */
