@@ -122,6 +122,23 @@ cmp -s "$T/direct.out" "$T/served.out" && cmp -s "$T/direct.err" "$T/served.err"
 	fail "vm list differs through the service"
 pass "vm list through the service prints the same bytes"
 
+# The database busy: another process holds a write lock longer than the store waits
+# (CL_STORE_BUSY_MS); the service says so, keeps running, and works when it is free.
+python3 - "$DB" <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+time.sleep(12)
+db.execute("ROLLBACK")
+PY
+LOCKER=$!
+sleep 11
+wait "$LOCKER"
+grep -q "warning: .*\(locked\|busy\)" "$T/serve.log" || fail "the service did not say the database was busy"
+kill -0 "$SERVE_PID" || fail "the service died with the database busy"
+"$CLASSLAB" vm list "$LAB" >/dev/null || fail "vm list after the database was free again"
+pass "the database busy: the service said so, kept running and works again"
+
 # Before the lead time: nothing starts.
 set_clock $((CLASS_START - 601))
 sleep 3
