@@ -70,10 +70,15 @@ static int close_at(cl_store *st, const cl_run_interval *r, int64_t t, cl_run_cl
 
 int cl_meter_started(cl_ctx *ctx, const char *vm)
 {
+	return cl_meter_started_at(ctx, vm, cl_ctx_now(ctx));
+}
+
+int cl_meter_started_at(cl_ctx *ctx, const char *vm, int64_t t)
+{
 	int rc = cl_store_begin(ctx->st);
 
 	if (rc == 0)
-		rc = cl_store_end(ctx->st, beat(ctx->st, vm, cl_ctx_now(ctx)));
+		rc = cl_store_end(ctx->st, beat(ctx->st, vm, t));
 	return rc;
 }
 
@@ -91,8 +96,12 @@ int cl_meter_seen(cl_ctx *ctx, const char *const *vms, size_t n)
 
 int cl_meter_stopped(cl_ctx *ctx, const char *vm)
 {
+	return cl_meter_stopped_at(ctx, vm, cl_ctx_now(ctx));
+}
+
+int cl_meter_stopped_at(cl_ctx *ctx, const char *vm, int64_t t)
+{
 	cl_run_interval r = {0};
-	int64_t t = cl_ctx_now(ctx);
 	bool open = false;
 	int rc = cl_store_begin(ctx->st);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct seen {
 	char *vm;
@@ -59,21 +60,29 @@ void cl_serve_unlock(cl_serve *s)
 }
 
 /*
- * A VM's lifecycle event, on the watcher's thread: metered at once, so an interval
- * starts and ends when the hypervisor says, not at the next pass. A paused VM keeps
- * its memory and its interval.
+ * A VM's lifecycle event, on the watcher's thread: metered when it happened, so an
+ * interval starts and ends when the hypervisor says, not at the next pass. A paused
+ * VM keeps its memory and its interval.
  */
 static void on_event(void *arg, const char *vm, cl_vm_event ev, int64_t when)
 {
 	cl_serve *s = arg;
 	int rc = 0;
-	(void)when; /* the handle's clock rules, as for every other metering call */
 
 	if (ev != CL_VM_EVENT_STARTED && ev != CL_VM_EVENT_STOPPED && ev != CL_VM_EVENT_SAVED &&
 	    ev != CL_VM_EVENT_CRASHED)
 		return;
 	cl_serve_lock(s);
-	rc = ev == CL_VM_EVENT_STARTED ? cl_meter_started(s->ctx, vm) : cl_meter_stopped(s->ctx, vm);
+	/*
+	 * when is the wall clock's; the meter keeps the handle's (a test's may be moved).
+	 * The time the event waited (for a client's long command to free the lock) is
+	 * taken off the handle's clock, so the interval's edge is when it happened.
+	 */
+	int64_t waited = (int64_t)time(NULL) - when, t = cl_ctx_now(s->ctx);
+	if (waited > 0)
+		t -= waited;
+	rc = ev == CL_VM_EVENT_STARTED ? cl_meter_started_at(s->ctx, vm, t)
+				       : cl_meter_stopped_at(s->ctx, vm, t);
 	if (rc)
 		cl_ctx_warn(s->ctx, "metering %s (%s): %s", vm, cl_vm_event_name(ev), cl_error_msg());
 	else

@@ -56,6 +56,12 @@
 int cl_meter_started(cl_ctx *ctx, const char *vm);
 int cl_meter_seen(cl_ctx *ctx, const char *const *vms, size_t n);
 int cl_meter_stopped(cl_ctx *ctx, const char *vm);
+/*
+ * The same for an event that happened at t (the handle's clock) and is recorded later,
+ * e.g. one that waited for the service's lock; the clock rules apply to t.
+ */
+int cl_meter_started_at(cl_ctx *ctx, const char *vm, int64_t t);
+int cl_meter_stopped_at(cl_ctx *ctx, const char *vm, int64_t t);
 int cl_meter_reconcile(cl_ctx *ctx, const char *const *running, size_t n);
 int cl_meter_service_stop(cl_ctx *ctx);
 

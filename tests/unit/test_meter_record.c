@@ -146,6 +146,24 @@ static void test_clock(cl_ctx *ctx)
 	CHECK_INT(unc, 2 * CL_METER_HEARTBEAT_S);
 }
 
+/*
+ * Events metered late (they waited for the service's lock, less than two heartbeats)
+ * count from when they happened.
+ */
+static void test_late_event(cl_ctx *ctx)
+{
+	size_t n0, n;
+
+	int64_t before = fx_total(ctx, "ml-carol", &n0, NULL);
+	fx_clock = MONDAY + 60 * H;
+	CHECK_INT(cl_meter_started_at(ctx, "ml-carol", MONDAY + 60 * H - 20), 0);
+	fx_beat_until(ctx, "ml-carol", MONDAY + 60 * H + 200);
+	fx_clock = MONDAY + 60 * H + 300;
+	CHECK_INT(cl_meter_stopped_at(ctx, "ml-carol", MONDAY + 60 * H + 230), 0);
+	CHECK_INT(fx_total(ctx, "ml-carol", &n, NULL) - before, 250);
+	CHECK_INT(n, n0 + 1);
+}
+
 int main(void)
 {
 	cl_lab lab = {0};
@@ -155,6 +173,7 @@ int main(void)
 	test_kill(ctx);
 	test_unknown_start(ctx);
 	test_clock(ctx);
+	test_late_event(ctx);
 	fx_close(ctx);
 	return tap_done();
 }
