@@ -58,21 +58,40 @@ out:
 	return rc;
 }
 
-int cl_vm_message(cl_ctx *ctx, const char *labname, const char *student, const char *text)
+/* Runs cmd on the student's VM as classlab (the lab's user); *out gets its stdout. */
+static int student_exec(cl_ctx *ctx, const char *labname, const char *student, const char *cmd,
+			int timeout_ms, cl_buf *out)
 {
 	cl_lab lab = {0};
 	cl_vm vm = {0};
-	cl_buf cmd = CL_BUF_INIT, out = CL_BUF_INIT, err = CL_BUF_INIT;
+	cl_buf err = CL_BUF_INIT;
 	char *name = NULL;
 	int status = 0, rc;
 
-	if ((rc = cl_name_check("lab name", labname)) || (rc = cl_name_check("student name", student)) ||
-	    (rc = cl_text_check("message", text, 1024)))
+	if ((rc = cl_name_check("lab name", labname)) || (rc = cl_name_check("student name", student)))
 		return rc;
 	name = cl_vm_name(labname, student);
 	if ((rc = cl_store_lab_get(ctx->st, labname, &lab)) ||
 	    (rc = cl_store_vm_get(ctx->st, name, &vm)) || (rc = cl_template_connect(ctx, &lab, false)))
 		goto out;
+	rc = tp_admin_exec(ctx, &lab, &vm, cmd, timeout_ms, out, &err, &status);
+	if (rc == 0 && status != 0)
+		rc = cl_error_set(CL_EFAIL, "a command on %s exited %d: %s", name, status, cl_buf_str(&err));
+out:
+	cl_buf_free(&err);
+	cl_vm_clear(&vm);
+	cl_lab_clear(&lab);
+	free(name);
+	return rc;
+}
+
+int cl_vm_message(cl_ctx *ctx, const char *labname, const char *student, const char *text)
+{
+	cl_buf cmd = CL_BUF_INIT, out = CL_BUF_INIT;
+	int rc = cl_text_check("message", text, 1024);
+
+	if (rc)
+		return rc;
 	/*
 	 * The text in single quotes, each ' closed, escaped and reopened: no shell reads it.
 	 * Where the image has no wall (busybox), the same text goes to each terminal of the
@@ -88,16 +107,9 @@ int cl_vm_message(cl_ctx *ctx, const char *labname, const char *student, const c
 	cl_buf_puts(&cmd, "'; if command -v wall >/dev/null 2>&1; then printf '%s\\n' \"$m\" | wall; "
 			  "else for t in /dev/pts/[0-9]*; do [ -w \"$t\" ] && "
 			  "printf '\\r\\n%s\\r\\n' \"$m\" >\"$t\"; done; true; fi");
-	rc = tp_admin_exec(ctx, &lab, &vm, cl_buf_str(&cmd), 20000, &out, &err, &status);
-	if (rc == 0 && status != 0)
-		rc = cl_error_set(CL_EFAIL, "wall on %s exited %d: %s", name, status, cl_buf_str(&err));
-out:
+	rc = student_exec(ctx, labname, student, cl_buf_str(&cmd), 20000, &out);
 	cl_buf_free(&cmd);
 	cl_buf_free(&out);
-	cl_buf_free(&err);
-	cl_vm_clear(&vm);
-	cl_lab_clear(&lab);
-	free(name);
 	return rc;
 }
 
@@ -110,16 +122,16 @@ static const char jupyter_activity_py[] =
 	"import json,subprocess,urllib.request,datetime\n"
 	"best=0\n"
 	"try:\n"
-	"    out=subprocess.run(['jupyter','server','list','--json'],capture_output=True,"
+	"    out=subprocess.run([\"jupyter\",\"server\",\"list\",\"--json\"],capture_output=True,"
 	"text=True,timeout=20).stdout\n"
 	"except Exception:\n"
-	"    out=''\n"
+	"    out=\"\"\n"
 	"for line in out.splitlines():\n"
 	"    try:\n"
 	"        s=json.loads(line)\n"
-	"        url=s['url'].rstrip('/')+'/api/status?token='+s.get('token','')\n"
-	"        t=json.load(urllib.request.urlopen(url,timeout=5))['last_activity']\n"
-	"        t=datetime.datetime.fromisoformat(t.replace('Z','+00:00')).timestamp()\n"
+	"        url=s[\"url\"].rstrip(\"/\")+\"/api/status?token=\"+s.get(\"token\",\"\")\n"
+	"        t=json.load(urllib.request.urlopen(url,timeout=5))[\"last_activity\"]\n"
+	"        t=datetime.datetime.fromisoformat(t.replace(\"Z\",\"+00:00\")).timestamp()\n"
 	"        best=max(best,int(t))\n"
 	"    except Exception:\n"
 	"        pass\n"
@@ -127,33 +139,19 @@ static const char jupyter_activity_py[] =
 
 int cl_vm_jupyter_activity(cl_ctx *ctx, const char *labname, const char *student, int64_t *last)
 {
-	cl_lab lab = {0};
-	cl_vm vm = {0};
-	cl_buf cmd = CL_BUF_INIT, out = CL_BUF_INIT, err = CL_BUF_INIT;
-	char *name = NULL;
-	int status = 0, rc;
+	cl_buf cmd = CL_BUF_INIT, out = CL_BUF_INIT;
 	long long t = 0;
+	int rc;
 
 	*last = 0;
-	if ((rc = cl_name_check("lab name", labname)) || (rc = cl_name_check("student name", student)))
-		return rc;
-	name = cl_vm_name(labname, student);
-	if ((rc = cl_store_lab_get(ctx->st, labname, &lab)) ||
-	    (rc = cl_store_vm_get(ctx->st, name, &vm)) || (rc = cl_template_connect(ctx, &lab, false)))
-		goto out;
 	/* classlab logs in as the lab's user, whose Jupyter it asks; the script has no '. */
 	cl_buf_printf(&cmd, "command -v python3 >/dev/null 2>&1 || { echo 0; exit 0; }; "
 			    "python3 -c '%s' 2>/dev/null || echo 0",
 		      jupyter_activity_py);
-	rc = tp_admin_exec(ctx, &lab, &vm, cl_buf_str(&cmd), 60000, &out, &err, &status);
+	rc = student_exec(ctx, labname, student, cl_buf_str(&cmd), 60000, &out);
 	if (rc == 0 && sscanf(cl_buf_str(&out), "%lld", &t) == 1 && t > 0)
 		*last = (int64_t)t;
-out:
 	cl_buf_free(&cmd);
 	cl_buf_free(&out);
-	cl_buf_free(&err);
-	cl_vm_clear(&vm);
-	cl_lab_clear(&lab);
-	free(name);
 	return rc;
 }

@@ -22,7 +22,7 @@ set -o pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/e2e-lib.sh"
 : "${CL_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${CL_TEST_DATA:=$CL_SOURCE_DIR/tests/data}"
-need_guest qemu-system-x86_64 qemu-img sqlite3 ssh
+need_guest qemu-system-x86_64 qemu-img sqlite3 ssh python3
 
 unset CLASSLAB_DB CLASSLAB_URI LIBVIRT_DEFAULT_URI
 H=$(mktemp -d /tmp/cls.XXXX) || exit 1
@@ -88,6 +88,19 @@ answers() {
 		sleep 2
 	done
 	fail "$1's VM does not answer SSH"
+}
+# alice_session: an SSH session to alice's VM with a terminal (its output in alice.tty)
+alice_session() {
+	answers alice
+	ssh -tt -F "$T/ssh_config" -o BatchMode=yes -o LogLevel=ERROR "$LAB-alice" sleep 3000 \
+		</dev/null >"$T/alice.tty" 2>&1 &
+	SSH_PID=$!
+	sleep 3
+}
+end_session() {
+	kill "$SSH_PID" 2>/dev/null
+	wait "$SSH_PID" 2>/dev/null
+	SSH_PID=
 }
 # advance_to T: the clock in 30 s steps, each seen by at least one pass (--interval 1)
 advance_to() {
@@ -164,11 +177,7 @@ pass "a restarted service does not start the class again"
 # messages), bob has none. bob was first seen idle at CLASS_START - 570.
 must ssh-config "$LAB"
 cp "$T/out" "$T/ssh_config"
-answers alice
-ssh -tt -F "$T/ssh_config" -o BatchMode=yes -o LogLevel=ERROR "$LAB-alice" sleep 3000 \
-	</dev/null >"$T/alice.tty" 2>&1 &
-SSH_PID=$!
-sleep 3
+alice_session
 advance_to $((CLASS_START + 660))
 wait_state bob "shut off" 60
 grep -q "stopping $LAB-bob: idle for 20 min (stopped after 20 minutes with no SSH connection" \
@@ -180,20 +189,14 @@ pass "idle bob stopped after 20 minutes; connected alice kept"
 advance_to "$CLASS_END"
 wait_state alice "shut off" 120
 [ "$(events class-stop)" = 1 ] || fail "class-stop events: $(events class-stop)"
-kill "$SSH_PID" 2>/dev/null
-wait "$SSH_PID" 2>/dev/null
-SSH_PID=
+end_session
 pass "the end of class stopped alice"
 
 # Own time: a quota of 0.1 h (6 minutes).
 must quota set "$LAB" 0.1
 OWN_START=$(now)
 must vm start "$LAB" alice
-answers alice
-ssh -tt -F "$T/ssh_config" -o BatchMode=yes -o LogLevel=ERROR "$LAB-alice" sleep 3000 \
-	</dev/null >"$T/alice.tty" 2>&1 &
-SSH_PID=$!
-sleep 3
+alice_session
 advance_to $((OWN_START + 330))
 sleep 3
 grep -q "alice has used .* of 0.1 quota hours outside class" "$T/alice.tty" ||
@@ -209,9 +212,7 @@ cl vm start "$LAB" alice
 must quota exempt "$LAB" alice
 must vm start "$LAB" alice
 must vm stop "$LAB" alice
-kill "$SSH_PID" 2>/dev/null
-wait "$SSH_PID" 2>/dev/null
-SSH_PID=
+end_session
 pass "at 100 % alice's VM stopped; start refused (exit 4) until she was exempted"
 
 # The report: alice ran from CLASS_START - 590 to CLASS_END in class (the kill lost
