@@ -219,6 +219,8 @@ cli_fn cmd_vm_attach;
 cli_fn cmd_host_gpus;
 cli_fn cmd_serve;
 
+/* The table's entry for NOUN VERB (or NOUN alone); *noun_known says if NOUN exists. */
+const cli_cmd *cli_find_cmd(const char *noun, const char *verb, bool *noun_known);
 /* The command in argv (NOUN [VERB] ARGS), rendered; the exit status (cli/main.c). */
 int cli_dispatch(cli_ctx *ctx, int argc, char **argv, char **all_argv);
 /*

@@ -137,7 +137,7 @@ static json_t *run_request(service *s, const char *body, size_t len)
 {
 	json_error_t jerr;
 	json_t *req = json_loadb(body, len, 0, &jerr), *args, *res = NULL;
-	const char *output = "table", *db = NULL, *uri = NULL;
+	const char *output = "table", *db = NULL, *uri = NULL, *cwd = NULL;
 	int verbosity = 0, n;
 	char **argv = NULL;
 
@@ -154,6 +154,23 @@ static json_t *run_request(service *s, const char *body, size_t len)
 		res = refuse(5, "classlab serve (pid %ld) serves %s on %s: run the command with those, "
 				"or stop the service",
 			     (long)getpid(), s->db_real, s->cli->uri ? s->cli->uri : "the embedded hypervisor");
+		goto out;
+	}
+	/* Only what needs the hypervisor comes here (NEED_HV): never serve, tunnel, jupyter. */
+	bool noun_known;
+	const char *noun = json_string_value(json_array_get(args, 0));
+	const char *verb = json_string_value(json_array_get(args, 1));
+	const cli_cmd *cmd = noun ? cli_find_cmd(noun, verb, &noun_known) : NULL;
+	if (!cmd || !(cmd->flags & NEED_HV)) {
+		res = refuse(2, "serve: '%s%s%s' is not run by the service (only commands that need "
+				"the hypervisor are)",
+			     noun ? noun : "?", verb && cmd && cmd->verb ? " " : "",
+			     verb && cmd && cmd->verb ? verb : "");
+		goto out;
+	}
+	cwd = json_string_value(json_object_get(req, "cwd"));
+	if (!cwd || cwd[0] != '/') {
+		res = refuse(2, "serve: malformed request (no working directory)");
 		goto out;
 	}
 	argv = cl_calloc((size_t)n + 2, sizeof(*argv));
@@ -178,10 +195,22 @@ static json_t *run_request(service *s, const char *body, size_t len)
 	fflush(stderr);
 	cl_ctx_set_progress(s->cli->cl, cli_progress, &rc_ctx);
 	int code = 1;
-	if (capture_begin(&out, 1) == 0 && capture_begin(&err, 2) == 0)
-		code = cli_dispatch(&rc_ctx, n, argv + 1, argv);
-	else
+	/* The client's directory for its relative paths; the service's own paths are absolute. */
+	int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (capture_begin(&out, 1) == 0 && capture_begin(&err, 2) == 0) {
+		if (chdir(cwd) == 0)
+			code = cli_dispatch(&rc_ctx, n, argv + 1, argv);
+		else
+			fprintf(stderr, "classlab: cannot use the directory '%s': %s\n", cwd,
+				strerror(errno));
+	} else {
 		fprintf(stderr, "classlab: serve: %s\n", cl_error_msg());
+	}
+	if (here >= 0) {
+		if (fchdir(here) < 0)
+			say(s, "warning: cannot return to the service's directory: %s", strerror(errno));
+		close(here);
+	}
 	fflush(stdout);
 	fflush(stderr);
 	char *o = capture_end(&out), *e = capture_end(&err);
@@ -346,6 +375,9 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	/* Its pid file and socket live in the data directory (made, like every command's). */
+	if ((rc = cl_private_dir("data directory", ctx->data_dir, true)))
+		goto out;
 	pid_path = cl_path_join(ctx->data_dir, "serve.pid");
 	sock_path = cli_serve_socket(ctx->data_dir);
 	s.db_real = realpath(ctx->db_path, NULL);
@@ -362,8 +394,11 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		if (rc)
 			goto out;
 	}
-	if ((rc = cli_vm_init(ctx)) || (rc = cl_ctx_connect(ctx->cl)) ||
-	    (rc = cl_serve_new(&s.policy, ctx->cl)) || (rc = cl_serve_watch(s.policy)) ||
+	if ((rc = cli_vm_init(ctx)) || (rc = cl_ctx_connect(ctx->cl)))
+		goto out;
+	/* The commands it runs for clients close no connection: the watch hangs on it. */
+	cl_ctx_keep_connection(ctx->cl);
+	if ((rc = cl_serve_new(&s.policy, ctx->cl)) || (rc = cl_serve_watch(s.policy)) ||
 	    (rc = listen_socket(sock_path, &sock_fd)))
 		goto out;
 	cl_ctx_set_progress(ctx->cl, serve_progress, &s);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static size_t collect(char *data, size_t size, size_t n, void *arg)
 {
@@ -44,9 +45,12 @@ bool cli_forward(cli_ctx *ctx, int argc, char **argv, int *exit_code)
 	words = json_array();
 	for (int i = 0; i < argc; i++)
 		json_array_append_new(words, json_string(argv[i]));
-	req = json_pack("{s:o,s:s,s:i,s:s?,s:s?}", "argv", words, "output",
+	/* The command's relative paths (up FILE) are the client's: its directory goes too. */
+	char *cwd = getcwd(NULL, 0);
+	req = json_pack("{s:o,s:s,s:i,s:s?,s:s?,s:s?}", "argv", words, "output",
 			ctx->output == OUT_JSON ? "json" : "table", "verbosity", ctx->verbosity, "db",
-			db_real, "uri", ctx->uri);
+			db_real, "uri", ctx->uri, "cwd", cwd);
+	free(cwd);
 	body = json_dumps(req, JSON_COMPACT);
 	if (!body || !(curl = curl_easy_init()))
 		goto out;

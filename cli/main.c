@@ -270,7 +270,7 @@ static bool has_help(int argc, char **argv)
 	return false;
 }
 
-static const cli_cmd *find_cmd(const char *noun, const char *verb, bool *noun_known)
+const cli_cmd *cli_find_cmd(const char *noun, const char *verb, bool *noun_known)
 {
 	*noun_known = false;
 	for (const cli_cmd *c = cli_commands; c->noun; c++) {
@@ -422,7 +422,7 @@ int cli_dispatch(cli_ctx *ctx, int argc, char **argv, char **all_argv)
 	cl_buf name = CL_BUF_INIT;
 	int rc = 0, skip;
 
-	cmd = find_cmd(argv[0], argc > 1 ? argv[1] : NULL, &noun_known);
+	cmd = cli_find_cmd(argv[0], argc > 1 ? argv[1] : NULL, &noun_known);
 	if (!cmd) {
 		if (!noun_known) {
 			fprintf(stderr, "classlab: unknown command '%s' (see classlab --help)\n",

@@ -48,11 +48,18 @@ int cl_ctx_new(cl_ctx **out, const cl_ctx_opts *opts)
 	return 0;
 }
 
+static void disconnect(cl_ctx *ctx)
+{
+	if (ctx->hv && ctx->backend)
+		ctx->backend->close(ctx->hv);
+	ctx->hv = NULL;
+}
+
 void cl_ctx_free(cl_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	cl_ctx_disconnect(ctx);
+	disconnect(ctx);
 	cl_store_close(ctx->st);
 	free(ctx->images_dir);
 	free(ctx->cache_dir);
@@ -72,9 +79,13 @@ int cl_ctx_connect(cl_ctx *ctx)
 
 void cl_ctx_disconnect(cl_ctx *ctx)
 {
-	if (ctx->hv && ctx->backend)
-		ctx->backend->close(ctx->hv);
-	ctx->hv = NULL;
+	if (!ctx->keep_connection)
+		disconnect(ctx);
+}
+
+void cl_ctx_keep_connection(cl_ctx *ctx)
+{
+	ctx->keep_connection = true;
 }
 
 cl_store *cl_ctx_store(const cl_ctx *ctx)

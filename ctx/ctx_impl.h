@@ -4,6 +4,8 @@
 
 #include "classlab/cl_ctx.h"
 
+#include <stdbool.h>
+
 struct cl_ctx {
 	cl_store *st;
 	struct cl_hv *hv; /* NULL until cl_ctx_connect */
@@ -20,6 +22,7 @@ struct cl_ctx {
 	int (*verify)(void *cb_arg, cl_ctx *ctx, const char *lab);
 	void *cb_arg;
 	int lock_depth; /* nested operations (up -> build -> publish) share the lab lock */
+	bool keep_connection; /* a service: cl_ctx_disconnect leaves the connection open */
 };
 
 /* Progress and warnings through the handle's callback (a warning shows even under --quiet). */

@@ -72,8 +72,13 @@ void cl_ctx_free(cl_ctx *ctx);
 
 /* Opens the hypervisor through the backend unless already open. */
 int cl_ctx_connect(cl_ctx *ctx);
-/* Closes the hypervisor connection (the store stays open). */
+/* Closes the hypervisor connection (the store stays open), unless it is kept. */
 void cl_ctx_disconnect(cl_ctx *ctx);
+/*
+ * A service keeps its connection (and what hangs on it: the event watch) for its life:
+ * cl_ctx_disconnect does nothing from now on; cl_ctx_free closes it.
+ */
+void cl_ctx_keep_connection(cl_ctx *ctx);
 
 /* Borrowed: valid until cl_ctx_free. The store is NULL when opts had no db_path. */
 cl_store *cl_ctx_store(const cl_ctx *ctx);
