@@ -213,6 +213,11 @@ must quota exempt "$LAB" alice
 must vm start "$LAB" alice
 must vm stop "$LAB" alice
 end_session
+# libvirt's lifecycle events reach the service (and are metered) after client commands too
+sleep 2
+grep -q "classlab serve: $LAB-alice started$" "$T/serve.log" &&
+	grep -q "classlab serve: $LAB-alice stopped$" "$T/serve.log" ||
+	fail "no lifecycle events in the service's log"
 pass "at 100 % alice's VM stopped; start refused (exit 4) until she was exempted"
 
 # The report: alice ran from CLASS_START - 590 to CLASS_END in class (the kill lost
