@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -87,9 +88,8 @@ static int capture_begin(capture *c, int fd)
 	return 0;
 }
 
-static char *capture_end(capture *c)
+static void capture_end(capture *c, cl_buf *b)
 {
-	cl_buf b = CL_BUF_INIT;
 	char chunk[8192];
 	ssize_t n;
 
@@ -100,17 +100,36 @@ static char *capture_end(capture *c)
 	if (c->mem >= 0) {
 		lseek(c->mem, 0, SEEK_SET);
 		while ((n = read(c->mem, chunk, sizeof(chunk))) > 0)
-			cl_buf_add(&b, chunk, (size_t)n);
+			cl_buf_add(b, chunk, (size_t)n);
 	}
 	if (c->tmp)
 		fclose(c->tmp);
-	return cl_buf_detach(&b);
+}
+
+/*
+ * The reply: the exit status and the bytes the command wrote, in base64 (libcrypto), so
+ * whatever it printed (any bytes, not only UTF-8) reaches the client as it was.
+ */
+static json_t *result_json(int exit_code, const cl_buf *out, const cl_buf *err)
+{
+	const cl_buf *bufs[2] = {out, err};
+	const char *keys[2] = {"stdout_b64", "stderr_b64"};
+	json_t *r = json_pack("{s:i}", "exit", exit_code);
+
+	for (int i = 0; i < 2; i++) {
+		size_t len = bufs[i]->len;
+		unsigned char *enc = cl_malloc(4 * ((len + 2) / 3) + 1);
+		int n = EVP_EncodeBlock(enc, (const unsigned char *)(len ? bufs[i]->data : ""), (int)len);
+		json_object_set_new(r, keys[i], json_stringn((const char *)enc, n > 0 ? (size_t)n : 0));
+		free(enc);
+	}
+	return r;
 }
 
 static json_t *refuse(int exit_code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static json_t *refuse(int exit_code, const char *fmt, ...)
 {
-	cl_buf b = CL_BUF_INIT;
+	cl_buf b = CL_BUF_INIT, none = CL_BUF_INIT;
 	va_list ap;
 
 	cl_buf_puts(&b, "classlab: ");
@@ -118,8 +137,7 @@ static json_t *refuse(int exit_code, const char *fmt, ...)
 	cl_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
 	cl_buf_putc(&b, '\n');
-	json_t *r = json_pack("{s:i,s:s,s:s}", "exit", exit_code, "stdout", "", "stderr",
-			      cl_buf_str(&b));
+	json_t *r = result_json(exit_code, &none, &b);
 	cl_buf_free(&b);
 	return r;
 }
@@ -213,14 +231,16 @@ static json_t *run_request(service *s, const char *body, size_t len)
 	}
 	fflush(stdout);
 	fflush(stderr);
-	char *o = capture_end(&out), *e = capture_end(&err);
+	cl_buf o = CL_BUF_INIT, e = CL_BUF_INIT;
+	capture_end(&out, &o);
+	capture_end(&err, &e);
 	cl_ctx_set_progress(s->cli->cl, serve_progress, s);
 	cl_serve_unlock(s->policy);
-	res = json_pack("{s:i,s:s,s:s}", "exit", code, "stdout", o, "stderr", e);
+	res = result_json(code, &o, &e);
 	say(s, "ran '%s%s%s' for a client: exit %d", argv[1], n > 1 ? " " : "", n > 1 ? argv[2] : "",
 	    code);
-	free(o);
-	free(e);
+	cl_buf_free(&o);
+	cl_buf_free(&e);
 out:
 	if (argv)
 		cl_strv_free(argv, (size_t)n + 1);
@@ -230,11 +250,14 @@ out:
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT);
+	static const char failed[] = "{\"exit\":1}";
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
+		     : MHD_create_response_from_buffer(strlen(failed), (void *)failed,
+						       MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(r, "Content-Type", "application/json");
-	enum MHD_Result ok = MHD_queue_response(conn, status, r);
+	enum MHD_Result ok = MHD_queue_response(conn, text ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, r);
 	MHD_destroy_response(r);
 	json_decref(body);
 	return ok;
@@ -358,6 +381,7 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	struct MHD_Daemon *d = NULL;
 	char *pid_path = NULL, *sock_path = NULL;
 	int pid_fd = -1, sock_fd = -1, rc;
+	bool stopping = false;
 	uint64_t interval = INTERVAL_MAX;
 	sigset_t sigs;
 	(void)argc;
@@ -417,28 +441,30 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		struct timespec ts = {.tv_sec = (time_t)interval};
 		pass(&s);
 		int sig = sigtimedwait(&sigs, &si, &ts);
-		if (sig == SIGHUP) {
+		/* Under the lock: a client's command may have fd 2 captured meanwhile. */
+		cl_serve_lock(s.policy);
+		if (sig == SIGHUP)
 			say(&s, "SIGHUP: passing over every lab now (settings are read on every pass)");
-			continue;
-		}
-		if (sig == SIGTERM || sig == SIGINT) {
+		else if (sig == SIGTERM || sig == SIGINT)
 			say(&s, "%s: stopping (VMs keep running; their metering resumes when a "
 				"service starts again)",
 			    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-			cl_serve_lock(s.policy);
-			if (cl_serve_stop(s.policy))
-				say(&s, "warning: %s", cl_error_msg());
-			cl_serve_unlock(s.policy);
+		cl_serve_unlock(s.policy);
+		if (sig == SIGTERM || sig == SIGINT) {
+			stopping = true;
 			break;
 		}
 	}
 out:
+	/* No more requests, then no more events, then the open intervals close. */
 	if (d)
-		MHD_stop_daemon(d);
-	if (sock_fd >= 0) {
+		MHD_stop_daemon(d); /* it closes the listening socket it was given */
+	else if (sock_fd >= 0)
 		close(sock_fd);
+	if (sock_fd >= 0)
 		unlink(sock_path);
-	}
+	if (stopping && cl_serve_stop(s.policy))
+		say(&s, "warning: %s", cl_error_msg());
 	if (pid_fd >= 0) {
 		if (pidfile)
 			unlink(pidfile);

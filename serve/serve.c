@@ -40,6 +40,8 @@ typedef struct lab_pass {
 	size_t n;
 } lab_pass;
 
+static seen *seen_get(cl_serve *s, const char *vm, int64_t now);
+
 int cl_serve_new(cl_serve **out, cl_ctx *ctx)
 {
 	cl_serve *s = cl_calloc(1, sizeof(*s));
@@ -83,6 +85,8 @@ static void on_event(void *arg, const char *vm, cl_vm_event ev, int64_t when)
 		t -= waited;
 	rc = ev == CL_VM_EVENT_STARTED ? cl_meter_started_at(s->ctx, vm, t)
 				       : cl_meter_stopped_at(s->ctx, vm, t);
+	if (ev == CL_VM_EVENT_STARTED) /* a fresh start is not idle from before */
+		seen_get(s, vm, cl_ctx_now(s->ctx))->last_active = cl_ctx_now(s->ctx);
 	if (rc)
 		cl_ctx_warn(s->ctx, "metering %s (%s): %s", vm, cl_vm_event_name(ev), cl_error_msg());
 	else
@@ -124,9 +128,20 @@ static seen *seen_get(cl_serve *s, const char *vm, int64_t now)
 	return &s->seen[s->nseen++];
 }
 
+/* Running, or paused (it still holds its memory): metered, and stopped by the rules. */
 static bool is_running(const cl_vm_status *v)
 {
-	return v->state && strcmp(v->state, "running") == 0;
+	return v->state && (strcmp(v->state, "running") == 0 || strcmp(v->state, "paused") == 0);
+}
+
+/*
+ * The forward's connections can be counted only on this host: a lab whose hypervisor
+ * is remote (qemu+ssh://host/...) has its forwards there.
+ */
+static bool hv_is_local(const char *uri)
+{
+	const char *p = uri ? strstr(uri, "://") : NULL;
+	return !p || p[3] == '/' || p[3] == '\0';
 }
 
 static bool is_student(const cl_vm_status *v)
@@ -275,6 +290,8 @@ static int idle(cl_serve *s, lab_pass *lp, cl_serve_tick_result *r)
 	cl_ctx *ctx = s->ctx;
 	int64_t now = cl_ctx_now(ctx), limit = lp->svc.idle_minutes * 60;
 
+	if (!hv_is_local(lp->lab->hv_uri))
+		return 0;
 	for (size_t i = 0; i < lp->n && limit > 0; i++) {
 		cl_vm_status *v = &lp->vms[i];
 		int conns = 0;
@@ -367,6 +384,14 @@ int cl_serve_tick(cl_serve *s, cl_serve_tick_result *out)
 			cl_ctx_warn(ctx, "lab '%s': %s", labs[i].name, cl_error_msg());
 			r.errors++;
 			lps[i].lab = NULL;
+			/* Not seen this pass is not stopped: its VMs keep their intervals. */
+			size_t len = strlen(labs[i].name);
+			for (size_t j = 0; j < s->nrunning; j++)
+				if (strncmp(s->running[j], labs[i].name, len) == 0 &&
+				    s->running[j][len] == '-') {
+					run = cl_realloc(run, (nrun + 1) * sizeof(*run));
+					run[nrun++] = cl_strdup(s->running[j]);
+				}
 			continue;
 		}
 		for (size_t j = 0; j < lps[i].n; j++)
@@ -375,6 +400,10 @@ int cl_serve_tick(cl_serve *s, cl_serve_tick_result *out)
 				run[nrun++] = cl_strdup(lps[i].vms[j].name);
 			}
 	}
+	/* Running now and not at the last pass (started by hand, by up): not idle from before. */
+	for (size_t i = 0; s->reconciled && i < nrun; i++)
+		if (!in_list(s->running, s->nrunning, run[i]))
+			seen_get(s, run[i], cl_ctx_now(ctx))->last_active = cl_ctx_now(ctx);
 	/* The heartbeat comes before any quota is judged, so own time is up to now. */
 	if (meter(s, run, nrun)) {
 		cl_ctx_warn(ctx, "metering: %s (retried at the next pass)", cl_error_msg());
@@ -411,5 +440,14 @@ out:
 
 int cl_serve_stop(cl_serve *s)
 {
-	return cl_meter_service_stop(s->ctx);
+	int rc;
+
+	if (s->watch) { /* no event may open an interval after the intervals close */
+		cl_vm_ops(s->ctx->hv)->unwatch(s->watch);
+		s->watch = NULL;
+	}
+	cl_serve_lock(s);
+	rc = cl_meter_service_stop(s->ctx);
+	cl_serve_unlock(s);
+	return rc;
 }

@@ -106,13 +106,42 @@ out:
 	return rc;
 }
 
-static int start_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
+/* A VM already running needs nothing (and no quota check). */
+static int start_vm(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm, bool *skipped)
 {
-	int rc = tp_quota_allows_start(ctx, lab, vm);
+	cl_dom_state st = CL_DOM_ABSENT;
+	int rc = TP_VM(ctx)->state(ctx->hv, vm->name, &st);
+
+	*skipped = false;
+	if (rc == 0 && st == CL_DOM_RUNNING)
+		return 0;
+	if (rc == 0 && (rc = tp_quota_allows_start(ctx, lab, vm)) == CL_EEXIST) {
+		*skipped = true;
+		return rc;
+	}
 	if (rc == 0)
 		rc = tp_start_all(ctx, lab, &vm->name, 1);
 	if (rc == 0)
 		cl_ctx_progress(ctx, "started %s", vm->name);
+	return rc;
+}
+
+static int start_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
+{
+	bool skipped;
+	return start_vm(ctx, lab, vm, &skipped);
+}
+
+/* --all: a student past the quota outside class is said and skipped; the others start. */
+static int start_all_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
+{
+	bool skipped;
+	int rc = start_vm(ctx, lab, vm, &skipped);
+	if (skipped) {
+		cl_ctx_warn(ctx, "%s", cl_error_msg());
+		cl_error_clear();
+		rc = 0;
+	}
 	return rc;
 }
 
@@ -129,7 +158,7 @@ static int stop_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
 
 	if (rc == 0 && svc.stop_mode == CL_STOP_SAVE && vm->kind == CL_VM_KIND_STUDENT &&
 	    (rc = TP_VM(ctx)->state(ctx->hv, vm->name, &st)) == 0)
-		save = st == CL_DOM_RUNNING;
+		save = st == CL_DOM_RUNNING || st == CL_DOM_PAUSED; /* a paused one keeps it too */
 	if (rc == 0)
 		rc = save ? TP_VM(ctx)->save(ctx->hv, vm->name)
 			  : TP_VM(ctx)->stop(ctx->hv, vm->name, (int)svc.stop_grace_seconds);
@@ -142,7 +171,7 @@ static int stop_fn(cl_ctx *ctx, const cl_lab *lab, cl_vm *vm)
 
 int cl_vm_start(cl_ctx *ctx, const char *lab, const char *student)
 {
-	return each_vm(ctx, lab, student, start_fn);
+	return each_vm(ctx, lab, student, student ? start_fn : start_all_fn);
 }
 
 int cl_vm_stop(cl_ctx *ctx, const char *lab, const char *student)

@@ -55,7 +55,10 @@ typedef struct cl_serve_tick_result {
  */
 int cl_serve_tick(cl_serve *s, cl_serve_tick_result *out);
 
-/* The service stops cleanly: every open run interval closes now (VMs keep running). */
+/*
+ * The service stops cleanly (after its last request): the watch ends, then every open run
+ * interval closes now (VMs keep running). Takes the lock itself.
+ */
 int cl_serve_stop(cl_serve *s);
 
 #endif

@@ -41,9 +41,17 @@ grep -q "ran 'up bad.json' for a client" "$T/serve.log" || fail "up did not go t
 pass
 
 # Hostile requests on the socket: each answered, the service unharmed.
-post() { curl -s --unix-socket "$SOCK" -o "$T/resp" -w '%{http_code}' "$@"; }
+post() { curl -s --unix-socket "$SOCK" -o "$T/resp.json" -w '%{http_code}' "$@"; resp_decode; }
+# $T/resp: the reply's exit status, then its stderr bytes (base64 in the JSON)
+resp_decode() {
+	python3 -c 'import base64, json, sys
+r = json.load(open(sys.argv[1]))
+sys.stdout.write("exit %d\n" % r["exit"])
+sys.stdout.write(base64.b64decode(r.get("stderr_b64", "")).decode("utf-8", "replace"))' \
+		"$T/resp.json" >"$T/resp" 2>/dev/null || cp "$T/resp.json" "$T/resp"
+}
 expect_eq "$(post -X POST http://localhost/v1/run)" 200 "POST without a body"
-grep -q '"exit":2' "$T/resp" && grep -q "malformed request" "$T/resp" || fail "empty body: $(cat "$T/resp")"
+grep -q '^exit 2$' "$T/resp" && grep -q "malformed request" "$T/resp" || fail "empty body: $(cat "$T/resp")"
 expect_eq "$(post -X GET http://localhost/v1/run)" 405 "GET"
 expect_eq "$(post -d '{}' http://localhost/nope)" 404 "an unknown path"
 expect_eq "$(post -d '{"argv": "vm list"' http://localhost/v1/run)" 200 "broken JSON"
@@ -61,11 +69,17 @@ grep -q "is not run by the service" "$T/resp" || fail "lab delete through the se
 post -d "$(req "[$(printf '"x",%.0s' $(seq 300))\"x\"]")" http://localhost/v1/run >/dev/null
 grep -q "malformed request" "$T/resp" || fail "301 words: $(cat "$T/resp")"
 post -d '{"argv": ["vm", "list", "lab1"], "db": "/elsewhere.db", "cwd": "/"}' http://localhost/v1/run >/dev/null
-grep -q '"exit":5' "$T/resp" && grep -q "serves $DBREAL" "$T/resp" || fail "another database: $(cat "$T/resp")"
+grep -q '^exit 5$' "$T/resp" && grep -q "serves $DBREAL" "$T/resp" || fail "another database: $(cat "$T/resp")"
 post -d "{\"argv\": [\"vm\", \"list\", \"lab1\"], \"db\": \"$DBREAL\"}" http://localhost/v1/run >/dev/null
 grep -q "no working directory" "$T/resp" || fail "no cwd: $(cat "$T/resp")"
 post -d "$(req '["vm", "list", "lab1", 7]')" http://localhost/v1/run >/dev/null
 grep -q "malformed request" "$T/resp" || fail "a number among the words: $(cat "$T/resp")"
+expect_eq "$(post -X POST 'http://localhost/%ff%fe')" 404 "a path that is not UTF-8"
+grep -q "no such endpoint" "$T/resp" || fail "a path that is not UTF-8: $(cat "$T/resp")"
+# A word that is not UTF-8 is refused by the client, not dropped on the way.
+cl vm list $'lab\xff'
+expect_eq "$RC" 2 "a word that is not UTF-8"
+expect_stderr_contains "is not UTF-8 text"
 kill -0 "$SERVE_PID" || fail "the service died of a hostile request"
 cl vm list lab1
 expect_eq "$RC" 0 "vm list after the hostile requests"
