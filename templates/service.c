@@ -114,18 +114,21 @@ int cl_vm_message(cl_ctx *ctx, const char *labname, const char *student, const c
 }
 
 /*
- * The newest last_activity of the student's Jupyter servers, as the servers' own
+ * The newest last_activity of the student's Jupyter servers (Jupyter Server, or the
+ * classic Notebook 6 that Debian 12 ships: `jupyter notebook list`), as the servers' own
  * /api/status says (kernels running count as activity), read on the VM as its user.
  * No python3, no jupyter or no server: 0, not an error.
  */
 static const char jupyter_activity_py[] =
 	"import json,subprocess,urllib.request,datetime\n"
 	"best=0\n"
-	"try:\n"
-	"    out=subprocess.run([\"jupyter\",\"server\",\"list\",\"--json\"],capture_output=True,"
+	"out=\"\"\n"
+	"for app in (\"server\",\"notebook\"):\n"
+	"    try:\n"
+	"        out+=subprocess.run([\"jupyter\",app,\"list\",\"--json\"],capture_output=True,"
 	"text=True,timeout=20).stdout\n"
-	"except Exception:\n"
-	"    out=\"\"\n"
+	"    except Exception:\n"
+	"        pass\n"
 	"for line in out.splitlines():\n"
 	"    try:\n"
 	"        s=json.loads(line)\n"

@@ -3,7 +3,9 @@
 # (templates/service.c, jupyter_activity_py), run here against a stub `jupyter` on PATH
 # and a local HTTP server answering /api/status as Jupyter Server does:
 #   two servers -> the newer last_activity, as Unix seconds; a wrong token -> that
-#   server is skipped; no jupyter -> 0; and the script survives the shell's quoting.
+#   server is skipped; no jupyter -> 0; and the script survives the shell's quoting;
+#   then, where jupyter-notebook is installed, a real Notebook server (Debian 12's
+#   classic notebook 6) on loopback: its last_activity, within a minute of now.
 # Exit: 0 pass, 1 fail, 77 skipped.
 set -u
 command -v python3 >/dev/null || { echo "SKIP: no python3" >&2; exit 77; }
@@ -63,10 +65,31 @@ EOF2
 chmod +x "$T/bin/jupyter"
 
 run() { PATH="$1:/usr/bin:/bin" sh -c "python3 -c '$(cat "$T/activity.py")' 2>/dev/null || echo 0"; }
+NB_PID=
+trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; [ -n "$NB_PID" ] && kill "$NB_PID" 2>/dev/null; rm -rf "$T"' EXIT
 want=$(date -u -d 2026-11-29T12:30:00Z +%s)
 got=$(run "$T/bin")
 [ "$got" = "$want" ] || fail "two servers and a refused one: got '$got', want $want"
 echo "ok: the newest activity of the servers that answer ($got)"
 got=$(run "$T/none")
-[ "$got" = 0 ] || fail "no jupyter: got '$got', want 0"
-echo "ok: no jupyter -> 0"
+[ "$got" = 0 ] || fail "no jupyter server: got '$got', want 0"
+echo "ok: no jupyter server running -> 0"
+
+# A real Notebook server, found by `jupyter notebook list` through its runtime directory.
+command -v jupyter-notebook >/dev/null || { echo "ok: (no jupyter-notebook here: real server not tried)"; exit 0; }
+export HOME=$T/home JUPYTER_RUNTIME_DIR=$T/runtime JUPYTER_CONFIG_DIR=$T/config JUPYTER_DATA_DIR=$T/data
+mkdir -p "$HOME" "$T/nb"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+jupyter-notebook --no-browser --allow-root --ip=127.0.0.1 --port="$PORT" --port-retries=0 \
+	--NotebookApp.token=tok --notebook-dir="$T/nb" >"$T/nb.log" 2>&1 &
+NB_PID=$!
+for _ in $(seq 100); do
+	ls "$JUPYTER_RUNTIME_DIR"/nbserver-*.json >/dev/null 2>&1 && break
+	sleep 0.2
+done
+ls "$JUPYTER_RUNTIME_DIR"/nbserver-*.json >/dev/null 2>&1 || fail "the notebook did not start: $(tail -5 "$T/nb.log")"
+got=$(run /usr/bin)
+now=$(date +%s)
+[ "$got" -gt $((now - 60)) ] && [ "$got" -le $((now + 5)) ] ||
+	fail "a real notebook server: got '$got', want within a minute of $now"
+echo "ok: a real Jupyter Notebook server's last activity ($got, $((now - got)) s ago)"
