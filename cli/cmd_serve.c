@@ -235,10 +235,10 @@ static json_t *run_request(service *s, const char *body, size_t len)
 	capture_end(&out, &o);
 	capture_end(&err, &e);
 	cl_ctx_set_progress(s->cli->cl, serve_progress, s);
+	say(s, "ran '%s%s%s' for a client: exit %d", argv[1], n > 1 ? " " : "", n > 1 ? argv[2] : "",
+	    code); /* under the lock: the next request captures fd 2 */
 	cl_serve_unlock(s->policy);
 	res = result_json(code, &o, &e);
-	say(s, "ran '%s%s%s' for a client: exit %d", argv[1], n > 1 ? " " : "", n > 1 ? argv[2] : "",
-	    code);
 	cl_buf_free(&o);
 	cl_buf_free(&e);
 out:
