@@ -17,7 +17,7 @@ command -v sqlite3 >/dev/null || { echo "skip: the sqlite3 command is not instal
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}:exitcode=90"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:exitcode=91"
 if [ -z "${LSAN_OPTIONS:-}" ] && [ -f "$CL_SOURCE_DIR/tests/lsan.supp" ]; then
-	export LSAN_OPTIONS="suppressions=$CL_SOURCE_DIR/tests/lsan.supp:use_tls=0" # see scripts/test
+	export LSAN_OPTIONS="suppressions=$CL_SOURCE_DIR/tests/lsan.supp:use_tls=0:print_suppressions=0" # see scripts/test
 fi
 
 # Nothing from the caller's environment may pick another database or hypervisor.
