@@ -131,7 +131,7 @@ static seen *seen_get(cl_serve *s, const char *vm, int64_t now)
 /* Running, or paused (it still holds its memory): metered, and stopped by the rules. */
 static bool is_running(const cl_vm_status *v)
 {
-	return v->state && (strcmp(v->state, "running") == 0 || strcmp(v->state, "paused") == 0);
+	return v->dom == CL_DOM_RUNNING || v->dom == CL_DOM_PAUSED;
 }
 
 /*
@@ -146,7 +146,7 @@ static bool hv_is_local(const char *uri)
 
 static bool is_student(const cl_vm_status *v)
 {
-	return v->kind && strcmp(v->kind, "student") == 0 && v->student;
+	return v->vm_kind == CL_VM_KIND_STUDENT && v->student;
 }
 
 static bool in_list(char *const *v, size_t n, const char *s)
@@ -175,8 +175,7 @@ static bool act(cl_serve *s, lab_pass *lp, cl_vm_status *v, bool start, const ch
 	}
 	if ((start ? cl_meter_started(ctx, v->name) : cl_meter_stopped(ctx, v->name)))
 		cl_ctx_warn(ctx, "lab '%s': cannot meter %s: %s", lab, v->name, cl_error_msg());
-	free(v->state);
-	v->state = cl_strdup(start ? "running" : "shut off");
+	v->dom = start ? CL_DOM_RUNNING : CL_DOM_SHUTOFF;
 	if (start)
 		seen_get(s, v->name, cl_ctx_now(ctx))->last_active = cl_ctx_now(ctx);
 	return true;

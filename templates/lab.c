@@ -216,11 +216,14 @@ int cl_vm_status_list(cl_ctx *ctx, const char *labname, cl_vm_status **out, size
 				     ? NULL
 				     : cl_strdup(vms[i].name + strlen(lab.name) + 1);
 		s->kind = cl_strdup(cl_vm_kind_name(vms[i].kind));
+		s->vm_kind = vms[i].kind;
+		s->dom = CL_DOM_OTHER;
 		s->host = cl_strdup(vms[i].address ? vms[i].address : lab.public_host);
 		s->ssh_port = (int)vms[i].ssh_port;
 		if (live && vms[i].kind != CL_VM_KIND_ATTACHED &&
 		    TP_VM(ctx)->state(ctx->hv, vms[i].name, &st) == 0) {
 			bool saved = false;
+			s->dom = st;
 			/* shut off with a managed save (stop "save"): its next start resumes */
 			if (st == CL_DOM_SHUTOFF &&
 			    TP_VM(ctx)->has_saved(ctx->hv, vms[i].name, &saved) == 0 && saved)

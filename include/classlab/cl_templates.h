@@ -60,8 +60,10 @@ int cl_vm_message(cl_ctx *ctx, const char *lab, const char *student, const char 
 int cl_vm_jupyter_activity(cl_ctx *ctx, const char *lab, const char *student, int64_t *last);
 
 typedef struct cl_vm_status {
-	char *name, *student, *kind, *state, *host;
+	char *name, *student, *kind, *state, *host; /* as front ends show them */
 	int ssh_port;
+	cl_vm_kind vm_kind;
+	cl_dom_state dom; /* the hypervisor's state; CL_DOM_OTHER when it was not asked */
 } cl_vm_status;
 void cl_vm_status_free(cl_vm_status *v, size_t n);
 /* The lab's VMs with their live state (from libvirt when connected, else the record). */
