@@ -21,12 +21,12 @@
 #include "classlab/cl_util.h"
 
 enum {
-	TRIES_MAX = 5,		     /* tries of one call in all, first included */
-	RETRY_AFTER_MAX_S = 30,	     /* a longer Retry-After is cut to this */
+	TRIES_MAX = 5,		/* tries of one call in all, first included */
+	RETRY_AFTER_MAX_S = 30, /* a longer Retry-After is cut to this */
 	CONNECT_TIMEOUT_S = 10,
 	DEFAULT_TIMEOUT_S = 60,
 	UPLOAD_TIMEOUT_S = 30 * 60,
-	RENEW_MARGIN_S = 60,	     /* a token closer than this to its end is renewed first */
+	RENEW_MARGIN_S = 60, /* a token closer than this to its end is renewed first */
 	CLOUD_MESSAGE_MAX = 300,
 };
 #define ANSWER_MAX ((size_t)64 << 20)
@@ -41,7 +41,7 @@ struct os_cloud {
 	os_cloud_config cfg; /* our own copy: the secrets renew the token */
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
-	char *token; /* wiped when replaced */
+	char *token;	    /* wiped when replaced */
 	int64_t expires_at; /* Unix seconds; 0: unknown */
 	os_ep *eps;
 	size_t n_eps;
@@ -115,6 +115,36 @@ static void config_copy(os_cloud_config *d, const os_cloud_config *s)
 #undef C
 }
 
+/*
+ * The defaults os_cloud_config_load gives, for settings built by hand, and what
+ * Keystone needs; os_cloud_config_load has already said which is missing where.
+ */
+static int config_complete(os_cloud_config *k)
+{
+	bool app;
+
+	if (!k->auth_type)
+		k->auth_type = cl_strdup("password");
+	if (!k->interface)
+		k->interface = cl_strdup("public");
+	app = strcmp(k->auth_type, "v3applicationcredential") == 0;
+	if (!k->user_domain_name && !k->user_domain_id)
+		k->user_domain_name = cl_strdup("Default");
+	if (!k->project_domain_name && !k->project_domain_id)
+		k->project_domain_name = cl_strdup("Default");
+	if (!k->auth_url || (!app && strcmp(k->auth_type, "password") != 0) ||
+	    (app ? !k->application_credential_secret ||
+		       (!k->application_credential_id &&
+			(!k->application_credential_name || (!k->username && !k->user_id)))
+		 : (!k->username && !k->user_id) || !k->password ||
+		       (!k->project_name && !k->project_id)))
+		return cl_error_set(CL_EINVAL,
+				    "cloud '%s': incomplete settings (auth_url, auth "
+				    "type and credentials; see os_cloud_config_load)",
+				    k->name ? k->name : "");
+	return 0;
+}
+
 static void eps_free(os_cloud *c)
 {
 	for (size_t i = 0; i < c->n_eps; i++) {
@@ -146,8 +176,12 @@ static int64_t parse_expiry(const char *s)
 	int y, mo, d, h, mi, sec;
 	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6)
 		return 0;
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-			.tm_hour = h, .tm_min = mi, .tm_sec = sec};
+	struct tm tm = {.tm_year = y - 1900,
+			.tm_mon = mo - 1,
+			.tm_mday = d,
+			.tm_hour = h,
+			.tm_min = mi,
+			.tm_sec = sec};
 	int64_t t = (int64_t)timegm(&tm);
 	const char *p = s + 19;
 	if (*p == '.')
@@ -255,7 +289,8 @@ static void text_message(cl_buf *msg, const char *s, size_t n, long status)
 			if (!first)
 				first = q, first_len = ql;
 			/* "404 Not Found" repeats what the status says; keep the rest. */
-			bool is_title = ql >= strlen(title) && strncmp(q, title, strlen(title)) == 0;
+			bool is_title =
+			    ql >= strlen(title) && strncmp(q, title, strlen(title)) == 0;
 			if (!is_title || !html) {
 				if (msg->len)
 					cl_buf_putc(msg, ' ');
@@ -412,6 +447,8 @@ static int perform(os_cloud *c, const os_req *r, long *status)
 
 	curl_easy_reset(c->curl); /* keeps the live connection */
 	c->errbuf[0] = '\0';
+	if (c->answer.data) /* the last answer may have carried a secret */
+		explicit_bzero(c->answer.data, c->answer.len);
 	cl_buf_reset(&c->answer);
 	c->answer_too_big = false;
 	c->retry_after = -1;
@@ -443,9 +480,11 @@ static int perform(os_cloud *c, const os_req *r, long *status)
 	curl_easy_setopt(c->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	curl_easy_setopt(c->curl, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl_easy_setopt(c->curl, CURLOPT_REDIR_PROTOCOLS,
+			 (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L); /* a 3xx is an error, never followed */
+	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION,
+			 0L); /* a 3xx is an error, never followed */
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (c->cfg.cacert)
@@ -487,11 +526,10 @@ static int perform(os_cloud *c, const os_req *r, long *status)
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
 
 	if (c->log) {
-		char *line = cc == CURLE_OK
-				     ? cl_aprintf("%s %s %s %ld %lld ms", r->service, r->method, r->path,
-						  *status, (long long)ms)
-				     : cl_aprintf("%s %s %s failed %lld ms: %s", r->service, r->method,
-						  r->path, (long long)ms, why);
+		char *line = cc == CURLE_OK ? cl_aprintf("%s %s %s %ld %lld ms", r->service,
+							 r->method, r->path, *status, (long long)ms)
+					    : cl_aprintf("%s %s %s failed %lld ms: %s", r->service,
+							 r->method, r->path, (long long)ms, why);
 		c->log(c->log_arg, line);
 		free(line);
 	}
@@ -582,7 +620,8 @@ static json_t *auth_body(const os_cloud_config *k)
 		if (k->application_credential_id) {
 			json_object_set_new(ac, "id", json_string(k->application_credential_id));
 		} else {
-			json_object_set_new(ac, "name", json_string(k->application_credential_name));
+			json_object_set_new(ac, "name",
+					    json_string(k->application_credential_name));
 			json_object_set(ac, "user", user);
 		}
 		json_object_set_new(ident, "methods", json_pack("[s]", "application_credential"));
@@ -597,10 +636,11 @@ static json_t *auth_body(const os_cloud_config *k)
 			project = json_pack("{s:s}", "id", k->project_id);
 		} else {
 			project = json_pack("{s:s}", "name", k->project_name);
-			json_object_set_new(project, "domain",
-					    k->project_domain_id
-						    ? json_pack("{s:s}", "id", k->project_domain_id)
-						    : json_pack("{s:s}", "name", k->project_domain_name));
+			json_object_set_new(
+			    project, "domain",
+			    k->project_domain_id
+				? json_pack("{s:s}", "id", k->project_domain_id)
+				: json_pack("{s:s}", "name", k->project_domain_name));
 		}
 		json_object_set_new(auth, "scope", json_pack("{s:o}", "project", project));
 	}
@@ -613,9 +653,9 @@ static void auth_body_wipe(json_t *body)
 {
 	json_t *ident = json_object_get(json_object_get(body, "auth"), "identity");
 	json_t *secrets[] = {
-		json_object_get(json_object_get(json_object_get(ident, "password"), "user"),
-				"password"),
-		json_object_get(json_object_get(ident, "application_credential"), "secret"),
+	    json_object_get(json_object_get(json_object_get(ident, "password"), "user"),
+			    "password"),
+	    json_object_get(json_object_get(ident, "application_credential"), "secret"),
 	};
 	for (size_t i = 0; i < 2; i++)
 		if (json_is_string(secrets[i]))
@@ -665,9 +705,14 @@ static int authenticate(os_cloud *c)
 {
 	json_t *body = auth_body(&c->cfg), *answer = NULL;
 	char *text = json_dumps(body, JSON_COMPACT);
-	os_req r = {.service = "identity", .method = "POST", .path = "/auth/tokens",
-		    .body = text, .body_len = text ? strlen(text) : 0, .auth = true,
-		    .retry = true, .timeout_s = c->timeout_s};
+	os_req r = {.service = "identity",
+		    .method = "POST",
+		    .path = "/auth/tokens",
+		    .body = text,
+		    .body_len = text ? strlen(text) : 0,
+		    .auth = true,
+		    .retry = true,
+		    .timeout_s = c->timeout_s};
 	long st = 0;
 	int rc;
 
@@ -692,8 +737,9 @@ static int authenticate(os_cloud *c)
 		goto out;
 	}
 	if (!c->subject_token || !*c->subject_token) {
-		rc = cl_error_set(CL_EFAIL, "identity: POST /auth/tokens: HTTP %ld without a token "
-					    "(no X-Subject-Token)",
+		rc = cl_error_set(CL_EFAIL,
+				  "identity: POST /auth/tokens: HTTP %ld without a token "
+				  "(no X-Subject-Token)",
 				  st);
 		goto out;
 	}
@@ -701,8 +747,9 @@ static int authenticate(os_cloud *c)
 	answer = json_loadb(cl_buf_str(&c->answer), c->answer.len, 0, &jerr);
 	json_t *token = json_object_get(answer, "token");
 	if (!json_is_object(token)) {
-		rc = cl_error_set(CL_EFAIL, "identity: POST /auth/tokens: HTTP %ld: the answer has "
-					    "no token object%s%s",
+		rc = cl_error_set(CL_EFAIL,
+				  "identity: POST /auth/tokens: HTTP %ld: the answer has "
+				  "no token object%s%s",
 				  st, answer ? "" : ": ", answer ? "" : jerr.text);
 		goto out;
 	}
@@ -728,10 +775,10 @@ int os_cloud_open(os_cloud **out, const os_cloud_config *cfg, const os_open_opts
 	if (curl_init_rc != CURLE_OK)
 		return cl_error_set(CL_EFAIL, "cannot start libcurl: %s",
 				    curl_easy_strerror(curl_init_rc));
-	if (!cfg->auth_url || !cfg->auth_type || !cfg->interface)
-		return cl_error_set(CL_EINVAL, "cloud settings not loaded (os_cloud_config_load)");
 	c = cl_calloc(1, sizeof(*c));
 	config_copy(&c->cfg, cfg);
+	if ((rc = config_complete(&c->cfg)) < 0)
+		goto out;
 	c->timeout_s = opts && opts->timeout_s > 0 ? opts->timeout_s : DEFAULT_TIMEOUT_S;
 	c->log = opts ? opts->log : NULL;
 	c->log_arg = opts ? opts->log_arg : NULL;
@@ -784,8 +831,8 @@ const char *os_cloud_name(os_cloud *c)
 	return c->cfg.name ? c->cfg.name : "";
 }
 
-int os_call(os_cloud *c, const char *service, const char *method, const char *path,
-	    json_t *body, json_t **reply, long *status)
+int os_call(os_cloud *c, const char *service, const char *method, const char *path, json_t *body,
+	    json_t **reply, long *status)
 {
 	char *text = NULL;
 	long st = 0;
@@ -795,11 +842,19 @@ int os_call(os_cloud *c, const char *service, const char *method, const char *pa
 		*reply = NULL;
 	if (status)
 		*status = 0;
+	if (path[0] != '/')
+		return cl_error_set(CL_EINVAL, "%s: %s '%s': the path must start with '/'", service,
+				    method, path);
 	if (body && !(text = json_dumps(body, JSON_COMPACT)))
 		return cl_error_set(CL_EINVAL, "%s: %s %.*s: the body cannot be written as JSON",
 				    service, method, (int)path_len(path), path);
-	os_req r = {.service = service, .method = method, .path = path, .body = text,
-		    .body_len = text ? strlen(text) : 0, .retry = true, .timeout_s = c->timeout_s};
+	os_req r = {.service = service,
+		    .method = method,
+		    .path = path,
+		    .body = text,
+		    .body_len = text ? strlen(text) : 0,
+		    .retry = true,
+		    .timeout_s = c->timeout_s};
 	rc = request(c, &r, &st);
 	if (text) { /* it may carry a secret (a new user's password) */
 		explicit_bzero(text, strlen(text));
@@ -829,11 +884,20 @@ int os_upload(os_cloud *c, const char *service, const char *method, const char *
 {
 	FILE *f = fopen(file, "rb");
 	struct stat sb;
-	os_req r = {.service = service, .method = method, .path = path, .upload = f,
-		    .retry = false, .timeout_s = UPLOAD_TIMEOUT_S};
+	os_req r = {.service = service,
+		    .method = method,
+		    .path = path,
+		    .upload = f,
+		    .retry = false,
+		    .timeout_s = UPLOAD_TIMEOUT_S};
 	long st = 0;
 	int rc;
 
+	if (path[0] != '/') {
+		rc = cl_error_set(CL_EINVAL, "%s: %s '%s': the path must start with '/'", service,
+				  method, path);
+		goto out;
+	}
 	if (!f)
 		return cl_error_set(CL_EINVAL, "cannot open '%s': %s", file, strerror(errno));
 	if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -845,7 +909,8 @@ int os_upload(os_cloud *c, const char *service, const char *method, const char *
 	if (rc == 0 && (st < 200 || st > 299))
 		rc = http_error(c, &r, st);
 out:
-	fclose(f);
+	if (f)
+		fclose(f);
 	return rc;
 }
 

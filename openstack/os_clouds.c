@@ -26,6 +26,7 @@ typedef struct field {
 	int auth;
 } field;
 
+/* clang-format off */
 #define F(k, e, m, a) {k, e, offsetof(os_cloud_config, m), a}
 static const field fields[] = {
 	F("auth_url", "OS_AUTH_URL", auth_url, 1),
@@ -52,6 +53,7 @@ static const field fields[] = {
 	F("auth_type", "OS_AUTH_TYPE", auth_type, 0),
 };
 #undef F
+/* clang-format on */
 
 static char **field_ptr(os_cloud_config *c, const field *f)
 {
@@ -121,7 +123,8 @@ static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *
 {
 	if (!map || map->type != YAML_MAPPING_NODE)
 		return NULL;
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
 		const char *k = scalar(yaml_document_get_node(doc, p->key));
 		if (k && strcmp(k, key) == 0)
 			return yaml_document_get_node(doc, p->value);
@@ -131,8 +134,8 @@ static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *
 
 static int not_a(const char *path, yaml_node_t *n, const char *what)
 {
-	return cl_error_set(CL_EINVAL, "%s:%zu: %s must be a mapping", path,
-			    n->start_mark.line + 1, what);
+	return cl_error_set(CL_EINVAL, "%s:%zu: %s must be a mapping", path, n->start_mark.line + 1,
+			    what);
 }
 
 /* Copies the settings of one cloud's mapping into out. */
@@ -141,8 +144,8 @@ static int read_cloud(const char *path, yaml_document_t *doc, yaml_node_t *cloud
 {
 	if (cloud->type != YAML_MAPPING_NODE)
 		return not_a(path, cloud, "a cloud");
-	for (yaml_node_pair_t *p = cloud->data.mapping.pairs.start; p < cloud->data.mapping.pairs.top;
-	     p++) {
+	for (yaml_node_pair_t *p = cloud->data.mapping.pairs.start;
+	     p < cloud->data.mapping.pairs.top; p++) {
 		yaml_node_t *kn = yaml_document_get_node(doc, p->key);
 		yaml_node_t *vn = yaml_document_get_node(doc, p->value);
 		const char *k = scalar(kn), *v = scalar(vn);
@@ -159,7 +162,8 @@ static int read_cloud(const char *path, yaml_document_t *doc, yaml_node_t *cloud
 				if (!f)
 					continue; /* keys other plugins use: not ours */
 				if (!scalar(av))
-					return cl_error_set(CL_EINVAL, "%s:%zu: 'auth.%s' must be a string",
+					return cl_error_set(CL_EINVAL,
+							    "%s:%zu: 'auth.%s' must be a string",
 							    path, av->start_mark.line + 1, ak);
 				set_field(out, f, scalar(av));
 			}
@@ -285,8 +289,8 @@ static int load_named(const char *name, os_cloud_config *out)
 		break;
 	}
 	if (!found)
-		rc = cl_error_set(CL_ENOTFOUND, "no clouds.yaml has a cloud '%s' (looked in: %s)", name,
-				  cl_buf_str(&looked));
+		rc = cl_error_set(CL_ENOTFOUND, "no clouds.yaml has a cloud '%s' (looked in: %s)",
+				  name, cl_buf_str(&looked));
 out:
 	for (size_t i = 0; i < n; i++)
 		free(paths[i]);
@@ -298,8 +302,9 @@ static int load_env(os_cloud_config *out)
 {
 	const char *insecure = getenv("OS_INSECURE");
 	if (insecure && flag_true(insecure))
-		return cl_error_set(CL_EINVAL, "OS_INSECURE=%s is refused: classlab always verifies "
-					       "TLS (give the cloud's CA with OS_CACERT)",
+		return cl_error_set(CL_EINVAL,
+				    "OS_INSECURE=%s is refused: classlab always verifies "
+				    "TLS (give the cloud's CA with OS_CACERT)",
 				    insecure);
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		const char *v = getenv(fields[i].env);
@@ -313,8 +318,9 @@ static int load_env(os_cloud_config *out)
 	}
 	out->source = cl_strdup("environment");
 	if (!out->auth_url)
-		return cl_error_set(CL_EINVAL, "no cloud given: name one (openstack://CLOUD), or set "
-					       "OS_CLOUD, or OS_AUTH_URL and the other OS_* variables");
+		return cl_error_set(CL_EINVAL,
+				    "no cloud given: name one (openstack://CLOUD), or set "
+				    "OS_CLOUD, or OS_AUTH_URL and the other OS_* variables");
 	return 0;
 }
 
@@ -392,10 +398,11 @@ static int finish(os_cloud_config *c)
 			c->interface[il - 3] = '\0';
 		if (strcmp(c->interface, "public") != 0 && strcmp(c->interface, "internal") != 0 &&
 		    strcmp(c->interface, "admin") != 0)
-			return cl_error_set(CL_EINVAL,
-					    "cloud %s in %s: interface '%s' is not public, internal "
-					    "or admin",
-					    cloud, where, c->interface);
+			return cl_error_set(
+			    CL_EINVAL,
+			    "cloud %s in %s: interface '%s' is not public, internal "
+			    "or admin",
+			    cloud, where, c->interface);
 	}
 	if (c->region_name && !*c->region_name) {
 		free(c->region_name);

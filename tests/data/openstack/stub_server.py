@@ -133,6 +133,12 @@ class Handler(BaseHTTPRequestHandler):
             if token == "stubtoken-1":
                 return self.send(401, {}, {"error": {"code": 401, "message": "expired"}})
             return self.send(*OK)
+        if path in ("/compute/drop2", "/compute/dropall"):
+            # no answer at all, the connection closed: a transport error
+            if path == "/compute/dropall" or STATE["hits"][path] <= 2:
+                self.close_connection = True
+                return
+            return self.send(*OK)
         if path == "/compute/slow":
             time.sleep(3)
             return self.send(*OK)
