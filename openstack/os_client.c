@@ -53,6 +53,7 @@ struct os_cloud {
 	bool answer_too_big;
 	char *subject_token;
 	long retry_after; /* seconds; -1: none */
+	bool transient;	  /* the last transport error may pass (not a refused certificate) */
 };
 
 /* One request. base is resolved on each try: a renewed token brings a new catalog. */
@@ -538,6 +539,10 @@ static int perform(os_cloud *c, const os_req *r, long *status)
 				  r->service, r->method, (int)path_len(r->path), r->path,
 				  ANSWER_MAX >> 20);
 	} else if (cc != CURLE_OK) {
+		c->transient = cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT ||
+			       cc == CURLE_GOT_NOTHING || cc == CURLE_SEND_ERROR ||
+			       cc == CURLE_RECV_ERROR || cc == CURLE_PARTIAL_FILE ||
+			       cc == CURLE_COULDNT_RESOLVE_HOST || cc == CURLE_SSL_CONNECT_ERROR;
 		rc = cl_error_set(CL_EUNAVAIL, "%s: %s %.*s: cannot reach %s: %s", r->service,
 				  r->method, (int)path_len(r->path), r->path, base, why);
 	}
@@ -575,7 +580,8 @@ static int request(os_cloud *c, const os_req *r, long *status)
 			return rc;
 		rc = perform(c, r, status);
 		if (rc < 0) {
-			if (rc == CL_EUNAVAIL && r->retry && idempotent && try < TRIES_MAX) {
+			if (rc == CL_EUNAVAIL && c->transient && r->retry && idempotent &&
+			    try < TRIES_MAX) {
 				sleep_s(1L << (try - 1));
 				continue;
 			}

@@ -262,11 +262,10 @@ static void test_config(const char *tmp)
 
 /* ------------------------------------------------------------------ against the stub */
 
-static pid_t stub_pid;
-
-/* Starts the stub; its port, or 0 when python3 cannot run it. */
-static int stub_start(void)
+/* Starts the stub (HTTPS with tls_dir); its port, or 0 when python3 cannot run it. */
+static int stub_start(pid_t *pidp, const char *tls_dir)
 {
+	pid_t stub_pid;
 	int fd[2];
 	char line[32] = "";
 
@@ -277,7 +276,11 @@ static int stub_start(void)
 		dup2(fd[1], 1);
 		close(fd[0]);
 		close(fd[1]);
-		execlp("python3", "python3", DATA "/stub_server.py", (char *)NULL);
+		if (tls_dir)
+			execlp("python3", "python3", DATA "/stub_server.py", "--tls", tls_dir,
+			       (char *)NULL);
+		else
+			execlp("python3", "python3", DATA "/stub_server.py", (char *)NULL);
 		_exit(127);
 	}
 	close(fd[1]);
@@ -289,18 +292,19 @@ static int stub_start(void)
 			close(fd[0]);
 		if (stub_pid > 0)
 			waitpid(stub_pid, NULL, 0);
-		stub_pid = 0;
+		*pidp = 0;
 		return 0;
 	}
 	fclose(f);
+	*pidp = stub_pid;
 	return atoi(line);
 }
 
-static void stub_stop(void)
+static void stub_stop(pid_t pid)
 {
-	if (stub_pid > 0) {
-		kill(stub_pid, SIGTERM);
-		waitpid(stub_pid, NULL, 0);
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
 	}
 }
 
@@ -630,6 +634,69 @@ static void test_stub(int port, const char *tmp)
 	cl_buf_free(&log);
 }
 
+/* TLS is always verified: the system's CAs, or the cloud's cacert, and the host name. */
+static void test_tls(int port, int http_port, const char *tmp)
+{
+	os_cloud_config cfg;
+	os_cloud *c = NULL;
+	os_open_opts opts = {0};
+	char *url = cl_aprintf("https://127.0.0.1:%d/v3", port);
+	char *by_name = cl_aprintf("https://localhost:%d/v3", port);
+	char *ca = cl_aprintf("%s/stub-cert.pem", tmp);
+	long st = 0;
+
+	stub_env(port, "stub-secret");
+	setenv("OS_AUTH_URL", url, 1);
+	CHECK_INT(os_cloud_config_load(NULL, &cfg), 0);
+	CHECK_INT(os_cloud_open(&c, &cfg, &opts), CL_EUNAVAIL); /* self-signed: not trusted */
+	CHECK(has(cl_error_msg(), "identity: POST /auth/tokens: cannot reach https://127.0.0.1:"));
+	CHECK(has(cl_error_msg(), "certificate"));
+	printf("# no cacert: %s\n", cl_error_msg());
+	os_cloud_config_clear(&cfg);
+
+	setenv("OS_CACERT", ca, 1);
+	CHECK_INT(os_cloud_config_load(NULL, &cfg), 0);
+	CHECK_STR(cfg.cacert, ca);
+	CHECK_INT(os_cloud_open(&c, &cfg, &opts), 0);
+	if (c) {
+		CHECK_INT(os_call(c, "compute", "GET", "/echo", NULL, NULL, &st), 0);
+		CHECK_INT(st, 200);
+		os_cloud_close(c);
+		c = NULL;
+	}
+	os_cloud_config_clear(&cfg);
+
+	/* A GET refused for its certificate is not tried again: it would not pass. */
+	cl_buf log = CL_BUF_INIT;
+	c = stub_open(http_port, "stub-secret", &log, 0);
+	json_t *conf = json_pack("{s:i}", "tls_port", port);
+	CHECK_INT(os_call(c, "stub", "POST", "/config", conf, NULL, &st), 0);
+	json_decref(conf);
+	os_cloud_close(c);
+	c = stub_open(http_port, "stub-secret", &log, 0); /* a catalog with tlscompute */
+	int64_t t0 = now_ms();
+	CHECK_INT(os_call(c, "tlscompute", "GET", "/echo", NULL, NULL, &st), CL_EUNAVAIL);
+	CHECK(now_ms() - t0 < 1000);
+	CHECK(has(cl_error_msg(), "tlscompute: GET /echo: cannot reach https://127.0.0.1:"));
+	CHECK(has(cl_error_msg(), "certificate"));
+	os_cloud_close(c);
+	c = NULL;
+	cl_buf_free(&log);
+	setenv("OS_AUTH_URL", url, 1);
+	setenv("OS_CACERT", ca, 1);
+
+	/* The certificate names 127.0.0.1, not localhost: refused even with the CA. */
+	setenv("OS_AUTH_URL", by_name, 1);
+	CHECK_INT(os_cloud_config_load(NULL, &cfg), 0);
+	CHECK_INT(os_cloud_open(&c, &cfg, &opts), CL_EUNAVAIL);
+	printf("# wrong name: %s\n", cl_error_msg());
+	os_cloud_config_clear(&cfg);
+	clear_os_env();
+	free(url);
+	free(by_name);
+	free(ca);
+}
+
 /* ------------------------------------------------------------------ a real cloud */
 
 static void test_live(void)
@@ -812,16 +879,23 @@ int main(void)
 
 	test_config(tmp);
 
-	int port = stub_start();
+	pid_t pid = 0, tls_pid = 0;
+	int port = stub_start(&pid, NULL);
+	int tls_port = port > 0 ? stub_start(&tls_pid, tmp) : 0;
 	if (port > 0)
 		test_stub(port, tmp);
 	else
 		skip("retries, renewal and messages against the stub",
 		     "python3 cannot run the stub");
-	stub_stop();
+	if (tls_port > 0)
+		test_tls(tls_port, port, tmp);
+	else
+		skip("TLS against the stub", "python3 or openssl cannot run the stub with TLS");
+	stub_stop(tls_pid);
+	stub_stop(pid);
 
 	char *cmd[] = {"rm", "-rf", tmp, NULL};
-	pid_t pid = fork();
+	pid = fork();
 	if (pid == 0) {
 		execvp(cmd[0], cmd);
 		_exit(127);

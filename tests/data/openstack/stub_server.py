@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
 """stub: a loopback Keystone and compute API for tests/unit/test_openstack_client.c.
 
-Binds 127.0.0.1 on a free port and prints the port on stdout. Serves:
+Binds 127.0.0.1 on a free port and prints the port on stdout. With --tls DIR it
+serves HTTPS with a new self-signed certificate for IP 127.0.0.1 that it writes to
+DIR/stub-cert.pem (openssl makes it; without openssl it prints 0 and exits). Serves:
   POST /v3/auth/tokens      a token "stubtoken-N" (password "stub-secret" or app
                             credential secret "stub-app-secret"), else Keystone's 401
   GET  /stub/stats          {"tokens": N, "hits": {path: n}, "ports": [client ports]}
-  POST /stub/config         {"expires_in": S} for the next tokens
+  POST /stub/config         {"expires_in": S} for the next tokens; {"tls_port": P}
+                            puts P (the TLS stub) in the catalog as "tlscompute"
   /compute/...              scripted answers (see ANSWERS below)
 Each compute request records the path; a scripted sequence is taken in order and
 its last step repeats.
 """
-import datetime, json, sys, threading, time
+import datetime, json, os, ssl, subprocess, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+SCHEME = "http"
 STATE = {"tokens": 0, "hits": {}, "ports": [], "expires_in": 3600, "last": {}}
 LOCK = threading.Lock()
 
@@ -50,7 +54,7 @@ ANSWERS = {
 
 def token_body(port):
     exp = datetime.datetime.utcnow() + datetime.timedelta(seconds=STATE["expires_in"])
-    base = "http://127.0.0.1:%d" % port
+    base = "%s://127.0.0.1:%d" % (SCHEME, port)
     return {"token": {
         "expires_at": exp.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
         "user": {"id": "u1", "name": "stub"},
@@ -62,6 +66,9 @@ def token_body(port):
                  "url": base + "/internal/"},
                 {"interface": "public", "region": "RegionOne", "region_id": "RegionOne",
                  "url": base + "/compute/"}]},
+            {"type": "tlscompute", "endpoints": [
+                {"interface": "public", "region_id": "RegionOne",
+                 "url": "https://127.0.0.1:%d/compute" % STATE.get("tls_port", 1)}]},
             {"type": "stub", "endpoints": [
                 {"interface": "public", "region_id": "RegionOne", "url": base + "/stub"}]},
         ]}}
@@ -152,9 +159,32 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up (a timeout test, a refused certificate)
+
+
 def main():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
+    global SCHEME
+    srv = Server(("127.0.0.1", 0), Handler)
+    if len(sys.argv) == 3 and sys.argv[1] == "--tls":
+        cert = os.path.join(sys.argv[2], "stub-cert.pem")
+        key = os.path.join(sys.argv[2], "stub-key.pem")
+        try:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-days", "2", "-subj", "/CN=classlab stub",
+                            "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", key, "-out", cert],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except (OSError, subprocess.CalledProcessError):
+            print(0, flush=True)
+            return 0
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        SCHEME = "https"
     print(srv.server_port, flush=True)
     srv.serve_forever()
 
