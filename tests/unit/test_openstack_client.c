@@ -363,6 +363,25 @@ static int get_err(os_cloud *c, const char *path, long *st, char **msg)
 	return rc;
 }
 
+/* GET path succeeds after the stub's failures, in [min_ms, max_ms), after hits tries. */
+static void retried_get(os_cloud *c, const char *path, int64_t min_ms, int64_t max_ms,
+			long long hits)
+{
+	json_t *j = NULL;
+	long st = 0;
+	int64_t t0 = now_ms();
+	CHECK_INT(os_call(c, "compute", "GET", path, NULL, &j, &st), 0);
+	int64_t waited = now_ms() - t0;
+	CHECK(waited >= min_ms && waited < max_ms);
+	CHECK_INT(st, 200);
+	CHECK(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	char *full = cl_aprintf("/compute%s", path);
+	CHECK_INT(stat_int(c, "hits", full), hits);
+	free(full);
+	printf("# GET %s: %lld ms, %lld tries\n", path, (long long)waited, hits);
+}
+
 static void test_stub(int port, const char *tmp)
 {
 	cl_buf log = CL_BUF_INIT;
@@ -406,23 +425,9 @@ static void test_stub(int port, const char *tmp)
 	json_decref(j);
 
 	/* 429 with Retry-After: 1, then 200: one wait of at least a second. */
-	t0 = now_ms();
-	CHECK_INT(os_call(c, "compute", "GET", "/r429", NULL, &j, &st), 0);
-	int64_t waited = now_ms() - t0;
-	CHECK(waited >= 1000 && waited < 2500);
-	CHECK_INT(st, 200);
-	CHECK(json_is_true(json_object_get(j, "ok")));
-	json_decref(j);
-	CHECK_INT(stat_int(c, "hits", "/compute/r429"), 2);
-	printf("# 429 Retry-After 1 then 200: %lld ms\n", (long long)waited);
-
+	retried_get(c, "/r429", 1000, 2500, 2);
 	/* 409 twice without Retry-After: back-off 1 s then 2 s. */
-	t0 = now_ms();
-	CHECK_INT(os_call(c, "compute", "GET", "/r409", NULL, NULL, &st), 0);
-	waited = now_ms() - t0;
-	CHECK(waited >= 3000 && waited < 4500);
-	CHECK_INT(stat_int(c, "hits", "/compute/r409"), 3);
-	printf("# 409, 409, 200: %lld ms\n", (long long)waited);
+	retried_get(c, "/r409", 3000, 4500, 3);
 
 	/* Five 503s: the call fails, naming the status and the cloud's text. */
 	CHECK_INT(get_err(c, "/always503", &st, &msg), CL_EUNAVAIL);
@@ -507,12 +512,7 @@ static void test_stub(int port, const char *tmp)
 	 * reused one closes before any answer (a stale keep-alive), so of the stub's two
 	 * drops one may be curl's and one ours (1 s), or both ours (1 s + 2 s).
 	 */
-	t0 = now_ms();
-	CHECK_INT(os_call(c, "compute", "GET", "/drop2", NULL, NULL, &st), 0);
-	waited = now_ms() - t0;
-	CHECK(waited >= 1000 && waited < 4500);
-	CHECK_INT(stat_int(c, "hits", "/compute/drop2"), 3);
-	printf("# drop, drop, 200: %lld ms\n", (long long)waited);
+	retried_get(c, "/drop2", 1000, 4500, 3);
 	t0 = now_ms();
 	CHECK_INT(os_call(c, "compute", "POST", "/dropall", NULL, NULL, &st), CL_EUNAVAIL);
 	CHECK(now_ms() - t0 < 1000);
@@ -549,7 +549,7 @@ static void test_stub(int port, const char *tmp)
 	c2 = stub_open(port, "stub-secret", &log, 1);
 	t0 = now_ms();
 	CHECK_INT(os_call(c2, "compute", "POST", "/slow", NULL, NULL, &st), CL_EUNAVAIL);
-	waited = now_ms() - t0;
+	int64_t waited = now_ms() - t0;
 	CHECK(has(cl_error_msg(), "compute: POST /slow: cannot reach http://127.0.0.1:"));
 	CHECK(has(cl_error_msg(), "imed out"));
 	CHECK(waited >= 900 && waited < 2500);
