@@ -484,8 +484,8 @@ static int perform(os_cloud *c, const os_req *r, long *status)
 	curl_easy_setopt(c->curl, CURLOPT_REDIR_PROTOCOLS,
 			 (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION,
-			 0L); /* a 3xx is an error, never followed */
+	/* A 3xx is an error, never followed (to another host, with the token). */
+	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (c->cfg.cacert)
@@ -566,8 +566,9 @@ static bool token_expiring(const os_cloud *c)
 
 /*
  * r with the retries: a token about to expire is renewed first; a 401 renews it
- * once and repeats the call; 409/429/503 (and for GET, transport errors) are
- * tried again after Retry-After or 1, 2, 4, 8 s, at most TRIES_MAX tries in all.
+ * once and repeats the call (one send more than TRIES_MAX at worst); 409/429/503
+ * (and for GET, transport errors that may pass) are tried again after
+ * Retry-After or 1, 2, 4, 8 s, at most TRIES_MAX tries in all.
  */
 static int request(os_cloud *c, const os_req *r, long *status)
 {
