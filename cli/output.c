@@ -231,6 +231,11 @@ void cli_progress(void *p, cl_notice severity, const char *msg, size_t done, siz
 		cli_warn(ctx, "classlab: warning: %s\n", msg);
 		return;
 	}
+	if (severity == CL_NOTICE_DETAIL) {
+		if (ctx->verbosity > 0)
+			cli_note(ctx, "%s\n", msg);
+		return;
+	}
 	if (total == 0 || !isatty(STDERR_FILENO)) {
 		if (total)
 			cli_note(ctx, "%s (%zu/%zu)\n", msg, done, total);
