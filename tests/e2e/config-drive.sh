@@ -24,45 +24,22 @@ HOST_UD=ml-lab-alice     # user_data's hostname: wins
 HOST_MD=vm-7.novalocal   # meta_data.json's: not used
 UUID=$(cat /proc/sys/kernel/random/uuid)
 
-skip() { echo "SKIP: $*"; exit 77; }
-for c in qemu-system-x86_64 qemu-img ssh ssh-keygen genisoimage busybox; do
-	command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"
-done
+# shellcheck source=tests/e2e/tiny-lib.sh
+. "$REPO/tests/e2e/tiny-lib.sh"
+tiny_need genisoimage
 [ -x "$RENDER" ] || skip "$RENDER not built (set CL_BUILD_DIR)"
-if [ -z "${CLASSLAB_TINY_KERNEL:-}" ] && ! ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1; then
-	skip "no /boot/vmlinuz-*-cloud-amd64 (install linux-image-cloud-amd64)"
-fi
-command -v dropbear >/dev/null 2>&1 || [ -x /usr/sbin/dropbear ] || skip "dropbear-bin is not installed"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/config-drive.XXXXXX")
 QEMU_PID=
 # shellcheck disable=SC2317 # called through trap
 cleanup() {
 	local rc=$?
-	if [ -n "$QEMU_PID" ]; then
-		kill "$QEMU_PID" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$QEMU_PID" 2>/dev/null || break; sleep 0.2; done
-		kill -9 "$QEMU_PID" 2>/dev/null
-	fi
+	kill_qemu
 	if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-
-fail() {
-	echo "FAIL: $*"
-	if [ -f "$T/console.log" ]; then
-		echo "---- last lines of the guest console ($T/console.log) ----"
-		tail -n 40 "$T/console.log" | tr -d '\r'
-		echo "----"
-	fi
-	[ -s "$T/qemu.out" ] && { echo "---- qemu ----"; cat "$T/qemu.out"; }
-	exit 1
-}
-pass() { echo "ok: $*"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 START=$(now)
 
 # --- image, keys, config drive ---------------------------------------------------
@@ -73,6 +50,7 @@ ssh-keygen -q -t ed25519 -N '' -C "nova-keypair" -f "$T/nova_key"
 ssh-keygen -q -t ed25519 -N '' -C "root@$HOST_UD" -f "$T/host_key"
 D=$T/drive/openstack/latest
 mkdir -p "$D" "$T/drive/openstack/2012-08-10"
+# shellcheck disable=SC2016 # runs in the guest
 "$RENDER" "$HOST_UD" "iid-classlab-$$" student "$T/user_key.pub" "$T/host_key" \
 	'echo "ran for $(hostname)" >> /var/log/runcmd-count' >"$D/user_data" ||
 	fail "cl-render-user-data failed"
@@ -91,69 +69,17 @@ genisoimage -o "$T/config.iso" -ldots -allow-lowercase -allow-multidot -l -publi
 qemu-img create -q -f qcow2 -F qcow2 -b "$T/img/root.qcow2" "$T/disk.qcow2"
 
 # --- boot: root on virtio, the config drive on IDE, no cidata anywhere --------------
-PORT=
 boot() {
-	local p
-	rm -f "$T/console.log" "$T/qemu.out"
-	for _ in 1 2 3; do
-		p=$((20000 + RANDOM % 40000))
-		BOOT_START=$(now)
-		qemu-system-x86_64 -accel tcg -m 256 -nographic \
-			-kernel "$T/img/vmlinuz" -initrd "$T/img/initrd.img" \
-			-append 'console=ttyS0 root=/dev/vda rw' \
-			-drive "file=$T/disk.qcow2,if=virtio" \
-			-drive "file=$T/config.iso,if=ide,media=cdrom,format=raw,readonly=on" \
-			-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$p-:22" \
-			-device virtio-net-pci,netdev=n0 \
-			-serial "file:$T/console.log" -display none -monitor none \
-			</dev/null >"$T/qemu.out" 2>&1 &
-		QEMU_PID=$!
-		sleep 0.5
-		if kill -0 "$QEMU_PID" 2>/dev/null; then
-			PORT=$p
-			echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$T/host_key.pub")" >"$T/known_hosts"
-			return 0
-		fi
-		wait "$QEMU_PID" || true
-		QEMU_PID=
-		grep -qi 'host forwarding\|address already in use' "$T/qemu.out" || fail "QEMU did not start"
-	done
-	fail "QEMU could not bind a host port in 3 tries"
-}
-# gssh KEY CMD...: ssh as student, the host key pinned.
-# shellcheck disable=SC2029 # commands run in the guest
-gssh() {
-	local key=$1
-	shift
-	ssh -F /dev/null -p "$PORT" -i "$key" -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
-		-o "UserKnownHostsFile=$T/known_hosts" -o GlobalKnownHostsFile=/dev/null -o BatchMode=yes \
-		-o ConnectTimeout=10 -o LogLevel=ERROR student@127.0.0.1 "$@"
-}
-wait_ssh() {
-	local deadline=$(($(date +%s) + BOOT_TIMEOUT))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited during boot"
-		gssh "$T/user_key" true 2>"$T/ssh.err" && return 0
-		grep -q 'Host key verification failed\|REMOTE HOST IDENTIFICATION' "$T/ssh.err" &&
-			{ cat "$T/ssh.err"; fail "the guest's host key is not the one from user_data"; }
-		sleep 0.3
-	done
-	cat "$T/ssh.err"
-	fail "no SSH login within $BOOT_TIMEOUT s"
+	tiny_boot -drive "file=$T/config.iso,if=ide,media=cdrom,format=raw,readonly=on" </dev/null
+	ssh_opts
 }
 poweroff_guest() {
-	local deadline=$(($(date +%s) + 30))
-	gssh "$T/user_key" poweroff >/dev/null 2>&1 || true
-	while kill -0 "$QEMU_PID" 2>/dev/null; do
-		[ "$(date +%s)" -lt "$deadline" ] || fail "QEMU still running 30 s after 'poweroff' over ssh"
-		sleep 0.2
-	done
-	wait "$QEMU_PID" 2>/dev/null || true
-	QEMU_PID=
+	gssh poweroff >/dev/null 2>&1 || true
+	wait_exit 30 || fail "QEMU still running 30 s after 'poweroff' over ssh"
 }
 
 boot
-wait_ssh
+wait_ssh "$BOOT_TIMEOUT"
 BOOT_S=$(elapsed "$BOOT_START")
 pass "SSH login as student with the user_data key, host key pinned, in $BOOT_S s"
 
@@ -166,24 +92,26 @@ grep -q 'meta_data.json: 1 public_keys not applied' "$T/console.log" ||
 	fail "the console does not report the unapplied public_keys"
 pass "console: config-2 on /dev/sr0 used, instance-id = meta_data uuid"
 
-got=$(gssh "$T/user_key" 'hostname; id -un; cat /var/log/runcmd-count')
+got=$(gssh 'hostname; id -un; cat /var/log/runcmd-count')
 [ "$got" = "$HOST_UD
 student
 ran for $HOST_UD" ] || fail "hostname/user/runcmd: got '$got'"
 pass "hostname $HOST_UD (user_data over meta_data's $HOST_MD), runcmd ran once"
 
-if gssh "$T/nova_key" true 2>/dev/null; then
+ssh_opts "$T/nova_key"
+if gssh true 2>/dev/null; then
 	fail "the meta_data public_keys key logged in as student"
 fi
+ssh_opts
 pass "meta_data's public_keys key is refused (no default user on the tiny image)"
 
 poweroff_guest
 boot
-wait_ssh
+wait_ssh "$BOOT_TIMEOUT"
 BOOT2_S=$(elapsed "$BOOT_START")
 grep -q "runcmd: already ran for instance $UUID" "$T/console.log" ||
 	fail "runcmd was not skipped on the second boot of instance $UUID"
-got=$(gssh "$T/user_key" 'cat /var/log/runcmd-count')
+got=$(gssh 'cat /var/log/runcmd-count')
 [ "$got" = "ran for $HOST_UD" ] || fail "runcmd ran again on the second boot: '$got'"
 pass "second boot in $BOOT2_S s: runcmd not repeated for the same uuid"
 poweroff_guest

@@ -88,6 +88,7 @@ seed_read() {
 # seed_names: sets IID (the instance id, or empty), HOST (the short host name)
 # and FQDN from $MD and $UD. As cloud-init: user-data's hostname wins over
 # the metadata's local-hostname; DEFAULT_HOST when neither is valid.
+# shellcheck disable=SC2034 # IID, HOST and FQDN are for the caller
 seed_names() {
 	IID=$(dec "$(yget "$MD" instance-id 2>/dev/null)")
 	HOST=
