@@ -21,6 +21,7 @@ struct cl_hv;
 typedef enum cl_notice {
 	CL_NOTICE_INFO = 0, /* progress: a front end may keep it quiet */
 	CL_NOTICE_WARNING,  /* something the user must know (a VM moved port, a forced step) */
+	CL_NOTICE_DETAIL,   /* detail for -v only (each call to a cloud's API) */
 } cl_notice;
 
 /*
