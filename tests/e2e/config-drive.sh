@@ -70,7 +70,7 @@ qemu-img create -q -f qcow2 -F qcow2 -b "$T/img/root.qcow2" "$T/disk.qcow2"
 
 # --- boot: root on virtio, the config drive on IDE, no cidata anywhere --------------
 boot() {
-	tiny_boot -drive "file=$T/config.iso,if=ide,media=cdrom,format=raw,readonly=on" </dev/null
+	tiny_boot -drive "file=$T/config.iso,if=ide,media=cdrom,format=raw,readonly=on"
 	ssh_opts
 }
 poweroff_guest() {

@@ -119,7 +119,7 @@ boot() {
 	rm -f "$T/monitor.in"
 	mkfifo "$T/monitor.in"
 	exec 7<>"$T/monitor.in"
-	tiny_boot -drive "file=$T/seed.iso,if=virtio,format=raw,readonly=on" <&7
+	MONITOR_IN=$T/monitor.in tiny_boot -drive "file=$T/seed.iso,if=virtio,format=raw,readonly=on"
 }
 
 fs_clean() {

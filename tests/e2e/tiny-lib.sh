@@ -59,7 +59,8 @@ pick_port() {
 
 # tiny_boot QEMU-ARGS...: start QEMU under TCG on the tiny image, root $T/disk.qcow2 as the
 # first virtio disk, then QEMU-ARGS (the seed), a user-mode NIC forwarding 127.0.0.1:PORT
-# to the guest's 22, the monitor on this function's stdin. Sets QEMU_PID, PORT, BOOT_START.
+# to the guest's 22, the monitor reading MONITOR_IN (a FIFO the caller holds open for
+# writing; default /dev/null). Sets QEMU_PID, PORT, BOOT_START.
 tiny_boot() {
 	rm -f "$T/console.log" "$T/qemu.out"
 	for _ in 1 2 3; do
@@ -73,7 +74,7 @@ tiny_boot() {
 			-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" \
 			-device virtio-net-pci,netdev=n0 \
 			-serial "file:$T/console.log" -display none -monitor stdio \
-			>"$T/qemu.out" 2>&1 &
+			<"${MONITOR_IN:-/dev/null}" >"$T/qemu.out" 2>&1 &
 		QEMU_PID=$!
 		sleep 0.5
 		if kill -0 "$QEMU_PID" 2>/dev/null; then

@@ -32,7 +32,8 @@ static char *slurp(const char *path, int one_line)
 int main(int argc, char **argv)
 {
 	if (argc < 6) {
-		fprintf(stderr, "usage: cl-render-user-data HOSTNAME INSTANCE_ID USER KEY.pub HOST_KEY [RUNCMD...]\n");
+		fprintf(stderr, "usage: cl-render-user-data HOSTNAME INSTANCE_ID USER KEY.pub "
+				"HOST_KEY [RUNCMD...]\n");
 		return 2;
 	}
 	char *akey = slurp(argv[4], 1), *hpriv = slurp(argv[5], 0);

@@ -75,7 +75,8 @@ static int guest_items(const char *yaml, size_t len, const char *prefix, cl_buf 
 			     "while IFS=$TAB read -r t v; do dec \"$v\" >\"$2/item.$n\"; "
 			     "n=$((n + 1)); done <\"$2/items\"\n"
 			     "echo $n\n";
-	const char *argv[] = {"busybox", "sh", "-c", script, "sh", awk_path, dir, prefix, lib_dir, NULL};
+	const char *argv[] = {"busybox", "sh",   "-c",   script,  "sh",
+			      awk_path,	 dir,	 prefix, lib_dir, NULL};
 	cl_buf out = CL_BUF_INIT;
 	int rc = cl_spawn(argv, NULL, 60000, &out, warnings, &st);
 	if (rc < 0 || st != 0) {
@@ -256,7 +257,8 @@ typedef struct seed_file {
  * seed_names there (busybox sh, as rc.sysinit does) and returns in *out
  *   iid=ID / host=SHORT / fqdn=NAME / user=NAME / key=KEY (each) / -- / the user-data flat file
  * and in *log what the guest logged. -1 when the script could not run. */
-static int guest_seed(const char *source, const seed_file *files, size_t n, cl_buf *out, cl_buf *log)
+static int guest_seed(const char *source, const seed_file *files, size_t n, cl_buf *out,
+		      cl_buf *log)
 {
 	char dir[] = "/tmp/clseedcXXXXXX";
 	int rc = -1, st = -1;
