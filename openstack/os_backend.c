@@ -146,7 +146,7 @@ static int os_open_hv(cl_hv **out, const cl_vm_open_opts *o)
 	c->uri = cl_strdup(o->uri);
 	c->oo.log = o->log;
 	c->oo.log_arg = o->log_arg;
-	if ((rc = parse_uri(c, o->uri, &cloud)) || (rc = os_cloud_config_load(cloud, &c->cfg)))
+	if ((rc = parse_uri(c, o->uri, &cloud)) || (rc = os_cloud_config_load(cloud, o->env, &c->cfg)))
 		goto out;
 	if (!o->data_dir) {
 		rc = cl_error_set(CL_EINVAL, "the OpenStack backend needs a data directory");

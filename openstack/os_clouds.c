@@ -253,12 +253,22 @@ out:
 	return rc;
 }
 
+/* NAME's value in env (a NULL-terminated "NAME=value" list, as environ), or NULL. */
+static const char *env_get(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+	for (; env && *env; env++)
+		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+			return *env + n + 1;
+	return NULL;
+}
+
 /* The clouds.yaml paths the OpenStack tools try, in their order (caller frees). */
-static size_t search_paths(char *paths[4])
+static size_t search_paths(char *const *envp, char *paths[4])
 {
 	size_t n = 0;
-	const char *env = getenv("OS_CLIENT_CONFIG_FILE");
-	const char *home = getenv("HOME");
+	const char *env = env_get(envp, "OS_CLIENT_CONFIG_FILE");
+	const char *home = env_get(envp, "HOME");
 	if (env && *env)
 		paths[n++] = cl_strdup(env);
 	paths[n++] = cl_strdup("./clouds.yaml");
@@ -268,10 +278,10 @@ static size_t search_paths(char *paths[4])
 	return n;
 }
 
-static int load_named(const char *name, os_cloud_config *out)
+static int load_named(const char *name, char *const *env, os_cloud_config *out)
 {
 	char *paths[4] = {NULL};
-	size_t n = search_paths(paths);
+	size_t n = search_paths(env, paths);
 	cl_buf looked = CL_BUF_INIT;
 	bool found = false;
 	int rc = 0;
@@ -298,21 +308,21 @@ out:
 	return rc;
 }
 
-static int load_env(os_cloud_config *out)
+static int load_env(char *const *env, os_cloud_config *out)
 {
-	const char *insecure = getenv("OS_INSECURE");
+	const char *insecure = env_get(env, "OS_INSECURE");
 	if (insecure && flag_true(insecure))
 		return cl_error_set(CL_EINVAL,
 				    "OS_INSECURE=%s is refused: classlab always verifies "
 				    "TLS (give the cloud's CA with OS_CACERT)",
 				    insecure);
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		const char *v = getenv(fields[i].env);
+		const char *v = env_get(env, fields[i].env);
 		if (v && *v)
 			set_field(out, &fields[i], v);
 	}
 	if (!out->interface) {
-		const char *v = getenv("OS_ENDPOINT_TYPE");
+		const char *v = env_get(env, "OS_ENDPOINT_TYPE");
 		if (v && *v)
 			out->interface = cl_strdup(v);
 	}
@@ -414,22 +424,22 @@ static int finish(os_cloud_config *c)
 	return 0;
 }
 
-int os_cloud_config_load(const char *cloud, os_cloud_config *out)
+int os_cloud_config_load(const char *cloud, char *const *env, os_cloud_config *out)
 {
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!cloud || !*cloud) {
-		const char *env = getenv("OS_CLOUD");
-		if (env && *env)
-			cloud = env;
+		const char *named = env_get(env, "OS_CLOUD");
+		if (named && *named)
+			cloud = named;
 	}
 	if (cloud && *cloud) {
 		out->name = cl_strdup(cloud);
-		rc = load_named(cloud, out);
+		rc = load_named(cloud, env, out);
 	} else {
 		out->name = cl_strdup("");
-		rc = load_env(out);
+		rc = load_env(env, out);
 	}
 	if (rc == 0)
 		rc = finish(out);

@@ -240,10 +240,29 @@ int osb_fip(cl_hv *c, const char *lab, bool create, json_t **fip)
 	return rc;
 }
 
+/*
+ * Students reach their VMs through port forwardings on one floating IP per lab: a
+ * cloud without Neutron's extension for them is refused by name, before anything is made.
+ */
+static int need_port_forwarding(cl_hv *c)
+{
+	int rc = osb_call(c, "network", "GET", "/v2.0/extensions/floating-ip-port-forwarding", NULL,
+			  NULL, NULL);
+	if (rc == CL_ENOTFOUND)
+		rc = cl_error_set(CL_EUNAVAIL,
+				  "network: this cloud has no 'floating-ip-port-forwarding' extension "
+				  "(Neutron's port_forwarding service plugin), which classlab needs for "
+				  "students' SSH ports");
+	return rc;
+}
+
 int osb_lab_address(cl_hv *c, const char *lab, char **addr)
 {
 	json_t *fip = NULL;
-	int rc = osb_fip(c, lab, true, &fip);
+	int rc = need_port_forwarding(c);
+
+	if (rc == 0)
+		rc = osb_fip(c, lab, true, &fip);
 
 	*addr = NULL;
 	if (rc == 0)

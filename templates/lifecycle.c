@@ -32,7 +32,7 @@ static void hv_log(void *arg, const char *line)
 static int hv_open(cl_ctx *ctx, cl_hv **out)
 {
 	cl_vm_open_opts o = {.uri = ctx->uri, .data_dir = ctx->data_dir, .accel = ctx->accel,
-			     .disks = true, .log = hv_log, .log_arg = ctx};
+			     .disks = true, .env = ctx->env, .log = hv_log, .log_arg = ctx};
 	return tp_vm_backend(ctx->uri)->open(out, &o);
 }
 
@@ -70,14 +70,28 @@ static int lab_address(cl_ctx *ctx, cl_lab *lab)
 		return 0;
 	if ((rc = TP_VM(ctx)->lab_address(ctx->hv, lab->name, &addr)))
 		return rc;
-	if (!lab->listen || strcmp(lab->listen, addr) != 0) {
+	/* Students connect to it too, unless the lab file named another (reachable) host. */
+	bool host = !lab->public_host || !lab->listen || strcmp(lab->public_host, lab->listen) == 0 ||
+		    cl_listen_is_loopback(lab->public_host);
+	if (!lab->listen || strcmp(lab->listen, addr) != 0 ||
+	    (host && strcmp(lab->public_host, addr) != 0)) {
+		if (host) {
+			free(lab->public_host);
+			lab->public_host = cl_strdup(addr);
+		}
 		free(lab->listen);
 		lab->listen = addr;
 		addr = NULL;
-		rc = tp_lab_save(ctx, lab);
+		if ((rc = tp_lab_save(ctx, lab)) == 0)
+			rc = cl_known_hosts_write(ctx, lab);
 	}
 	free(addr);
 	return rc;
+}
+
+bool cl_lab_address_from_backend(const cl_lab *lab)
+{
+	return lab->hv_uri && tp_vm_backend(lab->hv_uri)->lab_address != NULL;
 }
 
 int cl_template_connect(cl_ctx *ctx, cl_lab *lab, bool claim)

@@ -128,6 +128,8 @@ typedef struct cl_vm_open_opts {
 	const char *data_dir; /* where a local backend keeps its state and disks */
 	const char *accel;    /* "kvm", "tcg" or NULL (auto) */
 	bool disks;	      /* make sure of the disk store (pool) too; false: discovery only */
+	/* The front end's environment ("NAME=value", NULL-terminated): a cloud's OS_* settings. */
+	char *const *env;
 	/* Detail for -v (a cloud's API calls: method, path, status, time); NULL: none. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;

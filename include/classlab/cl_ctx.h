@@ -48,6 +48,8 @@ typedef struct cl_ctx_opts {
 	const char *accel;	       /* "kvm", "tcg" or NULL (auto); see cl_host_set_accel */
 	int boot_timeout_s;	       /* wait for SSH; 0 = 300 */
 	const cl_ctx_backend *backend; /* NULL: cl_ctx_connect fails with CL_EUNAVAIL */
+	/* The front end's environment, kept (a cloud backend's OS_* settings); NULL: none. */
+	char *const *env;
 	/* The clock, in seconds since the epoch; NULL is time(NULL). */
 	int64_t (*now)(void *cb_arg);
 	/*

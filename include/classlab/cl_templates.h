@@ -34,6 +34,11 @@ int cl_template_publish(cl_ctx *ctx, const char *lab, const cl_publish_opts *opt
 
 /* down: destroys and undefines the lab's domains, deletes volumes, seeds and VM records. */
 /* keep_images: a cloud keeps the lab's template images (the libvirt pool's disks go). */
+/*
+ * The lab's listen address is its backend's (a cloud's floating IP, set when the lab
+ * connects), not the lab file's.
+ */
+bool cl_lab_address_from_backend(const cl_lab *lab);
 int cl_lab_down(cl_ctx *ctx, const char *lab, bool keep_images);
 
 /*

@@ -92,7 +92,7 @@ static void test_config(const char *tmp)
 	clear_os_env();
 
 	/* ./clouds.yaml comes before the user's file. */
-	CHECK_INT(os_cloud_config_load("alpha", &c), 0);
+	CHECK_INT(os_cloud_config_load("alpha", environ, &c), 0);
 	CHECK_STR(c.name, "alpha");
 	CHECK_STR(c.source, "./clouds.yaml");
 	CHECK_STR(c.auth_url, "http://keystone.example:5000/v3"); /* '/' dropped, /v3 added */
@@ -111,7 +111,7 @@ static void test_config(const char *tmp)
 	/* The OS_* variables do not override a named cloud. */
 	setenv("OS_PASSWORD", "env-password", 1);
 	setenv("OS_REGION_NAME", "RegionVar", 1);
-	CHECK_INT(os_cloud_config_load("alpha", &c), 0);
+	CHECK_INT(os_cloud_config_load("alpha", environ, &c), 0);
 	CHECK_STR(c.password, "cwd-secret");
 	CHECK_STR(c.region_name, "RegionCwd");
 	os_cloud_config_clear(&c);
@@ -119,20 +119,20 @@ static void test_config(const char *tmp)
 
 	/* $OS_CLIENT_CONFIG_FILE comes first. */
 	setenv("OS_CLIENT_CONFIG_FILE", DATA "/clouds-env.yaml", 1);
-	CHECK_INT(os_cloud_config_load("alpha", &c), 0);
+	CHECK_INT(os_cloud_config_load("alpha", environ, &c), 0);
 	CHECK_STR(c.source, DATA "/clouds-env.yaml");
 	CHECK_STR(c.region_name, "RegionEnv");
 	CHECK_STR(c.cacert, "/dev/null");
 	os_cloud_config_clear(&c);
 	/* Only the first file found is read, as openstacksdk does. */
-	CHECK_INT(os_cloud_config_load("appcred", &c), CL_ENOTFOUND);
+	CHECK_INT(os_cloud_config_load("appcred", environ, &c), CL_ENOTFOUND);
 	CHECK(has(cl_error_msg(), "no clouds.yaml has a cloud 'appcred'"));
 	CHECK(has(cl_error_msg(), DATA "/clouds-env.yaml"));
 	unsetenv("OS_CLIENT_CONFIG_FILE");
 
 	/* OS_CLOUD names the cloud when none is given. */
 	setenv("OS_CLOUD", "appcred", 1);
-	CHECK_INT(os_cloud_config_load(NULL, &c), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &c), 0);
 	CHECK_STR(c.name, "appcred");
 	CHECK_STR(c.auth_type, "v3applicationcredential");
 	CHECK_STR(c.auth_url, "https://keystone.example/identity/v3");
@@ -142,39 +142,39 @@ static void test_config(const char *tmp)
 	CHECK_STR(c.interface, "public");
 	os_cloud_config_clear(&c);
 	/* ... and an explicit name wins over it. */
-	CHECK_INT(os_cloud_config_load("alpha", &c), 0);
+	CHECK_INT(os_cloud_config_load("alpha", environ, &c), 0);
 	CHECK_STR(c.name, "alpha");
 	os_cloud_config_clear(&c);
 	unsetenv("OS_CLOUD");
 
 	/* An application credential by name with its user; the auth type inferred. */
-	CHECK_INT(os_cloud_config_load("appcred-by-name", &c), 0);
+	CHECK_INT(os_cloud_config_load("appcred-by-name", environ, &c), 0);
 	CHECK_STR(c.auth_type, "v3applicationcredential");
 	CHECK_STR(c.application_credential_name, "classlab");
 	CHECK_STR(c.user_domain_name, "Default");
 	os_cloud_config_clear(&c);
 
 	/* Refusals. */
-	CHECK_INT(os_cloud_config_load("noverify", &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load("noverify", environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "verify: false") && has(cl_error_msg(), "./clouds.yaml:"));
-	CHECK_INT(os_cloud_config_load("insecure", &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load("insecure", environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "insecure: True"));
-	CHECK_INT(os_cloud_config_load("nopassword", &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load("nopassword", environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "password"));
-	CHECK_INT(os_cloud_config_load("badiface", &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load("badiface", environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "sideways"));
-	CHECK_INT(os_cloud_config_load("badauth", &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load("badauth", environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "./clouds.yaml:52:")); /* the line of the auth value */
 	CHECK(c.name == NULL && c.password == NULL);	 /* cleared on failure */
 
 	/* Not in ./clouds.yaml: the user's file is not read once ./clouds.yaml exists. */
-	CHECK_INT(os_cloud_config_load("homeonly", &c), CL_ENOTFOUND);
+	CHECK_INT(os_cloud_config_load("homeonly", environ, &c), CL_ENOTFOUND);
 	CHECK(unlink(cwd_file) == 0);
-	CHECK_INT(os_cloud_config_load("homeonly", &c), 0);
+	CHECK_INT(os_cloud_config_load("homeonly", environ, &c), 0);
 	CHECK_STR(c.source, home_file);
 	CHECK_STR(c.user_id, "u-home");
 	os_cloud_config_clear(&c);
-	CHECK_INT(os_cloud_config_load("alpha", &c), 0);
+	CHECK_INT(os_cloud_config_load("alpha", environ, &c), 0);
 	CHECK_STR(c.project_id, "p-home");
 	CHECK_STR(c.project_domain_id, "d-home");
 	CHECK(c.project_domain_name == NULL); /* an id given: no default name */
@@ -182,25 +182,25 @@ static void test_config(const char *tmp)
 
 	/* No file has it: the message lists where it looked. */
 	CHECK(unlink(home_file) == 0);
-	CHECK_INT(os_cloud_config_load("alpha", &c), CL_ENOTFOUND);
+	CHECK_INT(os_cloud_config_load("alpha", environ, &c), CL_ENOTFOUND);
 	CHECK(has(cl_error_msg(), "looked in: ./clouds.yaml, "));
 	CHECK(has(cl_error_msg(), home_file));
 	CHECK(has(cl_error_msg(), "/etc/openstack/clouds.yaml"));
 
 	/* A malformed file names itself and the line. */
 	setenv("OS_CLIENT_CONFIG_FILE", DATA "/clouds-malformed.yaml", 1);
-	CHECK_INT(os_cloud_config_load("alpha", &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load("alpha", environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), DATA "/clouds-malformed.yaml:"));
 	CHECK(has(cl_error_msg(), "malformed YAML"));
 	CHECK(has(cl_error_msg(), "at line 6)")); /* where the unclosed quote starts */
 	printf("# malformed: %s\n", cl_error_msg());
 	setenv("OS_CLIENT_CONFIG_FILE", DATA "/clouds-notmap.yaml", 1);
-	CHECK_INT(os_cloud_config_load("alpha", &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load("alpha", environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "clouds-notmap.yaml:2: 'clouds' must be a mapping"));
 	unsetenv("OS_CLIENT_CONFIG_FILE");
 
 	/* The OS_* variables when no cloud is named. */
-	CHECK_INT(os_cloud_config_load(NULL, &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "OS_AUTH_URL"));
 	setenv("OS_AUTH_URL", "http://127.0.0.1:5000", 1);
 	setenv("OS_USERNAME", "bob", 1);
@@ -208,7 +208,7 @@ static void test_config(const char *tmp)
 	setenv("OS_PROJECT_NAME", "labs", 1);
 	setenv("OS_REGION_NAME", "RegionOne", 1);
 	setenv("OS_ENDPOINT_TYPE", "adminURL", 1);
-	CHECK_INT(os_cloud_config_load("", &c), 0);
+	CHECK_INT(os_cloud_config_load("", environ, &c), 0);
 	CHECK_STR(c.name, "");
 	CHECK_STR(c.source, "environment");
 	CHECK_STR(c.auth_url, "http://127.0.0.1:5000/v3");
@@ -220,17 +220,17 @@ static void test_config(const char *tmp)
 	os_cloud_config_clear(&c);
 	setenv("OS_INTERFACE", "internal", 1); /* the new name wins over the old */
 	setenv("OS_USER_DOMAIN_ID", "default", 1);
-	CHECK_INT(os_cloud_config_load(NULL, &c), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &c), 0);
 	CHECK_STR(c.interface, "internal");
 	CHECK(c.user_domain_name == NULL);
 	CHECK_STR(c.user_domain_id, "default");
 	os_cloud_config_clear(&c);
 	setenv("OS_INSECURE", "true", 1);
-	CHECK_INT(os_cloud_config_load(NULL, &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "OS_INSECURE"));
 	unsetenv("OS_INSECURE");
 	setenv("OS_CACERT", "/nonexistent/ca.pem", 1);
-	CHECK_INT(os_cloud_config_load(NULL, &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "/nonexistent/ca.pem"));
 	unsetenv("OS_CACERT");
 	/* Application credential variables. */
@@ -239,15 +239,15 @@ static void test_config(const char *tmp)
 	setenv("OS_AUTH_TYPE", "v3applicationcredential", 1);
 	setenv("OS_APPLICATION_CREDENTIAL_ID", "ac-1", 1);
 	setenv("OS_APPLICATION_CREDENTIAL_SECRET", "ac-secret", 1);
-	CHECK_INT(os_cloud_config_load(NULL, &c), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &c), 0);
 	CHECK_STR(c.auth_url, "https://keystone.example/v3");
 	CHECK_STR(c.application_credential_id, "ac-1");
 	os_cloud_config_clear(&c);
 	unsetenv("OS_APPLICATION_CREDENTIAL_SECRET");
-	CHECK_INT(os_cloud_config_load(NULL, &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "application_credential_secret"));
 	setenv("OS_AUTH_TYPE", "token", 1);
-	CHECK_INT(os_cloud_config_load(NULL, &c), CL_EINVAL);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &c), CL_EINVAL);
 	CHECK(has(cl_error_msg(), "auth_type 'token'"));
 	clear_os_env();
 
@@ -345,7 +345,7 @@ static os_cloud *stub_open(int port, const char *password, cl_buf *log, int time
 	os_cloud *c = NULL;
 	os_open_opts opts = {.log = log_line, .log_arg = log, .timeout_s = timeout_s};
 	stub_env(port, password);
-	CHECK_INT(os_cloud_config_load(NULL, &cfg), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &cfg), 0);
 	int rc = os_cloud_open(&c, &cfg, &opts);
 	if (rc < 0)
 		printf("# open: %s\n", cl_error_msg());
@@ -573,21 +573,21 @@ static void test_stub(int port, const char *tmp)
 	setenv("OS_AUTH_URL", auth_url, 1);
 	setenv("OS_APPLICATION_CREDENTIAL_ID", "ac1", 1);
 	setenv("OS_APPLICATION_CREDENTIAL_SECRET", "stub-app-secret", 1);
-	CHECK_INT(os_cloud_config_load(NULL, &ac), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &ac), 0);
 	CHECK_INT(os_cloud_open(&c2, &ac, &opts), 0);
 	/* No region given: the catalog's first that fits (RegionTwo here). */
 	CHECK(has(os_endpoint(c2, "compute"), "/elsewhere"));
 	os_cloud_close(c2);
 	os_cloud_config_clear(&ac);
 	setenv("OS_REGION_NAME", "RegionOne", 1);
-	CHECK_INT(os_cloud_config_load(NULL, &ac), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &ac), 0);
 	CHECK_INT(os_cloud_open(&c2, &ac, &opts), 0);
 	CHECK_INT(os_call(c2, "compute", "GET", "/echo", NULL, NULL, &st), 0);
 	os_cloud_close(c2);
 	os_cloud_config_clear(&ac);
 	/* The internal interface. */
 	setenv("OS_INTERFACE", "internal", 1);
-	CHECK_INT(os_cloud_config_load(NULL, &ac), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &ac), 0);
 	CHECK_INT(os_cloud_open(&c2, &ac, &opts), 0);
 	CHECK(has(os_endpoint(c2, "compute"), "/internal"));
 	os_cloud_close(c2);
@@ -615,7 +615,7 @@ static void test_stub(int port, const char *tmp)
 	setenv("OS_USERNAME", "u", 1);
 	setenv("OS_PASSWORD", "pw-not-shown", 1);
 	setenv("OS_PROJECT_ID", "p", 1);
-	CHECK_INT(os_cloud_config_load(NULL, &ac), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &ac), 0);
 	t0 = now_ms();
 	CHECK_INT(os_cloud_open(&c2, &ac, &opts), CL_EUNAVAIL);
 	CHECK(now_ms() - t0 < 1000);
@@ -647,7 +647,7 @@ static void test_tls(int port, int http_port, const char *tmp)
 
 	stub_env(port, "stub-secret");
 	setenv("OS_AUTH_URL", url, 1);
-	CHECK_INT(os_cloud_config_load(NULL, &cfg), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &cfg), 0);
 	CHECK_INT(os_cloud_open(&c, &cfg, &opts), CL_EUNAVAIL); /* self-signed: not trusted */
 	CHECK(has(cl_error_msg(), "identity: POST /auth/tokens: cannot reach https://127.0.0.1:"));
 	CHECK(has(cl_error_msg(), "certificate"));
@@ -655,7 +655,7 @@ static void test_tls(int port, int http_port, const char *tmp)
 	os_cloud_config_clear(&cfg);
 
 	setenv("OS_CACERT", ca, 1);
-	CHECK_INT(os_cloud_config_load(NULL, &cfg), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &cfg), 0);
 	CHECK_STR(cfg.cacert, ca);
 	CHECK_INT(os_cloud_open(&c, &cfg, &opts), 0);
 	if (c) {
@@ -687,7 +687,7 @@ static void test_tls(int port, int http_port, const char *tmp)
 
 	/* The certificate names 127.0.0.1, not localhost: refused even with the CA. */
 	setenv("OS_AUTH_URL", by_name, 1);
-	CHECK_INT(os_cloud_config_load(NULL, &cfg), 0);
+	CHECK_INT(os_cloud_config_load(NULL, environ, &cfg), 0);
 	CHECK_INT(os_cloud_open(&c, &cfg, &opts), CL_EUNAVAIL);
 	printf("# wrong name: %s\n", cl_error_msg());
 	os_cloud_config_clear(&cfg);
@@ -710,7 +710,7 @@ static void test_live(void)
 	long st = 0;
 	int rc;
 
-	rc = os_cloud_config_load(NULL, &cfg);
+	rc = os_cloud_config_load(NULL, environ, &cfg);
 	CHECK_INT(rc, 0);
 	if (rc < 0) {
 		printf("# live: %s\n", cl_error_msg());
