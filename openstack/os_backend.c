@@ -70,6 +70,21 @@ const char *osb_str(json_t *obj, const char *key)
 	return s ? s : "";
 }
 
+const char *osb_project(cl_hv *c)
+{
+	return os_project_id(c->os);
+}
+
+bool osb_ours(cl_hv *c, json_t *item)
+{
+	const char *p = osb_project(c);
+	for (const char *const *k = (const char *const[]){"project_id", "tenant_id", "owner", NULL};
+	     *k; k++)
+		if (json_object_get(item, *k) && *p && strcmp(osb_str(item, *k), p) != 0)
+			return false;
+	return true;
+}
+
 /* ------------------------------------------------------------------ connection */
 
 /* "openstack://CLOUD?network=N&external-network=E&ssh-cidr=C": cloud and settings. */
@@ -151,6 +166,14 @@ static int os_open_hv(cl_hv **out, const cl_vm_open_opts *o)
 	if (!o->data_dir) {
 		rc = cl_error_set(CL_EINVAL, "the OpenStack backend needs a data directory");
 		goto out;
+	}
+	/* $OS_CLOUD's cloud is named like a URI's: its records and claim are that cloud's. */
+	if (!*cloud && c->cfg.name && *c->cfg.name) {
+		const char *query = strchr(o->uri, '?');
+		free(c->uri);
+		c->uri = cl_aprintf(URI_PREFIX "%s%s", c->cfg.name, query ? query : "");
+		free(cloud);
+		cloud = cl_strdup(c->cfg.name);
 	}
 	base = cl_path_join(o->data_dir, "openstack");
 	c->dir = cl_path_join(base, *cloud ? cloud : "env");
@@ -274,7 +297,9 @@ static int os_disk_overlay(cl_hv *c, const char *disk, const char *backing, cons
 		return rc;
 	cl_error_clear();
 	json_decref(rec);
-	rec = json_pack("{s:s}", "backing", backing);
+	char id[37];
+	cl_uuid_new(id);
+	rec = json_pack("{s:s,s:s}", "backing", backing, "id", id);
 	rc = rec_write(c, disk, rec);
 	json_decref(rec);
 	return rc;
@@ -357,8 +382,10 @@ static int server_find(cl_hv *c, const char *name, json_t **server)
 	int rc = osb_list(c, "compute", path, "servers", &items);
 
 	*server = NULL;
+	/* A server soft-deleted (a cloud with reclaim_instance_interval) is gone for us. */
 	json_array_foreach(items, i, s)
-		if (strcmp(osb_str(s, "name"), name) == 0 && !*server)
+		if (strcmp(osb_str(s, "name"), name) == 0 && !*server &&
+		    strcmp(osb_str(s, "status"), "SOFT_DELETED") != 0)
 			*server = json_incref(s);
 	json_decref(items);
 	free(path);
@@ -431,7 +458,8 @@ static int server_wait(cl_hv *c, const char *id, const char *name, const char *w
 		const char *st = osb_str(s, "status");
 		bool idle = json_is_null(json_object_get(s, "OS-EXT-STS:task_state")) ||
 			    !json_object_get(s, "OS-EXT-STS:task_state");
-		if (strcmp(st, want) == 0 && idle)
+		if ((strcmp(st, want) == 0 && idle) ||
+		    (strcmp(want, "DELETED") == 0 && strcmp(st, "SOFT_DELETED") == 0))
 			break;
 		if (strcmp(st, "ERROR") == 0 && strcmp(want, "DELETED") != 0) {
 			rc = server_fault(name, s);
@@ -473,11 +501,11 @@ static char *port_name(const char *vm)
 static int port_ensure(cl_hv *c, const char *vm, const char *secgroup, char **id, char **ip)
 {
 	char *name = port_name(vm), *q = os_escape(name);
-	char *path = cl_aprintf("/v2.0/ports?name=%s", q);
+	char *path = cl_aprintf("/v2.0/ports?name=%s&project_id=%s", q, osb_project(c));
 	json_t *items = NULL, *port = NULL, *reply = NULL;
 	int rc = osb_list(c, "network", path, "ports", &items);
 
-	if (rc == 0 && json_array_size(items) > 0) {
+	if (rc == 0 && json_array_size(items) > 0 && osb_ours(c, json_array_get(items, 0))) {
 		port = json_incref(json_array_get(items, 0));
 	} else if (rc == 0) {
 		json_t *body = json_pack("{s:{s:s,s:s,s:[s],s:s}}", "port", "name", name, "network_id",
@@ -508,12 +536,14 @@ static int port_ensure(cl_hv *c, const char *vm, const char *secgroup, char **id
 static int port_delete(cl_hv *c, const char *vm, const char *lab)
 {
 	char *name = port_name(vm), *q = os_escape(name);
-	char *path = cl_aprintf("/v2.0/ports?name=%s", q);
+	char *path = cl_aprintf("/v2.0/ports?name=%s&project_id=%s", q, osb_project(c));
 	json_t *items = NULL, *p;
 	size_t i;
 	int rc = osb_list(c, "network", path, "ports", &items);
 
 	json_array_foreach(items, i, p) {
+		if (!osb_ours(c, p))
+			continue;
 		char *del = cl_aprintf("/v2.0/ports/%s", osb_str(p, "id"));
 		if (rc == 0 && lab)
 			rc = osb_unforward(c, lab, osb_str(p, "id"));
@@ -540,7 +570,8 @@ static int user_data(const char *seed, char **b64)
 	*b64 = NULL;
 	if (!seed)
 		return 0;
-	if ((rc = cl_read_file(seed, 48 * 1024, &b)) == 0) {
+	/* Nova takes at most 65535 bytes of base64: 49149 bytes of text. */
+	if ((rc = cl_read_file(seed, 49149, &b)) == 0) {
 		*b64 = cl_calloc(4 * ((b.len + 2) / 3) + 1, 1);
 		EVP_EncodeBlock((unsigned char *)*b64, (const unsigned char *)(b.data ? b.data : ""),
 				(int)b.len);
@@ -582,42 +613,46 @@ static int boot_image(cl_hv *c, const cl_domain_spec *spec, char **id)
 
 /*
  * The image of template disk tdisk: made once from the (shut off) template server
- * that booted it, as classlab-<lab>-v<version>, and recorded in the disk's record
- * before it is awaited, so a rerun finds it.
+ * that booted it, as classlab-<lab>-v<its version> with the disk record's id as the
+ * property classlab_disk. The id is in the record before the call, so a rerun finds
+ * the image a killed run asked for, finished or still being made, and makes no second.
  */
 static int snapshot_image(cl_hv *c, const char *tdisk, const cl_domain_spec *spec, char **id)
 {
 	json_t *rec = NULL, *srv = NULL, *reply = NULL, *items = NULL, *img;
-	char *name = cl_aprintf("classlab-%s-v%lld", spec->lab, (long long)spec->version);
-	char *q = os_escape(name), *path = cl_aprintf("/v2/images?name=%s", q);
+	char *name = NULL, *q = NULL, *path = NULL;
 	size_t i;
 	int rc = rec_read(c, tdisk, &rec);
 
 	*id = NULL;
 	if (rc)
 		goto out;
-	if (*osb_str(rec, "image")) {
-		*id = cl_strdup(osb_str(rec, "image"));
-		if ((rc = osb_image_wait(c, *id, 1800)) == 0)
-			goto out;
-		if (rc != CL_ENOTFOUND)
-			goto out;
-		cl_error_clear();
-		free(*id);
-		*id = NULL;
+	const char *disk_id = osb_str(rec, "id");
+	name = cl_aprintf("classlab-%s-v%lld", spec->lab,
+			  (long long)json_integer_value(json_object_get(rec, "version")));
+	if (!*disk_id || !json_integer_value(json_object_get(rec, "version"))) {
+		rc = cl_error_set(CL_EFAIL, "disk record '%s' names no template server: rebuild the "
+					    "template",
+				  tdisk);
+		goto out;
 	}
-	/* Made by a run killed before it recorded it: adopt it if it finished. */
+	q = os_escape(disk_id);
+	path = cl_aprintf("/v2/images?classlab_disk=%s&owner=%s&limit=1000", q, osb_project(c));
 	if ((rc = osb_list(c, "image", path, "images", &items)))
 		goto out;
 	json_array_foreach(items, i, img) {
-		if (!*id && strcmp(osb_str(img, "status"), "active") == 0)
+		const char *st = osb_str(img, "status");
+		if (!osb_ours(c, img) || strcmp(osb_str(img, "classlab_disk"), disk_id) != 0)
+			continue;
+		if (!*id && (strcmp(st, "active") == 0 || strcmp(st, "queued") == 0 ||
+			     strcmp(st, "saving") == 0 || strcmp(st, "importing") == 0))
 			*id = cl_strdup(osb_str(img, "id"));
 		else if ((rc = osb_image_delete(c, osb_str(img, "id"))))
 			goto out;
 	}
 	if (!*id) {
 		const char *server = osb_str(rec, "server");
-		char *act;
+		char *act, *ver;
 		if (!*server || (rc = server_find(c, server, &srv)) || !srv) {
 			rc = rc ? rc
 				: cl_error_set(CL_ENOTFOUND,
@@ -630,9 +665,10 @@ static int snapshot_image(cl_hv *c, const char *tdisk, const cl_domain_spec *spe
 					  server, osb_str(srv, "status"));
 			goto out;
 		}
-		char *ver = cl_aprintf("%lld", (long long)spec->version);
-		json_t *body = json_pack("{s:{s:s,s:{s:s,s:s}}}", "createImage", "name", name,
-					 "metadata", "classlab_lab", spec->lab, "classlab_version", ver);
+		ver = cl_aprintf("%lld", (long long)json_integer_value(json_object_get(rec, "version")));
+		json_t *body = json_pack("{s:{s:s,s:{s:s,s:s,s:s}}}", "createImage", "name", name,
+					 "metadata", "classlab_lab", spec->lab, "classlab_version", ver,
+					 "classlab_disk", disk_id);
 		act = cl_aprintf("/servers/%s/action", osb_str(srv, "id"));
 		rc = osb_call(c, "compute", "POST", act, body, &reply, NULL);
 		json_decref(body);
@@ -640,19 +676,17 @@ static int snapshot_image(cl_hv *c, const char *tdisk, const cl_domain_spec *spe
 		free(ver);
 		if (rc)
 			goto out;
+		cl_killpoint("openstack:snapshot");
 		*id = cl_strdup(osb_str(reply, "image_id"));
 		if (!**id) {
 			rc = cl_error_set(CL_EFAIL, "compute: createImage gave no image id");
 			goto out;
 		}
 	}
-	json_object_set_new(rec, "image", json_string(*id));
-	if ((rc = rec_write(c, tdisk, rec)))
-		goto out;
 	rc = osb_image_wait(c, *id, 1800);
 out:
 	if (rc) {
-		cl_error_wrap("cannot make image '%s'", name);
+		cl_error_wrap("cannot make image '%s'", name ? name : tdisk);
 		free(*id);
 		*id = NULL;
 	}
@@ -682,8 +716,12 @@ static int server_delete(cl_hv *c, json_t *s)
 	return rc;
 }
 
-/* The disk's record names the server booted from it (before the server exists). */
-static int rec_set_server(cl_hv *c, const char *disk_path, const char *server)
+/*
+ * The disk's record names the server booted from it and that server's template
+ * version (the disk's own), before the server exists; a record without an id (made
+ * before records had one) gets one.
+ */
+static int rec_set_server(cl_hv *c, const char *disk_path, const char *server, int64_t version)
 {
 	json_t *rec = NULL;
 	int rc;
@@ -692,8 +730,16 @@ static int rec_set_server(cl_hv *c, const char *disk_path, const char *server)
 		return 0;
 	if ((rc = rec_read(c, disk_path + 8, &rec)))
 		return rc;
-	if (strcmp(osb_str(rec, "server"), server) != 0) {
+	if (strcmp(osb_str(rec, "server"), server) != 0 ||
+	    json_integer_value(json_object_get(rec, "version")) != version ||
+	    !*osb_str(rec, "id")) {
+		char id[37];
 		json_object_set_new(rec, "server", json_string(server));
+		json_object_set_new(rec, "version", json_integer(version));
+		if (!*osb_str(rec, "id")) {
+			cl_uuid_new(id);
+			json_object_set_new(rec, "id", json_string(id));
+		}
 		rc = rec_write(c, disk_path + 8, rec);
 	}
 	json_decref(rec);
@@ -736,7 +782,8 @@ static int os_create(cl_hv *c, const cl_domain_spec *spec)
 		}
 	}
 	if ((rc = port_ensure(c, spec->name, sg, &port, &ip)) ||
-	    (rc = rec_set_server(c, spec->disk_path ? spec->disk_path : "", spec->name)))
+	    (rc = rec_set_server(c, spec->disk_path ? spec->disk_path : "", spec->name,
+				 spec->version)))
 		goto out;
 	if (!srv) {
 		ver = cl_aprintf("%lld", (long long)spec->version);
@@ -906,6 +953,11 @@ static int os_running(cl_hv *c, char ***names, size_t *n)
 	}
 	qsort(*names, *n, sizeof(char *), cmp_str);
 	json_decref(items);
+	if (rc) {
+		cl_strv_free(*names, *n);
+		*names = NULL;
+		*n = 0;
+	}
 	return rc;
 }
 
@@ -981,7 +1033,8 @@ static bool status_event(const char *before, const char *after, cl_vm_event *e)
 	return true;
 }
 
-static void poll_once(cl_vm_watch *w, bool first)
+/* One poll; false when the cloud did not answer (the next poll tries again). */
+static bool poll_once(cl_vm_watch *w, bool first)
 {
 	json_t *items = NULL, *s, *now = json_object();
 	const char *name;
@@ -991,7 +1044,7 @@ static void poll_once(cl_vm_watch *w, bool first)
 	if (osb_list(w->own, "compute", "/servers/detail?tags=classlab", "servers", &items)) {
 		cl_error_clear();
 		json_decref(now);
-		return; /* the cloud did not answer: the next poll tries again */
+		return false;
 	}
 	int64_t when = (int64_t)time(NULL);
 	json_array_foreach(items, i, s) {
@@ -1012,6 +1065,7 @@ static void poll_once(cl_vm_watch *w, bool first)
 	json_decref(w->seen);
 	w->seen = now;
 	json_decref(items);
+	return true;
 }
 
 static void *watcher(void *p)
@@ -1022,8 +1076,8 @@ static void *watcher(void *p)
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
 		pthread_mutex_unlock(&w->mu);
-		poll_once(w, first);
-		first = false;
+		if (poll_once(w, first))
+			first = false;
 		pthread_mutex_lock(&w->mu);
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -1049,7 +1103,10 @@ static int os_watch(cl_hv *c, cl_vm_event_cb cb, void *arg, cl_vm_watch **out)
 	w->seen = json_object();
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
-	if ((rc = os_cloud_open(&w->own->os, &c->cfg, &c->oo)) == 0 &&
+	/* Its own connection, silent: -v lines belong to the caller's commands. */
+	os_open_opts quiet = c->oo;
+	quiet.log = NULL;
+	if ((rc = os_cloud_open(&w->own->os, &c->cfg, &quiet)) == 0 &&
 	    pthread_create(&w->thread, NULL, watcher, w) != 0)
 		rc = cl_error_set(CL_EFAIL, "cannot start the event poller");
 	if (rc) {

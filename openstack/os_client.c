@@ -42,6 +42,7 @@ struct os_cloud {
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
 	char *token;	    /* wiped when replaced */
+	char *project_id;   /* the token's project */
 	int64_t expires_at; /* Unix seconds; 0: unknown */
 	os_ep *eps;
 	size_t n_eps;
@@ -338,6 +339,16 @@ static char *cloud_message(const char *s, size_t n, long status)
 	return cl_buf_detach(&msg);
 }
 
+/*
+ * A 409 that is a quota (Neutron's OverQuota, or Nova's "Quota exceeded"): not a
+ * conflict that passes, so neither retried nor reported as one.
+ */
+static bool over_quota(const os_cloud *c)
+{
+	const char *s = cl_buf_str(&c->answer);
+	return strstr(s, "OverQuota") || strstr(s, "Quota exceeded") || strstr(s, "quota exceeded");
+}
+
 static int status_code(long st)
 {
 	switch (st) {
@@ -359,7 +370,8 @@ static int status_code(long st)
 static int http_error(os_cloud *c, const os_req *r, long st)
 {
 	char *m = cloud_message(cl_buf_str(&c->answer), c->answer.len, st);
-	int rc = cl_error_set(status_code(st), "%s: %s %.*s: HTTP %ld: %s", r->service, r->method,
+	int rc = cl_error_set(st == 409 && over_quota(c) ? CL_EFAIL : status_code(st),
+			      "%s: %s %.*s: HTTP %ld: %s", r->service, r->method,
 			      (int)path_len(r->path), r->path, st, m);
 	free(m);
 	return rc;
@@ -595,7 +607,7 @@ static int request(os_cloud *c, const os_req *r, long *status)
 			continue;
 		}
 		if ((*status == 409 || *status == 429 || *status == 503) && r->retry &&
-		    try < TRIES_MAX) {
+		    try < TRIES_MAX && !(*status == 409 && over_quota(c))) {
 			sleep_s(c->retry_after >= 0 ? c->retry_after : 1L << (try - 1));
 			continue;
 		}
@@ -764,6 +776,9 @@ static int authenticate(os_cloud *c)
 	c->token = c->subject_token;
 	c->subject_token = NULL;
 	c->expires_at = parse_expiry(json_string_value(json_object_get(token, "expires_at")));
+	free(c->project_id);
+	c->project_id = dup_or_null(
+		json_string_value(json_object_get(json_object_get(token, "project"), "id")));
 	read_catalog(c, json_object_get(token, "catalog"));
 out:
 	json_decref(answer);
@@ -812,6 +827,7 @@ void os_cloud_close(os_cloud *c)
 		curl_easy_cleanup(c->curl);
 	wipe_free(c->token);
 	wipe_free(c->subject_token);
+	free(c->project_id);
 	if (c->answer.data)
 		explicit_bzero(c->answer.data, c->answer.cap);
 	cl_buf_free(&c->answer);
@@ -836,6 +852,11 @@ const char *os_endpoint(os_cloud *c, const char *service)
 const char *os_cloud_name(os_cloud *c)
 {
 	return c->cfg.name ? c->cfg.name : "";
+}
+
+const char *os_project_id(os_cloud *c)
+{
+	return c->project_id ? c->project_id : "";
 }
 
 int os_call(os_cloud *c, const char *service, const char *method, const char *path, json_t *body,

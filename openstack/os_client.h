@@ -85,6 +85,8 @@ void os_cloud_close(os_cloud *c); /* NULL is fine; wipes the token */
 const char *os_endpoint(os_cloud *c, const char *service);
 /* The cloud's name as given ("" for OS_* variables), borrowed. */
 const char *os_cloud_name(os_cloud *c);
+/* The project the token is scoped to (its id; "" if Keystone gave none), borrowed. */
+const char *os_project_id(os_cloud *c);
 
 /*
  * One call: method on the service's endpoint + path ("/servers/detail?name=x";

@@ -69,14 +69,16 @@ static int image_ensure(cl_hv *c, const char *name, const char *key, const char 
 			const char *file, const char *disk_format, const char *container_format,
 			json_t *props, char **id)
 {
-	char *q = os_escape(value), *path = cl_aprintf("/v2/images?%s=%s", key, q);
+	char *q = os_escape(value);
+	char *path = cl_aprintf("/v2/images?%s=%s&owner=%s&limit=1000", key, q, osb_project(c));
 	json_t *items = NULL, *img, *reply = NULL, *body = NULL;
 	size_t i;
 	int rc = osb_list(c, "image", path, "images", &items);
 
 	*id = NULL;
 	json_array_foreach(items, i, img) {
-		if (rc || strcmp(osb_str(img, "name"), name) != 0 || strcmp(osb_str(img, key), value))
+		if (rc || strcmp(osb_str(img, "name"), name) != 0 || strcmp(osb_str(img, key), value) ||
+		    !osb_ours(c, img))
 			continue;
 		if (!*id && strcmp(osb_str(img, "status"), "active") == 0)
 			*id = cl_strdup(osb_str(img, "id"));
@@ -99,6 +101,13 @@ static int image_ensure(cl_hv *c, const char *name, const char *key, const char 
 	pthread_mutex_unlock(&c->mu);
 	if (rc == 0)
 		rc = osb_image_wait(c, *id, 600);
+	if (rc && *id) { /* refused (quota, size): nothing half-made is left */
+		char *msg = cl_strdup(cl_error_msg());
+		int code = cl_error_code();
+		osb_image_delete(c, *id);
+		cl_error_set(code, "%s", msg);
+		free(msg);
+	}
 out:
 	if (rc) {
 		cl_error_wrap("cannot upload image '%s'", name);

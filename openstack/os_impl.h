@@ -49,6 +49,10 @@ int osb_call(cl_hv *c, const char *service, const char *method, const char *path
 int osb_list(cl_hv *c, const char *service, const char *path, const char *key, json_t **items);
 /* A string member, or "" when absent or not a string. */
 const char *osb_str(json_t *obj, const char *key);
+/* The token's project: what lists are filtered by (an admin sees every project's). */
+const char *osb_project(cl_hv *c);
+/* item (a port, floating IP, group, image) belongs to this project, as far as it says. */
+bool osb_ours(cl_hv *c, json_t *item);
 
 /* ---- os_lab.c: what a lab's VMs share */
 int osb_networks(cl_hv *c);

@@ -15,7 +15,10 @@ static char *fip_desc(const char *lab)
 	return cl_aprintf("classlab lab %s", lab);
 }
 
-/* Items of GET path whose "name" (or "description") is value; a new array. */
+/*
+ * Items of GET path whose "name" (or "description") is value and that belong to
+ * this project (an admin's lists hold every project's); a new array.
+ */
 static int list_where(cl_hv *c, const char *service, const char *path, const char *key,
 		      const char *field, const char *value, json_t **out)
 {
@@ -25,7 +28,7 @@ static int list_where(cl_hv *c, const char *service, const char *path, const cha
 
 	*out = json_array();
 	json_array_foreach(items, i, it)
-		if (strcmp(osb_str(it, field), value) == 0)
+		if (strcmp(osb_str(it, field), value) == 0 && osb_ours(c, it))
 			json_array_append(*out, it);
 	json_decref(items);
 	return rc;
@@ -148,7 +151,7 @@ int osb_flavor(cl_hv *c, const cl_domain_spec *spec, char **flavor_id)
 int osb_secgroup(cl_hv *c, const char *lab, bool create, char **id)
 {
 	char *name = lab_res(lab), *q = os_escape(name);
-	char *path = cl_aprintf("/v2.0/security-groups?name=%s", q);
+	char *path = cl_aprintf("/v2.0/security-groups?name=%s&project_id=%s", q, osb_project(c));
 	const char *cidr = c->ssh_cidr ? c->ssh_cidr : "0.0.0.0/0";
 	json_t *items = NULL, *sg = NULL, *reply = NULL, *r;
 	bool has_rule = false;
@@ -182,6 +185,10 @@ int osb_secgroup(cl_hv *c, const char *lab, bool create, char **id)
 					 "IPv4", "protocol", "tcp", "port_range_min", 22,
 					 "port_range_max", 22, "remote_ip_prefix", cidr);
 		rc = osb_call(c, "network", "POST", "/v2.0/security-group-rules", body, NULL, NULL);
+		if (rc == CL_EEXIST) { /* the same rule, the cloud's way of writing its CIDR */
+			cl_error_clear();
+			rc = 0;
+		}
 		json_decref(body);
 	}
 out:
@@ -221,8 +228,8 @@ int osb_fip(cl_hv *c, const char *lab, bool create, json_t **fip)
 {
 	char *desc = fip_desc(lab);
 	json_t *items = NULL, *reply = NULL;
-	int rc = list_where(c, "network", "/v2.0/floatingips", "floatingips", "description", desc,
-			    &items);
+	char *path = cl_aprintf("/v2.0/floatingips?project_id=%s", osb_project(c));
+	int rc = list_where(c, "network", path, "floatingips", "description", desc, &items);
 
 	*fip = NULL;
 	if (rc == 0 && json_array_size(items) > 0) {
@@ -236,6 +243,7 @@ int osb_fip(cl_hv *c, const char *lab, bool create, json_t **fip)
 	}
 	json_decref(reply);
 	json_decref(items);
+	free(path);
 	free(desc);
 	return rc;
 }
@@ -364,46 +372,57 @@ static int delete_ok_absent(cl_hv *c, const char *service, const char *path)
 	return rc;
 }
 
+/* Deletes every item of the list: DELETE <base>/<id>. */
+static int delete_all(cl_hv *c, const char *service, json_t *items, const char *base)
+{
+	json_t *it;
+	size_t i;
+	int rc = 0;
+
+	json_array_foreach(items, i, it) {
+		char *path = cl_aprintf("%s/%s", base, osb_str(it, "id"));
+		if (rc == 0)
+			rc = delete_ok_absent(c, service, path);
+		free(path);
+	}
+	return rc;
+}
+
 int osb_lab_remove(cl_hv *c, const char *lab, bool keep_images)
 {
-	json_t *fip = NULL, *items = NULL, *img;
-	char *sg = NULL, *group = NULL, *path = NULL, *q = os_escape(lab);
-	size_t i;
-	int rc = osb_fip(c, lab, false, &fip);
+	json_t *items = NULL;
+	char *name = lab_res(lab), *desc = fip_desc(lab), *q = os_escape(lab);
+	char *fips = cl_aprintf("/v2.0/floatingips?project_id=%s", osb_project(c));
+	char *sgs = cl_aprintf("/v2.0/security-groups?project_id=%s", osb_project(c));
+	char *imgs = cl_aprintf("/v2/images?classlab_lab=%s&owner=%s&limit=1000", q, osb_project(c));
+	int rc;
 
-	/* Its forwards go with it. */
-	if (rc == 0 && fip) {
-		path = cl_aprintf("/v2.0/floatingips/%s", osb_str(fip, "id"));
-		rc = delete_ok_absent(c, "network", path);
-		free(path);
-		path = NULL;
-	}
-	if (rc == 0 && (rc = osb_server_group(c, lab, false, &group)) == 0 && group) {
-		path = cl_aprintf("/os-server-groups/%s", group);
-		rc = delete_ok_absent(c, "compute", path);
-		free(path);
-		path = NULL;
-	}
-	if (rc == 0 && (rc = osb_secgroup(c, lab, false, &sg)) == 0 && sg) {
-		path = cl_aprintf("/v2.0/security-groups/%s", sg);
-		rc = delete_ok_absent(c, "network", path);
-		free(path);
-		path = NULL;
-	}
-	if (rc == 0 && !keep_images) {
-		path = cl_aprintf("/v2/images?classlab_lab=%s", q);
-		rc = osb_list(c, "image", path, "images", &items);
-		json_array_foreach(items, i, img)
-			if (rc == 0 && strcmp(osb_str(img, "classlab_lab"), lab) == 0)
-				rc = osb_image_delete(c, osb_str(img, "id"));
-	}
+	/* Its floating IP (its forwards go with it), server group, security group, images. */
+	if ((rc = list_where(c, "network", fips, "floatingips", "description", desc, &items)) == 0)
+		rc = delete_all(c, "network", items, "/v2.0/floatingips");
+	json_decref(items);
+	items = NULL;
+	if (rc == 0 && (rc = list_where(c, "compute", "/os-server-groups", "server_groups", "name",
+					name, &items)) == 0)
+		rc = delete_all(c, "compute", items, "/os-server-groups");
+	json_decref(items);
+	items = NULL;
+	if (rc == 0 &&
+	    (rc = list_where(c, "network", sgs, "security_groups", "name", name, &items)) == 0)
+		rc = delete_all(c, "network", items, "/v2.0/security-groups");
+	json_decref(items);
+	items = NULL;
+	if (rc == 0 && !keep_images &&
+	    (rc = list_where(c, "image", imgs, "images", "classlab_lab", lab, &items)) == 0)
+		rc = delete_all(c, "image", items, "/v2/images");
+	json_decref(items);
 	if (rc)
 		cl_error_wrap("cannot remove what lab '%s' had on the cloud", lab);
-	json_decref(items);
-	json_decref(fip);
-	free(path);
+	free(imgs);
+	free(sgs);
+	free(fips);
 	free(q);
-	free(sg);
-	free(group);
+	free(desc);
+	free(name);
 	return rc;
 }

@@ -56,12 +56,7 @@ int cl_template_hv_check(cl_ctx *ctx, const cl_lab *lab)
 			    lab->name, lab->hv_uri, uri, lab->hv_uri);
 }
 
-/*
- * A backend whose forwards live elsewhere (a cloud's floating IP) gives the lab's
- * address; it becomes the lab's listen address, so every SSH line, ssh_config and
- * known_hosts names it.
- */
-static int lab_address(cl_ctx *ctx, cl_lab *lab)
+int tp_lab_address(cl_ctx *ctx, cl_lab *lab)
 {
 	char *addr = NULL;
 	int rc;
@@ -107,10 +102,9 @@ int cl_template_connect(cl_ctx *ctx, cl_lab *lab, bool claim)
 								      TP_VM(ctx)->uri(ctx->hv), &bound))))
 			return rc;
 		lab->hv_uri = bound; /* another process may have claimed it first: check again */
-		if ((rc = cl_template_hv_check(ctx, lab)))
-			return rc;
+		rc = cl_template_hv_check(ctx, lab);
 	}
-	return lab_address(ctx, lab);
+	return rc;
 }
 
 /* The seed every VM of the lab gets: its user, keys and (template only) the customisation. */
@@ -260,6 +254,8 @@ int cl_template_build(cl_ctx *ctx, const char *name)
 	/* The hypervisor first: an unreachable one leaves the store untouched. */
 	if ((rc = cl_template_connect(ctx, &lab, true)) || (rc = cl_ctx_lab_lock(ctx, lab.name, "template build")))
 		goto out_nolock;
+	if ((rc = tp_lab_address(ctx, &lab)))
+		goto out;
 	if ((rc = cl_lab_spec_parse(lab.spec_json, &spec)))
 		goto out;
 	cl_ctx_progress(ctx, "preparing image '%s'", lab.image);
@@ -409,7 +405,8 @@ static int publish_one(cl_ctx *ctx, const cl_lab *lab, const cl_size *size,
 	cl_killpoint("publish:overlay");
 	if ((rc = TP_VM(ctx)->state(ctx->hv, vm.name, &st)))
 		goto out;
-	if (st == CL_DOM_ABSENT || vm.state == CL_VM_STATE_PLANNED) {
+	/* Absent, never defined, or in a state no start mends (a cloud's server in ERROR): defined again. */
+	if (st == CL_DOM_ABSENT || st == CL_DOM_OTHER || vm.state == CL_VM_STATE_PLANNED) {
 		if ((rc = make_seed(ctx, lab, &vm, NULL, key.public_line, &seed)))
 			goto out;
 		cl_killpoint("publish:seed");
@@ -472,6 +469,8 @@ int cl_template_publish(cl_ctx *ctx, const char *name, const cl_publish_opts *op
 	if ((rc = cl_template_connect(ctx, &lab, true)) ||
 	    (rc = cl_ctx_lab_lock(ctx, lab.name, "template publish")))
 		goto out_nolock;
+	if ((rc = tp_lab_address(ctx, &lab)))
+		goto out;
 	/* Keys and seeds are synced in batches, each before the record that names it commits. */
 	cl_file_defer_begin();
 	if (lab.template_state != CL_TEMPLATE_BUILT && lab.template_state != CL_TEMPLATE_VERIFIED &&

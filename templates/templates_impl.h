@@ -20,6 +20,12 @@
 /* The VM backend cl_templates_backend opens (libvirt). */
 /* The VM backend a URI names: OpenStack for "openstack://...", else libvirt. */
 const cl_vm_backend *tp_vm_backend(const char *uri);
+/*
+ * A backend whose forwards live elsewhere (a cloud's floating IP) gives the lab's
+ * address: it becomes the lab's listen address (and its public host unless the lab
+ * file named a reachable one), and known_hosts follows. Under the lab's lock.
+ */
+int tp_lab_address(cl_ctx *ctx, cl_lab *lab);
 
 /* The template's disk of one version: "<lab>-template-v<version>.qcow2". */
 char *tp_template_vol(const char *lab, int64_t version);
