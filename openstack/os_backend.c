@@ -438,7 +438,7 @@ static int server_wait(cl_hv *c, const char *id, const char *name, const char *w
 {
 	int64_t deadline = now_s() + timeout_s;
 	json_t *s = NULL;
-	int rc;
+	int rc, fault_waits = 0;
 
 	for (;;) {
 		json_decref(s);
@@ -461,7 +461,12 @@ static int server_wait(cl_hv *c, const char *id, const char *name, const char *w
 		if ((strcmp(st, want) == 0 && idle) ||
 		    (strcmp(want, "DELETED") == 0 && strcmp(st, "SOFT_DELETED") == 0))
 			break;
+		/* Nova marks the server ERROR a moment before it records the fault: wait for it. */
 		if (strcmp(st, "ERROR") == 0 && strcmp(want, "DELETED") != 0) {
+			if (!*osb_str(json_object_get(s, "fault"), "message") && fault_waits++ < 5) {
+				sleep_ms(1000);
+				continue;
+			}
 			rc = server_fault(name, s);
 			break;
 		}
