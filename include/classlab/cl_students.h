@@ -80,4 +80,29 @@ int cl_students_export(cl_ctx *ctx, const char *lab, const char *student, const 
  */
 int cl_access_x2go_write(cl_ctx *ctx, const cl_access *a, const char *home, char **written);
 
+/* ---- web access: one-time invitation links and sessions (students/invite.c) ---- */
+/* Tokens: 256 random bits (getrandom) as 64 lowercase hex digits; the store keeps SHA-256. */
+#define CL_WEB_TOKEN_HEX 64
+/* How long a session opened by a link lasts (a term's worth of weeks). */
+#define CL_WEB_SESSION_S (120 * 86400)
+/*
+ * A new one-time link, "<base_url>/join/<token>", for a student (lab, student) or an
+ * admin (both NULL); the student's earlier unused link stops working. New string.
+ */
+int cl_invite_issue(cl_ctx *ctx, const char *lab, const char *student, const char *base_url,
+		    char **link);
+/* Ends a student's (or every admin's) unused links and sessions; *n: how many. */
+int cl_invite_revoke(cl_ctx *ctx, const char *lab, const char *student, int64_t *n);
+/*
+ * Takes a link's token once: a new session (*session_token, new string, for the cookie)
+ * with its grant (*grant, with a new CSRF token). CL_ENOTFOUND for a token that is
+ * malformed, unknown, used or revoked (one message for all: a guesser learns nothing).
+ */
+int cl_invite_redeem(cl_ctx *ctx, const char *token, char **session_token, cl_web_grant *grant);
+/* The grant of a live session; CL_ENOTFOUND for a malformed, unknown or expired one. */
+int cl_session_find(cl_ctx *ctx, const char *session_token, cl_web_grant *grant);
+int cl_session_end(cl_ctx *ctx, const char *session_token);
+/* Constant-time comparison of two NUL-terminated tokens (CSRF). */
+bool cl_token_equal(const char *a, const char *b);
+
 #endif
