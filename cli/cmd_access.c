@@ -183,11 +183,27 @@ out:
 	return rc;
 }
 
+/* The page's address in links: --url, else the service's default (loopback, port 8080). */
+static const char *invite_base(cli_ctx *ctx, int *rc)
+{
+	const char *url = cli_opt_get(ctx, "url");
+	*rc = 0;
+	if (!url)
+		return "http://127.0.0.1:8080";
+	if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+	    strpbrk(url, " \t\r\n\"'<>?#") || (*rc = cl_text_check("--url", url, 512)))
+		*rc = *rc ? *rc
+			  : cl_error_set(CL_EINVAL, "--url '%s' is not an http:// or https:// address "
+						    "without query or fragment",
+					 url);
+	return url;
+}
+
 /* The files go through the library; the note says what it wrote. */
 int cmd_students_export(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	const char *dir = argv[2];
-	char **written = NULL;
+	char **written = NULL, *link = NULL;
 	size_t n = 0;
 	bool key = false;
 	int rc;
@@ -195,8 +211,18 @@ int cmd_students_export(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	(void)argc;
 	if (!*dir)
 		return cli_usage_error(ctx, "DIR is empty: name a new or empty directory");
-	if ((rc = cl_students_export(ctx->cl, argv[0], argv[1], dir, cli_flag(ctx, "force"),
-				     &written, &n)))
+	/* --invite: a fresh one-time link to the web page goes into README.txt. */
+	if (cli_flag(ctx, "invite")) {
+		const char *base = invite_base(ctx, &rc);
+		if (rc || (rc = cl_invite_issue(ctx->cl, argv[0], argv[1], base, &link)))
+			return rc;
+	} else if (cli_opt_get(ctx, "url")) {
+		return cli_usage_error(ctx, "--url goes with --invite");
+	}
+	rc = cl_students_export(ctx->cl, argv[0], argv[1], dir, cli_flag(ctx, "force"), link,
+				&written, &n);
+	free(link);
+	if (rc)
 		return rc;
 	json_t *paths = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -375,22 +401,6 @@ int cmd_tunnel(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	cl_ssh_free(ssh);
 	cl_access_clear(&a);
 	return rc;
-}
-
-/* The page's address in links: --url, else the service's default (loopback, port 8080). */
-static const char *invite_base(cli_ctx *ctx, int *rc)
-{
-	const char *url = cli_opt_get(ctx, "url");
-	*rc = 0;
-	if (!url)
-		return "http://127.0.0.1:8080";
-	if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
-	    strpbrk(url, " \t\r\n\"'<>?#") || (*rc = cl_text_check("--url", url, 512)))
-		*rc = *rc ? *rc
-			  : cl_error_set(CL_EINVAL, "--url '%s' is not an http:// or https:// address "
-						    "without query or fragment",
-					 url);
-	return url;
 }
 
 /*

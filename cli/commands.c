@@ -56,6 +56,8 @@ static const cli_opt students_remove_opts[] = {
 };
 static const cli_opt export_opts[] = {
 	{"force", 0, OPT_FLAG, NULL, "replace the files an earlier export wrote in DIR"},
+	{"invite", 0, OPT_FLAG, NULL, "put a new one-time link to the web page in README.txt"},
+	{"url", 0, OPT_VALUE, "URL", "with --invite: the page's address (default http://127.0.0.1:8080)"},
 	END,
 };
 static const cli_opt schedule_add_opts[] = {

@@ -59,7 +59,7 @@ void cl_access_x2go_session(const cl_access *a, cl_buf *out);
 /*
  * students export: what a student needs to connect, written into dir: their key
  * (only when classlab holds it), known_hosts, ssh_config, x2go-session and
- * README.txt, pointing at each other by relative names, and a manifest
+ * README.txt (with the web page's link when link is not NULL), pointing at each other by relative names, and a manifest
  * (.classlab-export) listing them. dir is made (0700, with missing parents) or must
  * be empty (its mode left alone); with force, a non-empty dir may hold an earlier
  * export of the same user, whose listed regular files are replaced and nothing
@@ -71,7 +71,12 @@ void cl_access_x2go_session(const cl_access *a, cl_buf *out);
  * manifest first; *nwritten their count. On failure they are NULL and 0.
  */
 int cl_students_export(cl_ctx *ctx, const char *lab, const char *student, const char *dir,
-		       bool force, char ***written, size_t *nwritten);
+		       bool force, const char *link, char ***written, size_t *nwritten);
+/*
+ * The same files as a zip (libarchive) in out, under "<lab>-<student>/", for the web
+ * page's download (the private key 0600 inside). Nothing is written to disk.
+ */
+int cl_students_bundle_zip(cl_ctx *ctx, const char *lab, const char *student, cl_buf *out);
 /*
  * connect --x2go --write: appends a's X2Go session to home/.x2goclient/sessions
  * (the directory made 0700 when missing, the file written 0600 through a temporary
