@@ -15,7 +15,7 @@ set -o pipefail
 need_guest qemu-system-x86_64 qemu-img sqlite3 ssh python3 curl
 [ -x /usr/bin/chromium ] || skip "chromium is not installed (scripts/install-deps --tests)"
 [ -x /usr/bin/chromedriver ] || skip "chromium-driver is not installed"
-python3 -c 'import selenium' 2>/dev/null || skip "python3-selenium is not installed"
+/usr/bin/python3 -c "import selenium" 2>/dev/null || skip "python3-selenium is not installed (Debian's, for /usr/bin/python3)"
 
 unset CLASSLAB_DB CLASSLAB_URI LIBVIRT_DEFAULT_URI
 H=$(mktemp -d /tmp/clw.XXXX) || exit 1
@@ -57,7 +57,7 @@ print(v[0]["link"] if isinstance(v, list) else v["link"])'
 ALICE=$(link students invite "$LAB" alice) || fail "students invite alice"
 BOB=$(link students invite "$LAB" bob) || fail "students invite bob"
 ADMIN=$(link admin invite) || fail "admin invite"
-python3 "$CL_SOURCE_DIR/tests/e2e/web_browser.py" --base "$BASE" --lab "$LAB" \
+/usr/bin/python3 "$CL_SOURCE_DIR/tests/e2e/web_browser.py" --base "$BASE" --lab "$LAB" \
 	--alice "$ALICE" --bob "$BOB" --admin "$ADMIN" --work "$T" \
 	--shots "${WEB_SHOTS:-$CL_SOURCE_DIR/doc}" || fail "the browser test"
 for tok in "${ALICE##*/}" "${BOB##*/}" "${ADMIN##*/}"; do
