@@ -200,6 +200,16 @@ expect_exit 0 students export lab1 bob "$T/exp" --invite --url "$URL"
 grep -q "$URL/join/[0-9a-f]\{64\}" "$T/exp/README.txt" || fail "students export --invite: no link in README.txt"
 expect_refused 2 "--url goes with --invite" students export lab1 bob "$T/exp2" --url "$URL"
 expect_refused 2 "is not an http:// or https:// address" students invite lab1 --url "javascript:x"
+
+# --- the hostile-input corpus's HTTP cases, sent raw ---
+for req in "$CL_TEST_DATA"/hostile/http/*.http; do
+	case=$(basename "$req" .http)
+	got=$(python3 "$CL_SOURCE_DIR/tests/cli/web_raw.py" "$PORT" "$req")
+	want=$(cat "${req%.http}.expect")
+	[[ "|$want|" == *"|$got|"* ]] || fail "hostile HTTP $case: got '$got', want $want"
+	pass
+done
+expect_eq "$(hget /)" 200 "served after the hostile requests"
 stop_serve
 
 # --- behind a proxy: its X-Forwarded-Proto makes the cookie Secure ---
