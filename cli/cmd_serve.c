@@ -332,6 +332,25 @@ typedef struct web_request {
 	bool too_large;
 } web_request;
 
+/* Open Jupyter's origin: larger bodies (notebooks are saved with PUT). */
+#define JUPYTER_BODY_MAX (16u << 20)
+
+typedef struct header_list {
+	cl_web_header h[WEB_HEADERS_MAX];
+	size_t n;
+} header_list;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				      const char *value)
+{
+	header_list *l = cls;
+	(void)kind;
+	if (l->n == WEB_HEADERS_MAX)
+		return MHD_NO;
+	l->h[l->n++] = (cl_web_header){key, value ? value : ""};
+	return MHD_YES;
+}
+
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
 				    const char *value)
 {
@@ -363,11 +382,33 @@ static enum MHD_Result web_send(service *s, struct MHD_Connection *conn, const c
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
 		len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 
-	for (size_t i = 0; i < cl_web_header_count; i++)
-		MHD_add_response_header(resp, cl_web_headers[i].name, cl_web_headers[i].value);
+	if (r->proxied) {
+		/* Jupyter's own headers (its CSP, cookies, types); never our session's. */
+		for (const char *line = r->raw_headers; line && *line;) {
+			size_t n = strcspn(line, "\r\n");
+			const char *colon = memchr(line, ':', n);
+			if (colon) {
+				char *name = cl_strndup(line, (size_t)(colon - line));
+				const char *v = colon + 1;
+				while (*v == ' ')
+					v++;
+				char *value = cl_strndup(v, n - (size_t)(v - line));
+				MHD_add_response_header(resp, name, value);
+				free(name);
+				free(value);
+			}
+			line += n;
+			line += strspn(line, "\r\n");
+		}
+		MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	} else {
+		for (size_t i = 0; i < cl_web_header_count; i++)
+			MHD_add_response_header(resp, cl_web_headers[i].name, cl_web_headers[i].value);
+		MHD_add_response_header(resp, "Content-Type",
+					r->content_type ? r->content_type : "text/plain");
+	}
 	if (s->web_tls)
 		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
-	MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "text/plain");
 	if (r->set_cookie)
 		MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
 	if (r->location)
@@ -391,15 +432,46 @@ static enum MHD_Result web_plain(service *s, struct MHD_Connection *conn, const 
 	return web_send(s, conn, method, url, &r);
 }
 
-static enum MHD_Result on_web(void *cls, struct MHD_Connection *conn, const char *url,
-			      const char *method, const char *version, const char *data,
-			      size_t *data_size, void **con_cls)
+/* The query again, "a=b&c=d" (re-encoded from MHD's parsed arguments); NULL when none. */
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
 {
-	service *s = cls;
+	static const char hex[] = "0123456789ABCDEF";
+	cl_buf *b = cls;
+	const char *parts[2] = {key, value};
+	(void)kind;
+	if (b->len)
+		cl_buf_putc(b, '&');
+	for (int i = 0; i < 2 && parts[i]; i++) {
+		if (i)
+			cl_buf_putc(b, '=');
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
+			if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+				cl_buf_putc(b, (char)*p);
+			else
+				cl_buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+		}
+	}
+	return MHD_YES;
+}
+
+static char *web_query_of(struct MHD_Connection *conn)
+{
+	cl_buf b = CL_BUF_INIT;
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &b);
+	return b.len ? cl_buf_detach(&b) : (cl_buf_free(&b), NULL);
+}
+
+static enum MHD_Result web_any(service *s, bool jupyter, struct MHD_Connection *conn,
+			       const char *url, const char *method, const char *data,
+			       size_t *data_size, void **con_cls)
+{
 	web_request *rq = *con_cls;
+	header_list hl = {.n = 0};
 	char client[INET6_ADDRSTRLEN + 1];
 	unsigned nheaders = 0;
-	(void)version;
+	size_t body_max = jupyter ? JUPYTER_BODY_MAX : WEB_BODY_MAX;
 
 	if (!rq) {
 		rq = cl_calloc(1, sizeof(*rq));
@@ -407,7 +479,7 @@ static enum MHD_Result on_web(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	if (*data_size) {
-		if (rq->body.len + *data_size > WEB_BODY_MAX)
+		if (rq->body.len + *data_size > body_max)
 			rq->too_large = true;
 		else
 			cl_buf_add(&rq->body, data, *data_size);
@@ -443,10 +515,37 @@ static enum MHD_Result on_web(void *cls, struct MHD_Connection *conn, const char
 		wr.tls = xfp && strcmp(xfp, "https") == 0;
 	}
 	cl_web_response r = {0};
+	if (jupyter) {
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hl);
+		wr.headers = hl.h;
+		wr.nheaders = hl.n;
+		wr.query = web_query_of(conn);
+	}
 	cl_serve_lock(s->policy);
-	cl_web_handle(s->web, &wr, &r);
+	if (jupyter)
+		cl_web_handle_jupyter(s->web, &wr, &r);
+	else
+		cl_web_handle(s->web, &wr, &r);
 	cl_serve_unlock(s->policy);
-	return web_send(s, conn, method, url, &r);
+	enum MHD_Result ok = web_send(s, conn, method, url, &r);
+	free((char *)wr.query);
+	return ok;
+}
+
+static enum MHD_Result on_web(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *data,
+			      size_t *data_size, void **con_cls)
+{
+	(void)version;
+	return web_any(cls, false, conn, url, method, data, data_size, con_cls);
+}
+
+static enum MHD_Result on_jupyter(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *data_size, void **con_cls)
+{
+	(void)version;
+	return web_any(cls, true, conn, url, method, data, data_size, con_cls);
 }
 
 static void on_web_done(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -507,14 +606,24 @@ static int web_check(cli_ctx *ctx, struct sockaddr_storage *ss)
 	bool proxy = cli_flag(ctx, "behind-proxy"), loopback = false;
 	int rc;
 
+	const char *jp = cli_opt_get(ctx, "jupyter-port");
+	uint64_t jport = 0;
+
 	if (!spec) {
-		if (cert || key || proxy)
-			return cl_error_set(CL_EINVAL, "--tls-cert, --tls-key and --behind-proxy go "
-						       "with --http");
+		if (cert || key || proxy || jp)
+			return cl_error_set(CL_EINVAL, "--tls-cert, --tls-key, --behind-proxy and "
+						       "--jupyter-port go with --http");
 		return 0;
 	}
 	if ((rc = web_address(spec, ss, &loopback)))
 		return rc;
+	if (jp && (rc = cl_parse_u64("--jupyter-port", jp, 65535, &jport)))
+		return rc;
+	in_port_t hport = ss->ss_family == AF_INET6 ? ((struct sockaddr_in6 *)ss)->sin6_port
+						    : ((struct sockaddr_in *)ss)->sin_port;
+	if (jp && (jport == 0 || htons((uint16_t)jport) == hport))
+		return cl_error_set(CL_EINVAL, "--jupyter-port must be 1-65535 and not the page's "
+					       "own port (Jupyter needs an origin of its own)");
 	if (!cert != !key)
 		return cl_error_set(CL_EINVAL, "--tls-cert and --tls-key go together");
 	if (cert && proxy)
@@ -532,7 +641,28 @@ static int web_check(cli_ctx *ctx, struct sockaddr_storage *ss)
  * The web page's daemon: loopback by default; any other address needs our own TLS
  * (--tls-cert/--tls-key) or --behind-proxy (a proxy that terminates TLS for us).
  */
-static int web_start(service *s, cli_ctx *ctx, struct MHD_Daemon **out)
+static struct MHD_Daemon *web_daemon(service *s, unsigned flags, struct sockaddr_storage *ss,
+				      bool jupyter, const cl_buf *cert, const cl_buf *key)
+{
+	MHD_AccessHandlerCallback fn = jupyter ? on_jupyter : on_web;
+	if (cert->data)
+		return MHD_start_daemon(
+			flags, 0, NULL, NULL, fn, s, MHD_OPTION_SOCK_ADDR, ss,
+			MHD_OPTION_NOTIFY_COMPLETED, on_web_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+			WEB_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_MEMORY,
+			MHD_OPTION_CONNECTION_LIMIT, WEB_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			WEB_PER_IP, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_HTTPS_MEM_CERT,
+			cl_buf_str(cert), MHD_OPTION_HTTPS_MEM_KEY, cl_buf_str(key), MHD_OPTION_END);
+	return MHD_start_daemon(flags, 0, NULL, NULL, fn, s, MHD_OPTION_SOCK_ADDR, ss,
+				MHD_OPTION_NOTIFY_COMPLETED, on_web_done, NULL,
+				MHD_OPTION_CONNECTION_TIMEOUT, WEB_TIMEOUT_S,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_MEMORY,
+				MHD_OPTION_CONNECTION_LIMIT, WEB_CONNECTIONS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, WEB_PER_IP,
+				MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+}
+
+static int web_start(service *s, cli_ctx *ctx, struct MHD_Daemon **out, struct MHD_Daemon **jout)
 {
 	const char *spec = cli_opt_get(ctx, "http"), *cert = cli_opt_get(ctx, "tls-cert"),
 		   *key = cli_opt_get(ctx, "tls-key");
@@ -541,10 +671,15 @@ static int web_start(service *s, cli_ctx *ctx, struct MHD_Daemon **out)
 	int rc = 0;
 
 	*out = NULL;
+	*jout = NULL;
 	s->behind_proxy = cli_flag(ctx, "behind-proxy");
 	if (!spec)
 		return 0;
 	if ((rc = web_check(ctx, &ss)))
+		return rc;
+	uint64_t jport = 0;
+	if (cli_opt_get(ctx, "jupyter-port") &&
+	    (rc = cl_parse_u64("--jupyter-port", cli_opt_get(ctx, "jupyter-port"), 65535, &jport)))
 		return rc;
 	if (cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 		return cl_error_set(CL_EUNAVAIL, "this libmicrohttpd has no TLS: use --behind-proxy");
@@ -556,24 +691,24 @@ static int web_start(service *s, cli_ctx *ctx, struct MHD_Daemon **out)
 	s->web_tls = cert != NULL;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 			 (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) | (cert ? MHD_USE_TLS : 0);
-	if (cert)
-		*out = MHD_start_daemon(
-			flags, 0, NULL, NULL, on_web, s, MHD_OPTION_SOCK_ADDR, &ss,
-			MHD_OPTION_NOTIFY_COMPLETED, on_web_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-			WEB_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_MEMORY,
-			MHD_OPTION_CONNECTION_LIMIT, WEB_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-			WEB_PER_IP, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_HTTPS_MEM_CERT,
-			cl_buf_str(&certb), MHD_OPTION_HTTPS_MEM_KEY, cl_buf_str(&keyb), MHD_OPTION_END);
-	else
-		*out = MHD_start_daemon(
-			flags, 0, NULL, NULL, on_web, s, MHD_OPTION_SOCK_ADDR, &ss,
-			MHD_OPTION_NOTIFY_COMPLETED, on_web_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-			WEB_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_MEMORY,
-			MHD_OPTION_CONNECTION_LIMIT, WEB_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-			WEB_PER_IP, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
-	if (!*out)
+	*out = web_daemon(s, flags, &ss, false, &certb, &keyb);
+	if (!*out) {
 		rc = cl_error_set(CL_EFAIL, "cannot serve the web page on %s: %s", spec,
 				  errno ? strerror(errno) : "libmicrohttpd refused");
+		goto out;
+	}
+	/* Open Jupyter on its own origin: the same address, another port. */
+	if (jport) {
+		if (ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)jport);
+		else
+			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)jport);
+		cl_web_set_jupyter_port(s->web, (int)jport);
+		if (!(*jout = web_daemon(s, flags, &ss, true, &certb, &keyb)))
+			rc = cl_error_set(CL_EFAIL, "cannot serve Jupyter on port %llu: %s",
+					  (unsigned long long)jport,
+					  errno ? strerror(errno) : "libmicrohttpd refused");
+	}
 out:
 	if (keyb.data)
 		memset(keyb.data, 0, keyb.len);
@@ -653,7 +788,7 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	const char *pidfile = cli_opt_get(ctx, "pidfile"), *iv = cli_opt_get(ctx, "interval");
 	service s = {.cli = ctx};
-	struct MHD_Daemon *d = NULL, *web = NULL;
+	struct MHD_Daemon *d = NULL, *web = NULL, *jweb = NULL;
 	char *pid_path = NULL, *sock_path = NULL;
 	int pid_fd = -1, sock_fd = -1, rc;
 	bool stopping = false;
@@ -713,13 +848,15 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		rc = cl_error_set(CL_EFAIL, "cannot serve on '%s'", sock_path);
 		goto out;
 	}
-	if ((rc = web_start(&s, ctx, &web)))
+	if ((rc = web_start(&s, ctx, &web, &jweb)))
 		goto out;
 	say(&s, "serving %s (pid %ld, socket %s, a pass every %llu s)", s.db_real, (long)getpid(),
 	    sock_path, (unsigned long long)interval);
 	if (web)
 		say(&s, "web page on %s://%s%s", s.web_tls ? "https" : "http", cli_opt_get(ctx, "http"),
 		    s.behind_proxy ? " (behind a proxy)" : "");
+	if (jweb)
+		say(&s, "Open Jupyter on port %s of the same address", cli_opt_get(ctx, "jupyter-port"));
 	for (;;) {
 		siginfo_t si;
 		struct timespec ts = {.tv_sec = (time_t)interval};
@@ -741,6 +878,8 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	}
 out:
 	/* No more requests, then no more events, then the open intervals close. */
+	if (jweb)
+		MHD_stop_daemon(jweb);
 	if (web)
 		MHD_stop_daemon(web);
 	cl_web_free(s.web);

@@ -128,6 +128,8 @@ static const cli_opt serve_opts[] = {
 	{"tls-key", 0, OPT_VALUE, "FILE", "the certificate's private key (PEM)"},
 	{"behind-proxy", 0, OPT_FLAG, NULL, "plain HTTP beyond loopback, for a reverse proxy that "
 	 "terminates TLS (trusts its X-Forwarded-Proto)"},
+	{"jupyter-port", 0, OPT_VALUE, "PORT", "with --http: Open Jupyter on this port of the same "
+	 "address (its own origin)"},
 	END,
 };
 static const cli_opt invite_opts[] = {

@@ -27,6 +27,9 @@ static const char style_css[] =
 static const char app_js[] =
 	"'use strict';\n"
 	"document.addEventListener('DOMContentLoaded', function () {\n"
+	"  document.querySelectorAll('a.jupyter').forEach(function (a) {\n"
+	"    a.href = location.protocol + '//' + location.hostname + ':' + a.dataset.port + '/';\n"
+	"  });\n"
 	"  document.querySelectorAll('pre.copy').forEach(function (pre) {\n"
 	"    pre.title = 'click to copy';\n"
 	"    pre.addEventListener('click', function () {\n"

@@ -189,8 +189,14 @@ void web_page_student(cl_web *w, const cl_web_grant *g, const char *lab, const c
 			       "<p>Download your files, unzip them, and run these from that folder.</p>"
 			       "<p><a id=\"bundle\" href=\"");
 		cl_buf_printf(b, "/s/%s/%s/bundle.zip", lab, student);
-		cl_buf_puts(b, "\" download>Download my connection files (zip)</a></p>"
-			       "<h3>SSH</h3><pre id=\"ssh\" class=\"copy\">");
+		cl_buf_puts(b, "\" download>Download my connection files (zip)</a></p>");
+		/* Jupyter's own origin: this host, another port (app.js makes the address). */
+		if (w->jupyter_port && running)
+			cl_buf_printf(b, "<p><a id=\"jupyter\" class=\"jupyter\" data-port=\"%d\" "
+					 "href=\"/\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a> "
+					 "(in the browser, through this service)</p>",
+				      w->jupyter_port);
+		cl_buf_puts(b, "<h3>SSH</h3><pre id=\"ssh\" class=\"copy\">");
 		web_html(b, ssh);
 		cl_buf_puts(b, " -i id_ed25519 -o UserKnownHostsFile=known_hosts</pre>"
 			       "<h3>Jupyter through a tunnel</h3><pre id=\"tunnel\" class=\"copy\">");

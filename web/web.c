@@ -33,6 +33,9 @@ int cl_web_new(cl_web **out, cl_ctx *ctx)
 
 void cl_web_free(cl_web *w)
 {
+	if (!w)
+		return;
+	web_jupyter_forget(w, NULL);
 	free(w);
 }
 
@@ -44,6 +47,7 @@ void cl_web_response_clear(cl_web_response *r)
 	free(r->set_cookie);
 	free(r->location);
 	free(r->disposition);
+	free(r->raw_headers);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -92,7 +96,7 @@ static void guess_failed(cl_web *w, const char *client, int64_t now)
 /* ---- requests ---- */
 
 /* The session token from the Cookie header ("a=b; classlab_session=...; c=d"). New string. */
-static char *cookie_session(const char *cookie)
+char *web_cookie_session(const char *cookie)
 {
 	const char *p = cookie;
 	size_t nl = strlen(COOKIE_NAME);
@@ -270,7 +274,7 @@ void cl_web_handle(cl_web *w, const cl_web_request *rq, cl_web_response *r)
 		join(w, rq, seg[1], r);
 		return;
 	}
-	sess = cookie_session(rq->cookie);
+	sess = web_cookie_session(rq->cookie);
 	if (sess && cl_session_find(w->ctx, sess, &g) == 0)
 		have = true;
 	cl_error_clear();

@@ -17,13 +17,27 @@ typedef struct guess_slot {
 	int fails;
 } guess_slot;
 
+/* A student's SSH connection and Jupyter token, kept between proxied requests. */
+#define JUPYTER_SLOTS 32
+typedef struct jupyter_slot {
+	char *vm;
+	struct cl_ssh *ssh;
+	char *token; /* "" when the server has none or is not Jupyter */
+} jupyter_slot;
+
 struct cl_web {
 	cl_ctx *ctx;
+	jupyter_slot jupyter[JUPYTER_SLOTS];
+	int jupyter_port; /* the Jupyter origin's port; 0: none */
 	guess_slot guesses[GUESS_SLOTS];
 	int64_t global_start;
 	int global_fails;
 };
 
+/* The session token in a Cookie header (new string), or NULL. */
+char *web_cookie_session(const char *cookie);
+/* Drops the kept connection of vm (NULL: all). */
+void web_jupyter_forget(cl_web *w, const char *vm);
 /* A form field, decoded (new string); NULL when absent. */
 char *web_form_get(const char *body, size_t len, const char *key);
 /* Text into HTML (element content and quoted attributes). */

@@ -31,6 +31,10 @@
 
 typedef struct cl_web cl_web;
 
+typedef struct cl_web_header {
+	const char *name, *value;
+} cl_web_header;
+
 /* Failed link guesses: this many per client address per window get 429 after. */
 #define CL_WEB_GUESS_MAX 10
 #define CL_WEB_GUESS_WINDOW_S 600
@@ -45,6 +49,10 @@ typedef struct cl_web_request {
 	const char *body;   /* application/x-www-form-urlencoded, or NULL */
 	size_t body_len;
 	bool tls; /* the browser reached us over HTTPS: the cookie gets Secure */
+	/* For the Jupyter origin only: the query ("a=b", without "?") and every header. */
+	const char *query;
+	const struct cl_web_header *headers;
+	size_t nheaders;
 } cl_web_request;
 
 typedef struct cl_web_response {
@@ -54,13 +62,13 @@ typedef struct cl_web_response {
 	char *set_cookie;  /* Set-Cookie value, or NULL */
 	char *location;	   /* for 303, or NULL */
 	char *disposition; /* Content-Disposition, or NULL */
+	/* Jupyter's own answer: its headers ("Name: value\r\n" lines) instead of ours. */
+	bool proxied;
+	char *raw_headers;
 } cl_web_response;
 void cl_web_response_clear(cl_web_response *r);
 
-/* Headers every response carries: a strict CSP, no sniffing, no framing, no caching. */
-typedef struct cl_web_header {
-	const char *name, *value;
-} cl_web_header;
+/* Headers every page carries: a strict CSP, no sniffing, no framing, no caching. */
 extern const cl_web_header cl_web_headers[];
 extern const size_t cl_web_header_count;
 
@@ -71,5 +79,19 @@ void cl_web_free(cl_web *w);
  * errors become pages (4xx/5xx), never secrets: a token is never echoed.
  */
 void cl_web_handle(cl_web *w, const cl_web_request *rq, cl_web_response *out);
+
+/*
+ * Open Jupyter, on its own origin (another port: a notebook's pages run scripts the
+ * student wrote, so they must not share an origin with the pages that hold CSRF
+ * tokens). Every request there is the session's own student's: it goes, path and
+ * query as they are, to 127.0.0.1:8888 on their VM over their pinned SSH connection
+ * (HTTP only; no WebSocket yet), with Jupyter's token added; the answer comes back
+ * with Jupyter's headers. No session, or an instructor's session (a student's page
+ * would run with it), gets 403; a VM that does not answer gets 502.
+ */
+#define CL_WEB_JUPYTER_PORT 8888
+/* The Jupyter origin's port on the page's host, for the student page's link (0: none). */
+void cl_web_set_jupyter_port(cl_web *w, int port);
+void cl_web_handle_jupyter(cl_web *w, const cl_web_request *rq, cl_web_response *out);
 
 #endif

@@ -28,6 +28,8 @@ expect_refused 2 "go with --http" serve --behind-proxy
 expect_refused 2 "give ADDRESS:PORT" serve --http localhost
 expect_refused 2 "not a numeric address" serve --http localhost:$PORT
 expect_refused 2 "the port must be 1-65535" serve --http 127.0.0.1:0
+expect_refused 2 "an origin of its own" serve --http 127.0.0.1:$PORT --jupyter-port $PORT
+expect_refused 2 "go with --http" serve --jupyter-port 8889
 
 # Two students with published VM records (what template publish leaves), and their keys.
 expect_exit 0 students add lab1 alice
@@ -37,8 +39,9 @@ sql "INSERT INTO vms(lab_id, student_id, name, kind, ssh_port, host_key_pub, sta
      SELECT l.id, s.id, 'lab1-' || s.name, 'student', 61000 + s.id, '$hostkey', 'running', 0
      FROM labs l JOIN students s ON s.lab_id = l.id WHERE l.name = 'lab1'"
 
+JPORT=$(free_port)
 start_serve() { # ARGS...: serve --http 127.0.0.1:$PORT ARGS, until it answers
-	"$CLASSLAB" --db "$DB" serve --interval 5 --http 127.0.0.1:$PORT "$@" 2>>"$LOG" &
+	"$CLASSLAB" --db "$DB" serve --interval 5 --http 127.0.0.1:$PORT --jupyter-port $JPORT "$@" 2>>"$LOG" &
 	SERVE_PID=$!
 	for _ in $(seq 150); do
 		curl -s -k -o /dev/null "${SCHEME:-http}://127.0.0.1:$PORT/" && return 0
@@ -175,6 +178,12 @@ expect_eq "$(hget /join/not-even-hex)" 429 "the 11th guess"
 LC=$(cl -o json students invite lab1 bob; json_get '.[0].link' | tr -d '"' | sed "s#http://127.0.0.1:8080#$URL#")
 expect_eq "$(join "$LC" "$T/bob2.jar")" 429 "a good link after the limit"
 
+# --- Open Jupyter's origin: only a student's own session; no VM answers here (502) ---
+jget() { curl -s -o "$T/b" -w '%{http_code}' "$@"; }
+expect_eq "$(jget http://127.0.0.1:$JPORT/)" 403 "the Jupyter origin without a session"
+expect_eq "$(jget -b "$T/alice.jar" http://127.0.0.1:$JPORT/tree?x=1)" 502 "alice's Jupyter with no VM running"
+grep -q "Cannot reach your VM" "$T/b" || fail "the 502 does not say why"
+
 # --- the instructor ---
 expect_exit 0 -o json admin invite
 LADM=$(json_get .link | tr -d '"' | sed "s#http://127.0.0.1:8080#$URL#")
@@ -189,6 +198,7 @@ expect_eq "$(header Content-Type)" image/svg+xml "the chart's type"
 grep -q "<svg" "$T/b" || fail "the chart is not SVG"
 expect_eq "$(hget /admin/chart/nolab.svg -b "$T/admin.jar")" 404 "the chart of no lab"
 expect_eq "$(hget /s/lab1/alice -b "$T/admin.jar")" 200 "an instructor sees a student's page"
+expect_eq "$(jget -b "$T/admin.jar" http://127.0.0.1:$JPORT/)" 403 "an instructor's session on the Jupyter origin"
 
 # --- revoking ends the session; the log holds no token ---
 expect_exit 0 students invite lab1 alice --revoke

@@ -2,7 +2,7 @@
 # End-to-end: the web page (issue 11) in Debian's headless Chromium over real tiny guests
 # (qemu:///embed, TCG): `classlab serve --http` on loopback; tests/e2e/web_browser.py
 # drives the browser (student: link, SSH line, start, bundle download and an OpenSSH
-# login with it, stop; reused link; POST without CSRF; another student's 403s;
+# login with it, Open Jupyter (HTTP, to a web server on the VM's 127.0.0.1:8888), stop; reused link; POST without CSRF; another student's 403s;
 # instructor: every student and the chart) and takes the README's screenshots
 # (doc/web-student.png, doc/web-instructor.png; WEB_SHOTS=DIR puts them elsewhere).
 # Exit: 0 pass, 1 fail, 77 skipped (reason on stderr).
@@ -39,12 +39,13 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+JPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 must -q up "$LABFILE" --no-start
 must lab set "$LAB" --stop-grace-seconds 10
 must schedule add "$LAB" --start "$(date -u -d '+3 days' +%Y-%m-%dT10:00:00Z)" \
 	--end "$(date -u -d '+3 days' +%Y-%m-%dT12:00:00Z)"
-"$CLASSLAB" serve --interval 5 --http "127.0.0.1:$PORT" >>"$T/serve.log" 2>&1 &
+"$CLASSLAB" serve --interval 5 --http "127.0.0.1:$PORT" --jupyter-port "$JPORT" >>"$T/serve.log" 2>&1 &
 SERVE_PID=$!
 for _ in $(seq 100); do curl -s -o /dev/null "$BASE/" && break; sleep 0.2; done
 curl -s -o /dev/null "$BASE/" || fail "the web page did not come up"
@@ -58,7 +59,7 @@ ALICE=$(link students invite "$LAB" alice) || fail "students invite alice"
 BOB=$(link students invite "$LAB" bob) || fail "students invite bob"
 ADMIN=$(link admin invite) || fail "admin invite"
 /usr/bin/python3 "$CL_SOURCE_DIR/tests/e2e/web_browser.py" --base "$BASE" --lab "$LAB" \
-	--alice "$ALICE" --bob "$BOB" --admin "$ADMIN" --work "$T" \
+	--alice "$ALICE" --bob "$BOB" --admin "$ADMIN" --work "$T" --jupyter-port "$JPORT" \
 	--shots "${WEB_SHOTS:-$CL_SOURCE_DIR/doc}" || fail "the browser test"
 for tok in "${ALICE##*/}" "${BOB##*/}" "${ADMIN##*/}"; do
 	grep -q "$tok" "$T/serve.log" && fail "a link's token is in the service's log"

@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--admin", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--shots", required=True)
+    ap.add_argument("--jupyter-port", required=True)
     a = ap.parse_args()
     lab, base = a.lab, a.base
     dl = os.path.join(a.work, "downloads")
@@ -145,6 +146,25 @@ def main():
             time.sleep(3)
         ok("stock OpenSSH logs in with the downloaded bundle (strict host key)")
 
+        # -- Open Jupyter: the tiny guest has no Jupyter, so a web server stands in on the
+        #    VM's 127.0.0.1:8888 (what the proxy reaches through the pinned SSH connection) --
+        r = subprocess.run(["ssh", "-F", "ssh_config", "-o", "BatchMode=yes", "%s-alice" % lab,
+                            "mkdir -p www && echo '<html><head><title>on the VM</title></head>"
+                            "<body><p id=from-vm>hello from the VM</p></body></html>' "
+                            ">www/index.html && busybox httpd -p 127.0.0.1:8888 -h www"],
+                           cwd=top, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            fail("cannot start a web server on the VM: " + r.stderr)
+        d.get(base + "/s/%s/alice" % lab)
+        href = d.find_element(By.ID, "jupyter").get_attribute("href")
+        if not href.endswith(":%s/" % a.jupyter_port):
+            fail("the Open Jupyter link: " + href)
+        d.get(href + "index.html?probe=1")
+        if text(d, "#from-vm") != "hello from the VM":
+            fail("Open Jupyter did not reach the VM's port 8888: " + d.page_source[:300])
+        ok("Open Jupyter reaches the VM's 127.0.0.1:8888 through the service (HTTP)")
+        d.get(base + "/s/%s/alice" % lab)
+
         # -- stop --
         d.get(base + "/s/%s/alice" % lab)
         d.find_element(By.ID, "stop").click()
@@ -189,6 +209,10 @@ def main():
                  "the chart did not load")
         ok("the instructor sees every student (%s) and the chart" % ", ".join(rows))
         d.save_screenshot(os.path.join(a.shots, "web-instructor.png"))
+        d.get("http://127.0.0.1:%s/" % a.jupyter_port)
+        if "Students only" not in d.title:
+            fail("an instructor's session on the Jupyter origin: " + d.title)
+        ok("an instructor's session gets 403 on the Jupyter origin")
     finally:
         d.quit()
 
