@@ -88,20 +88,28 @@ static void grant_row(sqlite3_stmt *stmt, void *p)
 	g->expires = sqlite3_column_int64(stmt, 4);
 }
 
-int cl_store_invite_take(cl_store *st, const unsigned char hash[32], int64_t now,
-			 cl_web_grant *out)
+/* One grant by a token's hash (?1) at now (?2): sql returns grant_row's columns. */
+static int grant_by_hash(cl_store *st, const char *sql, const unsigned char hash[32], int64_t now,
+			 cl_web_grant *out, const char *what)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc = st_prepare(st, &stmt,
-			    "UPDATE web_invites SET used_ts = ?2 WHERE token_hash = ?1 AND used_ts IS NULL "
-			    "RETURNING role, (SELECT l.name FROM students s JOIN labs l ON l.id = "
-			    "s.lab_id WHERE s.id = student_id), (SELECT name FROM students WHERE id = "
-			    "student_id), NULL, 0");
+	int rc = st_prepare(st, &stmt, sql);
 	if (rc)
 		return rc;
 	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(stmt, 2, now);
-	return st_one(st, stmt, grant_row, out, sizeof(*out), "cannot take an invitation");
+	return st_one(st, stmt, grant_row, out, sizeof(*out), what);
+}
+
+int cl_store_invite_take(cl_store *st, const unsigned char hash[32], int64_t now,
+			 cl_web_grant *out)
+{
+	return grant_by_hash(st,
+			     "UPDATE web_invites SET used_ts = ?2 WHERE token_hash = ?1 AND used_ts IS "
+			     "NULL RETURNING role, (SELECT l.name FROM students s JOIN labs l ON l.id = "
+			     "s.lab_id WHERE s.id = student_id), (SELECT name FROM students WHERE id = "
+			     "student_id), NULL, 0",
+			     hash, now, out, "cannot take an invitation");
 }
 
 int cl_store_web_revoke(cl_store *st, const char *lab, const char *student, int64_t *n)
@@ -156,16 +164,11 @@ int cl_store_session_put(cl_store *st, const unsigned char hash[32], const cl_we
 int cl_store_session_get(cl_store *st, const unsigned char hash[32], int64_t now,
 			 cl_web_grant *out)
 {
-	sqlite3_stmt *stmt = NULL;
-	int rc = st_prepare(st, &stmt,
-			    "SELECT w.role, l.name, s.name, w.csrf, w.expires_ts FROM web_sessions w "
-			    "LEFT JOIN students s ON s.id = w.student_id LEFT JOIN labs l ON l.id = "
-			    "s.lab_id WHERE w.token_hash = ? AND w.expires_ts > ?");
-	if (rc)
-		return rc;
-	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(stmt, 2, now);
-	return st_one(st, stmt, grant_row, out, sizeof(*out), "cannot read sessions");
+	return grant_by_hash(st,
+			     "SELECT w.role, l.name, s.name, w.csrf, w.expires_ts FROM web_sessions w "
+			     "LEFT JOIN students s ON s.id = w.student_id LEFT JOIN labs l ON l.id = "
+			     "s.lab_id WHERE w.token_hash = ?1 AND w.expires_ts > ?2",
+			     hash, now, out, "cannot read sessions");
 }
 
 int cl_store_session_delete(cl_store *st, const unsigned char hash[32])
