@@ -432,27 +432,29 @@ static enum MHD_Result web_plain(service *s, struct MHD_Connection *conn, const 
 	return web_send(s, conn, method, url, &r);
 }
 
-/* The query again, "a=b&c=d" (re-encoded from MHD's parsed arguments); NULL when none. */
+/*
+ * The Jupyter origin keeps the URL as the browser sent it (no unescaping: "%2F" in a
+ * file's name must reach Jupyter as it was), so the query is joined back from its raw
+ * arguments ("a=b&c").
+ */
+static size_t raw_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls, (void)conn;
+	return strlen(s);
+}
+
+static size_t std_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls, (void)conn;
+	return MHD_http_unescape(s);
+}
+
 static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 			       const char *value)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	cl_buf *b = cls;
-	const char *parts[2] = {key, value};
 	(void)kind;
-	if (b->len)
-		cl_buf_putc(b, '&');
-	for (int i = 0; i < 2 && parts[i]; i++) {
-		if (i)
-			cl_buf_putc(b, '=');
-		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
-			if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
-				cl_buf_putc(b, (char)*p);
-			else
-				cl_buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
-		}
-	}
+	cl_buf_printf(b, "%s%s%s%s", b->len ? "&" : "", key, value ? "=" : "", value ? value : "");
 	return MHD_YES;
 }
 
@@ -645,15 +647,19 @@ static struct MHD_Daemon *web_daemon(service *s, unsigned flags, struct sockaddr
 				      bool jupyter, const cl_buf *cert, const cl_buf *key)
 {
 	MHD_AccessHandlerCallback fn = jupyter ? on_jupyter : on_web;
+	size_t (*unescape)(void *, struct MHD_Connection *, char *) =
+		jupyter ? raw_unescape : std_unescape;
 	if (cert->data)
 		return MHD_start_daemon(
-			flags, 0, NULL, NULL, fn, s, MHD_OPTION_SOCK_ADDR, ss,
+			flags, 0, NULL, NULL, fn, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+			MHD_OPTION_SOCK_ADDR, ss,
 			MHD_OPTION_NOTIFY_COMPLETED, on_web_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
 			WEB_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_MEMORY,
 			MHD_OPTION_CONNECTION_LIMIT, WEB_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 			WEB_PER_IP, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_HTTPS_MEM_CERT,
 			cl_buf_str(cert), MHD_OPTION_HTTPS_MEM_KEY, cl_buf_str(key), MHD_OPTION_END);
-	return MHD_start_daemon(flags, 0, NULL, NULL, fn, s, MHD_OPTION_SOCK_ADDR, ss,
+	return MHD_start_daemon(flags, 0, NULL, NULL, fn, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+				NULL, MHD_OPTION_SOCK_ADDR, ss,
 				MHD_OPTION_NOTIFY_COMPLETED, on_web_done, NULL,
 				MHD_OPTION_CONNECTION_TIMEOUT, WEB_TIMEOUT_S,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_MEMORY,
