@@ -242,4 +242,5 @@ if command -v openssl >/dev/null; then
 	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")" 000 "plain HTTP on the HTTPS port"
 	stop_serve
 fi
+grep -q "Sanitizer\|runtime error:" "$LOG" && fail "sanitizer report in the service's log: $(grep -m3 'Sanitizer\|runtime error:' "$LOG")"
 finish
