@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STUDENT_ID "(SELECT s.id FROM students s JOIN labs l ON l.id = s.lab_id " \
-		   "WHERE l.name = ?1 AND s.name = ?2)"
+#define STUDENT_ID                                                                                 \
+	"(SELECT s.id FROM students s JOIN labs l ON l.id = s.lab_id "                             \
+	"WHERE l.name = ?1 AND s.name = ?2)"
 
 void cl_web_grant_clear(cl_web_grant *g)
 {
@@ -57,8 +58,9 @@ int cl_store_invite_put(cl_store *st, const char *lab, const char *student,
 		return rc;
 	/* The last link issued is the one that works: a student's unused ones go. */
 	if (sid) {
-		if ((rc = st_prepare(st, &stmt, "DELETE FROM web_invites WHERE student_id = ? AND "
-						"used_ts IS NULL")))
+		if ((rc = st_prepare(st, &stmt,
+				     "DELETE FROM web_invites WHERE student_id = ? AND "
+				     "used_ts IS NULL")))
 			return rc;
 		sqlite3_bind_int64(stmt, 1, sid);
 		rc = st_exec_stmt(st, stmt, "cannot replace an invitation");
@@ -66,8 +68,9 @@ int cl_store_invite_put(cl_store *st, const char *lab, const char *student,
 		if (rc)
 			return rc;
 	}
-	if ((rc = st_prepare(st, &stmt, "INSERT INTO web_invites (token_hash, role, student_id, "
-					"created_ts) VALUES (?, ?, ?, ?)")))
+	if ((rc = st_prepare(st, &stmt,
+			     "INSERT INTO web_invites (token_hash, role, student_id, "
+			     "created_ts) VALUES (?, ?, ?, ?)")))
 		return rc;
 	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_TRANSIENT);
 	st_bind_text(stmt, 2, sid ? "student" : "admin");
@@ -101,24 +104,24 @@ static int grant_by_hash(cl_store *st, const char *sql, const unsigned char hash
 	return st_one(st, stmt, grant_row, out, sizeof(*out), what);
 }
 
-int cl_store_invite_take(cl_store *st, const unsigned char hash[32], int64_t now,
-			 cl_web_grant *out)
+int cl_store_invite_take(cl_store *st, const unsigned char hash[32], int64_t now, cl_web_grant *out)
 {
-	return grant_by_hash(st,
-			     "UPDATE web_invites SET used_ts = ?2 WHERE token_hash = ?1 AND used_ts IS "
-			     "NULL RETURNING role, (SELECT l.name FROM students s JOIN labs l ON l.id = "
-			     "s.lab_id WHERE s.id = student_id), (SELECT name FROM students WHERE id = "
-			     "student_id), NULL, 0",
-			     hash, now, out, "cannot take an invitation");
+	return grant_by_hash(
+	    st,
+	    "UPDATE web_invites SET used_ts = ?2 WHERE token_hash = ?1 AND used_ts IS "
+	    "NULL RETURNING role, (SELECT l.name FROM students s JOIN labs l ON l.id = "
+	    "s.lab_id WHERE s.id = student_id), (SELECT name FROM students WHERE id = "
+	    "student_id), NULL, 0",
+	    hash, now, out, "cannot take an invitation");
 }
 
 int cl_store_web_revoke(cl_store *st, const char *lab, const char *student, int64_t *n)
 {
 	static const char *const sql[2][2] = {
-		{"DELETE FROM web_invites WHERE student_id = ?1 AND used_ts IS NULL",
-		 "DELETE FROM web_sessions WHERE student_id = ?1"},
-		{"DELETE FROM web_invites WHERE role = 'admin' AND used_ts IS NULL",
-		 "DELETE FROM web_sessions WHERE role = 'admin'"},
+	    {"DELETE FROM web_invites WHERE student_id = ?1 AND used_ts IS NULL",
+	     "DELETE FROM web_sessions WHERE student_id = ?1"},
+	    {"DELETE FROM web_invites WHERE role = 'admin' AND used_ts IS NULL",
+	     "DELETE FROM web_sessions WHERE role = 'admin'"},
 	};
 	sqlite3_stmt *stmt = NULL;
 	int64_t sid;
@@ -147,8 +150,9 @@ int cl_store_session_put(cl_store *st, const unsigned char hash[32], const cl_we
 
 	if (rc)
 		return rc;
-	if ((rc = st_prepare(st, &stmt, "INSERT INTO web_sessions (token_hash, role, student_id, "
-					"csrf, created_ts, expires_ts) VALUES (?, ?, ?, ?, ?, ?)")))
+	if ((rc = st_prepare(st, &stmt,
+			     "INSERT INTO web_sessions (token_hash, role, student_id, "
+			     "csrf, created_ts, expires_ts) VALUES (?, ?, ?, ?, ?, ?)")))
 		return rc;
 	sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_TRANSIENT);
 	st_bind_text(stmt, 2, sid ? "student" : "admin");
@@ -161,14 +165,14 @@ int cl_store_session_put(cl_store *st, const unsigned char hash[32], const cl_we
 	return rc;
 }
 
-int cl_store_session_get(cl_store *st, const unsigned char hash[32], int64_t now,
-			 cl_web_grant *out)
+int cl_store_session_get(cl_store *st, const unsigned char hash[32], int64_t now, cl_web_grant *out)
 {
-	return grant_by_hash(st,
-			     "SELECT w.role, l.name, s.name, w.csrf, w.expires_ts FROM web_sessions w "
-			     "LEFT JOIN students s ON s.id = w.student_id LEFT JOIN labs l ON l.id = "
-			     "s.lab_id WHERE w.token_hash = ?1 AND w.expires_ts > ?2",
-			     hash, now, out, "cannot read sessions");
+	return grant_by_hash(
+	    st,
+	    "SELECT w.role, l.name, s.name, w.csrf, w.expires_ts FROM web_sessions w "
+	    "LEFT JOIN students s ON s.id = w.student_id LEFT JOIN labs l ON l.id = "
+	    "s.lab_id WHERE w.token_hash = ?1 AND w.expires_ts > ?2",
+	    hash, now, out, "cannot read sessions");
 }
 
 int cl_store_session_delete(cl_store *st, const unsigned char hash[32])

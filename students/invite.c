@@ -23,7 +23,8 @@ static int random_hex(size_t bytes, char **out)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return cl_error_set(CL_EFAIL, "cannot read random bytes: %s", strerror(errno));
+			return cl_error_set(CL_EFAIL, "cannot read random bytes: %s",
+					    strerror(errno));
 		got += (size_t)n;
 	}
 	char *s = cl_malloc(2 * bytes + 1);
@@ -107,7 +108,8 @@ int cl_invite_redeem(cl_ctx *ctx, const char *token, char **session_token, cl_we
 	*session_token = NULL;
 	memset(grant, 0, sizeof(*grant));
 	if (!token_wellformed(token))
-		return cl_error_set(CL_ENOTFOUND, "no such invitation (used, revoked or never issued)");
+		return cl_error_set(CL_ENOTFOUND,
+				    "no such invitation (used, revoked or never issued)");
 	if ((rc = token_hash(token, h)) || (rc = random_hex(CL_WEB_TOKEN_HEX / 2, &sess)) ||
 	    (rc = token_hash(sess, sh)) || (rc = cl_store_begin(st)))
 		goto out;
@@ -117,7 +119,8 @@ int cl_invite_redeem(cl_ctx *ctx, const char *token, char **session_token, cl_we
 		rc = cl_store_session_put(st, sh, grant, now);
 	}
 	if ((rc = cl_store_end(st, rc)) == CL_ENOTFOUND)
-		rc = cl_error_set(CL_ENOTFOUND, "no such invitation (used, revoked or never issued)");
+		rc = cl_error_set(CL_ENOTFOUND,
+				  "no such invitation (used, revoked or never issued)");
 	if (rc == 0) {
 		*session_token = sess;
 		sess = NULL;

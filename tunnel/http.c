@@ -37,8 +37,8 @@ int cl_tunnel_http(cl_ssh *ssh, int port, const void *request, size_t len, size_
 	while (!ssh_channel_is_eof(ch)) {
 		long long left = end - cl_ssh_now_ms();
 		if (left <= 0) {
-			rc = cl_error_set(CL_EFAIL, "port %d of %s did not answer within %d ms", port,
-					  ssh->target, timeout_ms);
+			rc = cl_error_set(CL_EFAIL, "port %d of %s did not answer within %d ms",
+					  port, ssh->target, timeout_ms);
 			goto out;
 		}
 		int n = ssh_channel_read_timeout(ch, chunk, sizeof(chunk), 0,
@@ -50,7 +50,8 @@ int cl_tunnel_http(cl_ssh *ssh, int port, const void *request, size_t len, size_
 		}
 		if (n > 0) {
 			if (response->len + (size_t)n > max) {
-				rc = cl_error_set(CL_EFAIL, "the answer of port %d of %s is over %zu bytes",
+				rc = cl_error_set(CL_EFAIL,
+						  "the answer of port %d of %s is over %zu bytes",
 						  port, ssh->target, max);
 				goto out;
 			}

@@ -59,8 +59,12 @@ static int slot_get(cl_web *w, const char *lab, const char *student, jupyter_slo
 		rc = cl_error_set(CL_EINVAL, "classlab does not hold a key for this VM");
 		goto out;
 	}
-	cl_ssh_opts o = {.host = a.host, .port = a.port, .user = a.user, .host_key = a.host_key,
-			 .identity_file = a.identity_file, .connect_timeout_ms = 10000};
+	cl_ssh_opts o = {.host = a.host,
+			 .port = a.port,
+			 .user = a.user,
+			 .host_key = a.host_key,
+			 .identity_file = a.identity_file,
+			 .connect_timeout_ms = 10000};
 	struct cl_ssh *ssh = NULL;
 	if ((rc = cl_ssh_connect(&ssh, &o)))
 		goto out;
@@ -89,10 +93,20 @@ out:
 /* Hop-by-hop and ours: never forwarded either way. */
 static bool hop_header(const char *name)
 {
-	static const char *const hop[] = {"Connection", "Keep-Alive", "Proxy-Authorization",
-					  "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding",
-					  "Upgrade", "Host", "Content-Length", "X-Forwarded-For",
-					  "X-Forwarded-Proto", "X-Forwarded-Host", "Cookie"};
+	static const char *const hop[] = {"Connection",
+					  "Keep-Alive",
+					  "Proxy-Authorization",
+					  "Proxy-Connection",
+					  "TE",
+					  "Trailer",
+					  "Transfer-Encoding",
+					  "Upgrade",
+					  "Host",
+					  "Content-Length",
+					  "X-Forwarded-For",
+					  "X-Forwarded-Proto",
+					  "X-Forwarded-Host",
+					  "Cookie"};
 	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
 		if (strcasecmp(name, hop[i]) == 0)
 			return true;
@@ -166,7 +180,8 @@ static int parse_answer(const cl_buf *a, cl_web_response *r)
 			if (strcasecmp(name, "Transfer-Encoding") == 0) {
 				free(name);
 				cl_buf_free(&hdrs);
-				return cl_error_set(CL_EFAIL, "the VM's answer is chunked (not HTTP/1.0)");
+				return cl_error_set(CL_EFAIL,
+						    "the VM's answer is chunked (not HTTP/1.0)");
 			}
 			if (!hop_header(name) && strcasecmp(name, "Date") != 0 &&
 			    strcasecmp(name, "Server") != 0)
@@ -195,8 +210,9 @@ void cl_web_handle_jupyter(cl_web *w, const cl_web_request *rq, cl_web_response 
 	memset(r, 0, sizeof(*r));
 	if (!sess || cl_session_find(w->ctx, sess, &g)) {
 		cl_error_clear();
-		web_status(r, 403, "Not signed in",
-			   "Open the one-time link your instructor gave you in this browser first.");
+		web_status(
+		    r, 403, "Not signed in",
+		    "Open the one-time link your instructor gave you in this browser first.");
 		goto out;
 	}
 	if (g.admin) {

@@ -17,12 +17,23 @@ void web_html(cl_buf *b, const char *s)
 {
 	for (; s && *s; s++) {
 		switch (*s) {
-		case '&': cl_buf_puts(b, "&amp;"); break;
-		case '<': cl_buf_puts(b, "&lt;"); break;
-		case '>': cl_buf_puts(b, "&gt;"); break;
-		case '"': cl_buf_puts(b, "&quot;"); break;
-		case '\'': cl_buf_puts(b, "&#39;"); break;
-		default: cl_buf_putc(b, *s);
+		case '&':
+			cl_buf_puts(b, "&amp;");
+			break;
+		case '<':
+			cl_buf_puts(b, "&lt;");
+			break;
+		case '>':
+			cl_buf_puts(b, "&gt;");
+			break;
+		case '"':
+			cl_buf_puts(b, "&quot;");
+			break;
+		case '\'':
+			cl_buf_puts(b, "&#39;");
+			break;
+		default:
+			cl_buf_putc(b, *s);
 		}
 	}
 }
@@ -153,7 +164,8 @@ void web_page_student(cl_web *w, const cl_web_grant *g, const char *lab, const c
 	web_html(b, state);
 	cl_buf_puts(b, "</strong></p>\n");
 	if (me) {
-		cl_buf_puts(b, "<table class=\"kv\"><tr><th>Hours in class</th><td id=\"class-hours\">");
+		cl_buf_puts(
+		    b, "<table class=\"kv\"><tr><th>Hours in class</th><td id=\"class-hours\">");
 		hours(b, me->class_seconds);
 		cl_buf_puts(b, "</td></tr><tr><th>Own hours used</th><td id=\"own-hours\">");
 		hours(b, me->quota_used_seconds);
@@ -164,17 +176,19 @@ void web_page_student(cl_web *w, const cl_web_grant *g, const char *lab, const c
 			hours(b, me->quota_left_seconds);
 		cl_buf_puts(b, "</td></tr></table>\n");
 	}
-	cl_buf_printf(b, "<form method=\"post\" action=\"/s/%s/%s/%s\" class=\"power\">", lab, student,
-		      running ? "stop" : "start");
+	cl_buf_printf(b, "<form method=\"post\" action=\"/s/%s/%s/%s\" class=\"power\">", lab,
+		      student, running ? "stop" : "start");
 	csrf_field(b, g);
 	if (running) {
 		cl_buf_puts(b, "<button type=\"submit\" id=\"stop\">Stop my VM</button>");
 	} else {
 		if (klass) {
-			cl_buf_puts(b, "<p class=\"hint\">Class is on: starting counts as class time.</p>");
+			cl_buf_puts(
+			    b, "<p class=\"hint\">Class is on: starting counts as class time.</p>");
 		} else if (me && !me->exempt) {
-			cl_buf_puts(b, "<p class=\"hint\" id=\"quota-hint\">Outside class, running your VM "
-				       "uses your quota: ");
+			cl_buf_puts(
+			    b, "<p class=\"hint\" id=\"quota-hint\">Outside class, running your VM "
+			       "uses your quota: ");
 			hours(b, me->quota_left_seconds);
 			cl_buf_puts(b, " hours left.</p>");
 		}
@@ -182,24 +196,29 @@ void web_page_student(cl_web *w, const cl_web_grant *g, const char *lab, const c
 	}
 	cl_buf_puts(b, "</form></section>\n");
 	if (cl_access_get(ctx, lab, student, &a) == 0) {
-		char *ssh = cl_access_ssh_command(&a, 0, 0), *tun = cl_access_ssh_command(&a, 8888, 8888);
+		char *ssh = cl_access_ssh_command(&a, 0, 0),
+		     *tun = cl_access_ssh_command(&a, 8888, 8888);
 		cl_buf x2go = CL_BUF_INIT;
 		cl_access_x2go_session(&a, &x2go);
-		cl_buf_puts(b, "<section><h2>Connect</h2>"
-			       "<p>Download your files, unzip them, and run these from that folder.</p>"
-			       "<p><a id=\"bundle\" href=\"");
+		cl_buf_puts(
+		    b, "<section><h2>Connect</h2>"
+		       "<p>Download your files, unzip them, and run these from that folder.</p>"
+		       "<p><a id=\"bundle\" href=\"");
 		cl_buf_printf(b, "/s/%s/%s/bundle.zip", lab, student);
 		cl_buf_puts(b, "\" download>Download my connection files (zip)</a></p>");
 		/* Jupyter's own origin: this host, another port (app.js makes the address). */
 		if (w->jupyter_port && running)
-			cl_buf_printf(b, "<p><a id=\"jupyter\" class=\"jupyter\" data-port=\"%d\" "
-					 "href=\"/\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a> "
-					 "(in the browser, through this service)</p>",
-				      w->jupyter_port);
+			cl_buf_printf(
+			    b,
+			    "<p><a id=\"jupyter\" class=\"jupyter\" data-port=\"%d\" "
+			    "href=\"/\" target=\"_blank\" rel=\"noopener\">Open Jupyter</a> "
+			    "(in the browser, through this service)</p>",
+			    w->jupyter_port);
 		cl_buf_puts(b, "<h3>SSH</h3><pre id=\"ssh\" class=\"copy\">");
 		web_html(b, ssh);
-		cl_buf_puts(b, " -i id_ed25519 -o UserKnownHostsFile=known_hosts</pre>"
-			       "<h3>Jupyter through a tunnel</h3><pre id=\"tunnel\" class=\"copy\">");
+		cl_buf_puts(b,
+			    " -i id_ed25519 -o UserKnownHostsFile=known_hosts</pre>"
+			    "<h3>Jupyter through a tunnel</h3><pre id=\"tunnel\" class=\"copy\">");
 		web_html(b, tun);
 		cl_buf_puts(b, " -i id_ed25519 -o UserKnownHostsFile=known_hosts</pre>"
 			       "<p>then open http://localhost:8888 in this browser.</p>"
@@ -230,8 +249,8 @@ void web_student_power(cl_web *w, const cl_web_grant *g, const char *lab, const 
 	int rc = start ? cl_vm_start(w->ctx, lab, student) : cl_vm_stop(w->ctx, lab, student);
 
 	if (rc) {
-		char *msg = cl_aprintf("cannot %s your VM: %s", start ? "start" : "stop",
-				       cl_error_msg());
+		char *msg =
+		    cl_aprintf("cannot %s your VM: %s", start ? "start" : "stop", cl_error_msg());
 		cl_error_clear();
 		r->status = rc == CL_EEXIST ? 409 : rc == CL_ENOTFOUND ? 404 : 500;
 		web_page_student(w, g, lab, student, msg, r);
@@ -306,9 +325,10 @@ static void admin_lab(cl_web *w, const cl_web_grant *g, const cl_lab *lab, cl_bu
 		cl_buf_puts(b, "</strong></p>\n");
 		free(act);
 	}
-	cl_buf_printf(b, "<table class=\"class\" data-lab=\"%s\"><thead><tr><th>Student</th>"
-			 "<th>VM</th><th>Class hours</th><th>Own hours</th><th>Quota left</th>"
-			 "<th>Last seen</th><th></th></tr></thead><tbody>\n",
+	cl_buf_printf(b,
+		      "<table class=\"class\" data-lab=\"%s\"><thead><tr><th>Student</th>"
+		      "<th>VM</th><th>Class hours</th><th>Own hours</th><th>Quota left</th>"
+		      "<th>Last seen</th><th></th></tr></thead><tbody>\n",
 		      lab->name);
 	for (size_t i = 0; have_usage && i < u.nstudents; i++) {
 		const cl_usage_student *s = &u.students[i];
@@ -340,23 +360,28 @@ static void admin_lab(cl_web *w, const cl_web_grant *g, const cl_lab *lab, cl_bu
 		} else {
 			cl_buf_puts(b, "never");
 		}
-		cl_buf_printf(b, "</td><td><form method=\"post\" action=\"/admin/vm\" class=\"inline\">"
-				 "<input type=\"hidden\" name=\"lab\" value=\"%s\">"
-				 "<input type=\"hidden\" name=\"student\" value=\"%s\">",
-			      lab->name, s->student);
+		cl_buf_printf(
+		    b,
+		    "</td><td><form method=\"post\" action=\"/admin/vm\" class=\"inline\">"
+		    "<input type=\"hidden\" name=\"lab\" value=\"%s\">"
+		    "<input type=\"hidden\" name=\"student\" value=\"%s\">",
+		    lab->name, s->student);
 		csrf_field(b, g);
-		cl_buf_puts(b, "<button name=\"action\" value=\"start\">Start</button>"
-			       "<button name=\"action\" value=\"stop\">Stop</button></form></td></tr>\n");
+		cl_buf_puts(
+		    b, "<button name=\"action\" value=\"start\">Start</button>"
+		       "<button name=\"action\" value=\"stop\">Stop</button></form></td></tr>\n");
 	}
-	cl_buf_printf(b, "</tbody></table>\n<form method=\"post\" action=\"/admin/vm\" "
-			 "class=\"inline\"><input type=\"hidden\" name=\"lab\" value=\"%s\">"
-			 "<input type=\"hidden\" name=\"all\" value=\"1\">",
+	cl_buf_printf(b,
+		      "</tbody></table>\n<form method=\"post\" action=\"/admin/vm\" "
+		      "class=\"inline\"><input type=\"hidden\" name=\"lab\" value=\"%s\">"
+		      "<input type=\"hidden\" name=\"all\" value=\"1\">",
 		      lab->name);
 	csrf_field(b, g);
-	cl_buf_printf(b, "<button name=\"action\" value=\"start\">Start all</button>"
-			 "<button name=\"action\" value=\"stop\">Stop all</button></form>\n"
-			 "<h3>Usage</h3><img class=\"chart\" alt=\"cost and quota use of %s\" "
-			 "src=\"/admin/chart/%s.svg\">\n<h3>Schedule</h3>",
+	cl_buf_printf(b,
+		      "<button name=\"action\" value=\"start\">Start all</button>"
+		      "<button name=\"action\" value=\"stop\">Stop all</button></form>\n"
+		      "<h3>Usage</h3><img class=\"chart\" alt=\"cost and quota use of %s\" "
+		      "src=\"/admin/chart/%s.svg\">\n<h3>Schedule</h3>",
 		      lab->name, lab->name);
 	if (cl_schedule_list(ctx, lab->name, &ev, &nev) == 0 && nev) {
 		cl_buf_puts(b, "<table class=\"schedule\"><tr><th>Start</th><th>End</th>"
@@ -399,8 +424,7 @@ void web_page_admin(cl_web *w, const cl_web_grant *g, const char *notice, cl_web
 	cl_lab_list_free(labs, n);
 }
 
-void web_admin_power(cl_web *w, const cl_web_grant *g, const cl_web_request *rq,
-		     cl_web_response *r)
+void web_admin_power(cl_web *w, const cl_web_grant *g, const cl_web_request *rq, cl_web_response *r)
 {
 	char *lab = web_form_get(rq->body, rq->body_len, "lab"),
 	     *student = web_form_get(rq->body, rq->body_len, "student"),
@@ -412,8 +436,10 @@ void web_admin_power(cl_web *w, const cl_web_grant *g, const cl_web_request *rq,
 	if (!lab || !cl_name_valid(lab) || !action || (!start && strcmp(action, "stop") != 0) ||
 	    (!student && !all) || (student && !cl_name_valid(student))) {
 		r->status = 400;
-		web_page_admin(w, g, "That form was not complete: choose a lab, a student or all, "
-				     "and start or stop.", r);
+		web_page_admin(w, g,
+			       "That form was not complete: choose a lab, a student or all, "
+			       "and start or stop.",
+			       r);
 		goto out;
 	}
 	rc = start ? cl_vm_start(w->ctx, lab, all ? NULL : student)

@@ -12,14 +12,14 @@
 #define MAX_SEGMENTS 6
 
 const cl_web_header cl_web_headers[] = {
-	{"Content-Security-Policy",
-	 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-	 "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"},
-	{"X-Content-Type-Options", "nosniff"},
-	{"X-Frame-Options", "DENY"},
-	{"Referrer-Policy", "no-referrer"},
-	{"Cache-Control", "no-store"},
-	{"Cross-Origin-Opener-Policy", "same-origin"},
+    {"Content-Security-Policy",
+     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"},
+    {"X-Content-Type-Options", "nosniff"},
+    {"X-Frame-Options", "DENY"},
+    {"Referrer-Policy", "no-referrer"},
+    {"Cache-Control", "no-store"},
+    {"Cross-Origin-Opener-Policy", "same-origin"},
 };
 const size_t cl_web_header_count = sizeof(cl_web_headers) / sizeof(cl_web_headers[0]);
 
@@ -115,7 +115,7 @@ char *web_cookie_session(const char *cookie)
 
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0'
+	return c >= '0' && c <= '9'   ? c - '0'
 	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
 	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
 				      : -1;
@@ -225,8 +225,9 @@ static void join(cl_web *w, const cl_web_request *rq, const char *token, cl_web_
 		cl_error_clear();
 		return;
 	}
-	r->set_cookie = cl_aprintf(COOKIE_NAME "=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s",
-				   sess, CL_WEB_SESSION_S, rq->tls ? "; Secure" : "");
+	r->set_cookie =
+	    cl_aprintf(COOKIE_NAME "=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s", sess,
+		       CL_WEB_SESSION_S, rq->tls ? "; Secure" : "");
 	redirect(r, "/");
 	free(sess);
 	cl_web_grant_clear(&g);
@@ -291,29 +292,34 @@ void cl_web_handle(cl_web *w, const cl_web_request *rq, cl_web_response *r)
 		goto out;
 	}
 	if (!have) {
-		web_status(r, 403, "Not signed in",
-			   "Open the one-time link your instructor gave you in this browser first.");
+		web_status(
+		    r, 403, "Not signed in",
+		    "Open the one-time link your instructor gave you in this browser first.");
 		goto out;
 	}
 	if (post && !csrf_ok(rq, &g)) {
-		web_status(r, 403, "Refused", "This form is out of date (no valid CSRF token): "
-					      "reload the page and try again.");
+		web_status(r, 403, "Refused",
+			   "This form is out of date (no valid CSRF token): "
+			   "reload the page and try again.");
 		goto out;
 	}
 	if (n == 1 && strcmp(seg[0], "logout") == 0 && post) {
 		cl_session_end(w->ctx, sess);
-		r->set_cookie = cl_strdup(COOKIE_NAME "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+		r->set_cookie =
+		    cl_strdup(COOKIE_NAME "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
 		redirect(r, "/");
 		goto out;
 	}
 	if (n >= 3 && strcmp(seg[0], "s") == 0) {
-		if (!cl_name_valid(seg[1]) || !cl_name_valid(seg[2]) || !may_see(&g, seg[1], seg[2])) {
+		if (!cl_name_valid(seg[1]) || !cl_name_valid(seg[2]) ||
+		    !may_see(&g, seg[1], seg[2])) {
 			web_status(r, 403, "Not yours", "This page belongs to someone else.");
 			goto out;
 		}
 		if (n == 3 && get)
 			web_page_student(w, &g, seg[1], seg[2], NULL, r);
-		else if (n == 4 && post && (strcmp(seg[3], "start") == 0 || strcmp(seg[3], "stop") == 0))
+		else if (n == 4 && post &&
+			 (strcmp(seg[3], "start") == 0 || strcmp(seg[3], "stop") == 0))
 			web_student_power(w, &g, seg[1], seg[2], seg[3][2] == 'a', r);
 		else if (n == 4 && get && strcmp(seg[3], "bundle.zip") == 0)
 			web_student_bundle(w, seg[1], seg[2], r);

@@ -46,7 +46,7 @@ void web_page_begin(cl_buf *b, const char *title, const cl_web_grant *g);
 void web_page_end(cl_buf *b);
 /* An HTML page with one message. */
 void web_status(cl_web_response *r, unsigned status, const char *title, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 int web_asset(const char *name, cl_web_response *r);
 
 void web_page_welcome(cl_web_response *r);
