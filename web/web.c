@@ -65,8 +65,10 @@ static guess_slot *guess_find(cl_web *w, const char *client, int64_t now, bool m
 			}
 			return g;
 		}
-		if (g->start < oldest->start || !g->client[0])
-			oldest = g->client[0] && oldest->client[0] ? oldest : g;
+		/* a free slot first, else the one whose window began first */
+		if (!g->client[0] ? oldest->client[0] != '\0'
+				  : oldest->client[0] && g->start < oldest->start)
+			oldest = g;
 	}
 	if (!make)
 		return NULL;
