@@ -45,6 +45,8 @@ typedef struct cli_opt {
 typedef struct cli_col {
 	const char *key;    /* field in each row object */
 	const char *header; /* column title */
+	/* The table's text for the field (new string); NULL: cli_cell. -o json prints the value. */
+	char *(*cell)(const cli_ctx *ctx, const json_t *v);
 } cli_col;
 
 enum cli_view {
@@ -143,6 +145,9 @@ void cli_warn(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 
 
 /* A value as a table shows it: strings as they are, numbers in decimal, null as "-". New. */
 char *cli_cell(const json_t *v);
+/* A lab's "where" (its hypervisor URI, or null) for people: "this host" for the embedded
+ * driver on this data directory (classlab's default), the URI otherwise, "-" for null. */
+char *cli_cell_where(const cli_ctx *ctx, const json_t *v);
 
 /* Hours as a JSON value: an integer when whole, else a string with decimals. */
 json_t *cli_hours_json(int64_t seconds);

@@ -197,25 +197,40 @@ int cmd_cost_report(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		{"lab_units", "UNITS"},
 		{"price_per_unit_hour", "PRICE"},
 		{"total", "ESTIMATE"},
+		{"where", "WHERE", cli_cell_where},
 	};
 	cl_lab_estimate *rows = NULL;
-	size_t n = 0;
+	cl_lab *labs = NULL;
+	size_t n = 0, nl = 0;
 	int64_t total = 0;
 	int rc;
 
 	(void)argc, (void)argv;
 	if ((rc = cl_cost_report(ctx->cl, &rows, &n, &total)))
 		return rc;
+	if ((rc = cl_labs_list(ctx->cl, &labs, &nl))) {
+		for (size_t i = 0; i < n; i++)
+			cl_lab_estimate_clear(&rows[i]);
+		free(rows);
+		return rc;
+	}
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_object();
+		const char *where = NULL;
+		for (size_t j = 0; j < nl; j++)
+			if (strcmp(labs[j].name, rows[i].lab) == 0)
+				where = labs[j].hv_uri;
 		json_object_set_new(o, "lab", json_string(rows[i].lab));
 		json_object_set_new(o, "size", json_string(rows[i].size));
 		json_object_update_new(o, cli_lab_estimate_json(&rows[i]));
+		/* The hypervisor the lab's VMs live on; null until the first is made. */
+		json_object_set_new(o, "where", where ? json_string(where) : json_null());
 		json_array_append_new(arr, o);
 		cl_lab_estimate_clear(&rows[i]);
 	}
 	free(rows);
+	cl_lab_list_free(labs, nl);
 	/* -1: some lab's estimate (or the sum) is unavailable; the rows say which. */
 	char *t = total >= 0 ? cl_format_cents(total) : cl_strdup("unavailable");
 	json_t *o = json_object();

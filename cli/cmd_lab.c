@@ -133,6 +133,7 @@ int cmd_lab_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	static const cli_col cols[] = {
 		{"name", "NAME"},	{"size", "SIZE"},	   {"image", "IMAGE"},
 		{"students", "STUDENTS"}, {"template_state", "TEMPLATE"}, {"estimate", "ESTIMATE"},
+		{"where", "WHERE", cli_cell_where},
 	};
 	cl_lab_estimate *est = NULL;
 	cl_lab *labs = NULL;
@@ -147,6 +148,9 @@ int cmd_lab_list(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = lab_json(&labs[i]);
+		/* The hypervisor the lab's VMs live on; null until the first is made. */
+		json_object_set_new(o, "where",
+				    labs[i].hv_uri ? json_string(labs[i].hv_uri) : json_null());
 		for (size_t j = 0; j < ne; j++)
 			if (strcmp(est[j].lab, labs[i].name) == 0) {
 				/* One lab's uncomputable estimate shows as such; the rest still list. */

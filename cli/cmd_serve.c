@@ -86,6 +86,8 @@ static void serve_progress(void *arg, cl_notice severity, const char *msg, size_
 	service *s = arg;
 	(void)done;
 	(void)total;
+	if (severity == CL_NOTICE_DETAIL)
+		return;
 	say(s, "%s%s", severity == CL_NOTICE_WARNING ? "warning: " : "", msg);
 }
 

@@ -162,7 +162,7 @@ int cmd_down(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		return cli_usage_error(ctx, "taking lab '%s' down deletes its VMs and disks: add --yes",
 				       argv[0]);
 	if ((rc = cli_vm_init(ctx)) == 0)
-		rc = cl_lab_down(ctx->cl, argv[0]);
+		rc = cl_lab_down(ctx->cl, argv[0], cli_flag(ctx, "keep-images"));
 	cl_ctx_disconnect(ctx->cl);
 	return rc;
 }

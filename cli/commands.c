@@ -44,6 +44,11 @@ static const cli_opt lab_set_opts[] = {
 	END,
 };
 static const cli_opt yes_opts[] = {YES, END};
+static const cli_opt down_opts[] = {
+	YES,
+	{"keep-images", 0, OPT_FLAG, NULL, "keep the lab's template images (a cloud's Glance images)"},
+	END,
+};
 static const cli_opt students_add_opts[] = {
 	{"email", 0, OPT_VALUE, "E", "the student's email address"},
 	{"quota-hours", 0, OPT_VALUE, "H", "their own quota (default: the lab's)"},
@@ -196,7 +201,7 @@ const cli_cmd cli_commands[] = {
 	 "estimate", "chart"},
 	{"up", NULL, VM(cmd_up), NEED_STORE | NEED_HV, up_opts, "FILE", 1, 1,
 	 "create or converge a lab from a lab file: template, verification, one VM per student"},
-	{"down", NULL, VM(cmd_down), NEED_STORE | NEED_HV, yes_opts, "LAB --yes", 1, 1,
+	{"down", NULL, VM(cmd_down), NEED_STORE | NEED_HV, down_opts, "LAB --yes", 1, 1,
 	 "destroy the lab's VMs and delete their disks and seeds (records and keys stay)"},
 	{"template", "build", VM(cmd_template_build), NEED_STORE | NEED_HV, NULL, "LAB", 1, 1,
 	 "build and boot the template VM from the lab's image and customisation"},

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 static const char exit_codes_help[] =
 	"Exit status:\n"
 	"  0  success\n"
@@ -404,6 +406,7 @@ static int open_ctx(cli_ctx *ctx)
 #endif
 #ifndef CL_CLI_FRONT
 	o.backend = &cl_templates_backend;
+	o.env = environ;
 	o.verify = cli_verify_hook;
 #endif
 	return cl_ctx_new(&ctx->cl, &o);

@@ -46,6 +46,43 @@ char *cli_cell(const json_t *v)
 	return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
 }
 
+static int hexdigit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+char *cli_cell_where(const cli_ctx *ctx, const json_t *v)
+{
+	static const char embed[] = "qemu:///embed?root=";
+	const char *uri = json_string_value(v);
+	if (!uri)
+		return cl_strdup("-");
+	if (ctx->data_dir && strncmp(uri, embed, sizeof(embed) - 1) == 0) {
+		/* The root as cl_hv_open wrote it: <data>/hv, %-escaped, up to the next parameter. */
+		cl_buf root = CL_BUF_INIT;
+		for (const char *p = uri + sizeof(embed) - 1; *p && *p != '&'; p++) {
+			int hi, lo;
+			if (*p == '%' && (hi = hexdigit(p[1])) >= 0 && (lo = hexdigit(p[2])) >= 0) {
+				char c = (char)(hi << 4 | lo);
+				cl_buf_add(&root, &c, 1);
+				p += 2;
+			} else {
+				cl_buf_add(&root, p, 1);
+			}
+		}
+		char *mine = cl_path_join(ctx->data_dir, "hv");
+		bool here = strcmp(cl_buf_str(&root), mine) == 0;
+		free(mine);
+		cl_buf_free(&root);
+		if (here)
+			return cl_strdup("this host");
+	}
+	return cl_strdup(uri);
+}
+
 /* Display width of UTF-8 text: code points, which is right for the scripts we print. */
 static size_t width(const char *s)
 {
@@ -56,7 +93,8 @@ static size_t width(const char *s)
 	return w;
 }
 
-static void print_rows(json_t *rows, const cli_col *cols, size_t ncols, FILE *out)
+static void print_rows(const cli_ctx *ctx, json_t *rows, const cli_col *cols, size_t ncols,
+		       FILE *out)
 {
 	size_t nrows = json_array_size(rows);
 	size_t *w = cl_calloc(ncols, sizeof(size_t));
@@ -66,7 +104,8 @@ static void print_rows(json_t *rows, const cli_col *cols, size_t ncols, FILE *ou
 		w[c] = width(cols[c].header);
 	for (size_t r = 0; r < nrows; r++)
 		for (size_t c = 0; c < ncols; c++) {
-			char *s = cli_cell(json_object_get(json_array_get(rows, r), cols[c].key));
+			json_t *v = json_object_get(json_array_get(rows, r), cols[c].key);
+			char *s = cols[c].cell ? cols[c].cell(ctx, v) : cli_cell(v);
 			cells[r * ncols + c] = s;
 			if (width(s) > w[c])
 				w[c] = width(s);
@@ -120,7 +159,7 @@ static void print_table(cli_ctx *ctx, const cli_result *res, FILE *out, FILE *er
 			json_array_append_new(rows, json_pack("{s:s, s:O}", res->cols[0].key, "TOTAL",
 							      res->total_key,
 							      json_object_get(res->data, res->total_key)));
-		print_rows(rows, res->cols, res->ncols, out);
+		print_rows(ctx, rows, res->cols, res->ncols, out);
 		json_decref(rows);
 		break;
 	}
@@ -229,6 +268,11 @@ void cli_progress(void *p, cl_notice severity, const char *msg, size_t done, siz
 
 	if (severity == CL_NOTICE_WARNING) {
 		cli_warn(ctx, "classlab: warning: %s\n", msg);
+		return;
+	}
+	if (severity == CL_NOTICE_DETAIL) {
+		if (ctx->verbosity > 0)
+			cli_note(ctx, "%s\n", msg);
 		return;
 	}
 	if (total == 0 || !isatty(STDERR_FILENO)) {

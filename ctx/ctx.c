@@ -36,6 +36,7 @@ int cl_ctx_new(cl_ctx **out, const cl_ctx_opts *opts)
 								      : NULL;
 	ctx->boot_timeout_s = opts->boot_timeout_s;
 	ctx->backend = opts->backend;
+	ctx->env = opts->env;
 	ctx->now = opts->now;
 	ctx->progress = opts->progress;
 	ctx->verify = opts->verify;

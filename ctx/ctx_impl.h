@@ -16,6 +16,7 @@ struct cl_ctx {
 	const char *accel; /* "kvm", "tcg" (static strings) or NULL */
 	int boot_timeout_s;
 	const cl_ctx_backend *backend;
+	char *const *env;
 	int64_t (*now)(void *cb_arg);
 	void (*progress)(void *cb_arg, cl_notice severity, const char *msg, size_t done,
 			 size_t total);

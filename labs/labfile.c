@@ -39,6 +39,7 @@ void cl_lab_spec_clear(cl_lab_spec *s)
 	free(s->gpu_driver);
 	free(s->gpu_cuda);
 	cl_strv_free(s->frameworks, s->n_frameworks);
+	free(s->flavor);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -377,6 +378,13 @@ static int parse_extras(json_t *root, cl_lab *lab)
 			cl_strv_free(run, nrun);
 		}
 	}
+	if (rc == 0 && json_object_get(root, "flavor")) {
+		const char *flavor = NULL;
+		if ((rc = get_string(root, "flavor", true, &flavor)) == 0 && !word_ok(flavor))
+			rc = bad("flavor", "is not a flavor name such as \"m1.small\"");
+		if (rc == 0)
+			json_object_set_new(spec, "flavor", json_string(flavor));
+	}
 	if (rc == 0 && json_object_size(spec) > 0)
 		lab->spec_json = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 	cl_lab_spec_clear(&tmp);
@@ -395,7 +403,7 @@ static int parse_root(json_t *root, const char *base_dir, cl_labfile *lf)
 	static const char *const keys[] = {
 		"name",	   "size",	  "image",	  "username",	 "scheduled_hours",
 		"quota_hours", "price_per_unit_hour", "memory_mib", "vcpus", "listen",
-		"public_host", "port_range", "customize", "gpu",	 "students",
+		"public_host", "port_range", "customize", "gpu",	 "students", "flavor",
 		"roster",      "listen_public", "idle_minutes", "stop", "lead_minutes",
 		"stop_grace_seconds", NULL};
 	cl_lab *lab = &lf->lab;
@@ -570,6 +578,11 @@ int cl_lab_spec_parse(const char *spec_json, cl_lab_spec *out)
 			out->gpu_cuda = cl_strdup(s);
 		rc = get_strings(g, "gpu", "frameworks", true, &out->frameworks, &out->n_frameworks,
 				 NULL);
+	}
+	if (rc == 0) {
+		const char *s = NULL;
+		if (get_string(root, "flavor", false, &s) == 0 && s)
+			out->flavor = cl_strdup(s);
 	}
 	json_decref(root);
 	if (rc)

@@ -43,7 +43,8 @@ typedef struct os_cloud_config {
 } os_cloud_config;
 
 /*
- * Reads the cloud's settings. cloud non-empty: that cloud in the first clouds.yaml
+ * Reads the cloud's settings from the files and env, the front end's environment (a
+ * NULL-terminated "NAME=value" list, as environ; NULL: none). cloud non-empty: that cloud in the first clouds.yaml
  * found of $OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/clouds.yaml,
  * /etc/openstack/clouds.yaml (the OpenStack tools' order). cloud NULL or "": the
  * cloud $OS_CLOUD names, else the OS_* variables (OS_AUTH_URL, OS_USERNAME,
@@ -55,7 +56,7 @@ typedef struct os_cloud_config {
  * Errors: CL_ENOTFOUND "no clouds.yaml has a cloud 'X' (looked in: ...)";
  * CL_EINVAL for a malformed file (path and line) or missing auth_url / credentials.
  */
-int os_cloud_config_load(const char *cloud, os_cloud_config *out);
+int os_cloud_config_load(const char *cloud, char *const *env, os_cloud_config *out);
 void os_cloud_config_clear(os_cloud_config *c); /* wipes the secrets before freeing */
 
 /* ------------------------------------------------------------------ connection */

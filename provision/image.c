@@ -84,14 +84,13 @@ static int import(cl_hv *hv, const char *pool, const char *dir, const char *file
 	return rc;
 }
 
-static int resolve_tiny(cl_hv *hv, const char *pool, const char *cache_dir, const char *images_dir,
-			cl_image *img)
+int cl_image_tiny(const char *cache_dir, const char *images_dir, char **dir, char hash[65])
 {
 	char *script = NULL, *out_dir = NULL, *stamp = NULL;
-	cl_buf want = CL_BUF_INIT, have = CL_BUF_INIT, vol = CL_BUF_INIT;
-	char h12[13];
+	cl_buf want = CL_BUF_INIT, have = CL_BUF_INIT;
 	int rc = 0;
 
+	*dir = NULL;
 	if (!images_dir || !cache_dir)
 		return cl_error_set(CL_EINVAL, "the tiny image needs an images and a cache directory");
 	script = cl_aprintf("%s/tiny/build.sh", images_dir);
@@ -136,31 +135,47 @@ static int resolve_tiny(cl_hv *hv, const char *pool, const char *cache_dir, cons
 			goto out;
 		}
 	}
-	snprintf(h12, sizeof(h12), "%.12s", want.data);
-	for (int i = 0; h12[i]; i++)
-		h12[i] = (char)tolower((unsigned char)h12[i]);
-	cl_buf_printf(&vol, CL_BASE_PREFIX "tiny-%s.qcow2", h12);
-	img->disk_vol = cl_strdup(vol.data);
-	img->disk_format = cl_strdup("qcow2");
-	if ((rc = import(hv, pool, out_dir, "root.qcow2", vol.data, "qcow2", &img->disk_path)) < 0)
-		goto out;
-	/* Kernel and initrd as volumes too, so a remote libvirtd has them. */
-	cl_buf_reset(&vol);
-	cl_buf_printf(&vol, CL_BASE_PREFIX "tiny-%s-vmlinuz", h12);
-	if ((rc = import(hv, pool, out_dir, "vmlinuz", vol.data, "raw", &img->kernel_path)) < 0)
-		goto out;
-	cl_buf_reset(&vol);
-	cl_buf_printf(&vol, CL_BASE_PREFIX "tiny-%s-initrd", h12);
-	if ((rc = import(hv, pool, out_dir, "initrd.img", vol.data, "raw", &img->initrd_path)) < 0)
-		goto out;
-	img->cmdline = cl_strdup("console=ttyS0 root=/dev/vda rw");
+	for (int i = 0; i < 64; i++)
+		hash[i] = (char)tolower((unsigned char)want.data[i]);
+	hash[64] = '\0';
+	*dir = out_dir;
+	out_dir = NULL;
 out:
-	cl_buf_free(&vol);
 	cl_buf_free(&have);
 	cl_buf_free(&want);
 	free(stamp);
 	free(out_dir);
 	free(script);
+	return rc;
+}
+
+static int resolve_tiny(cl_hv *hv, const char *pool, const char *cache_dir, const char *images_dir,
+			cl_image *img)
+{
+	char *dir = NULL, hash[65];
+	cl_buf vol = CL_BUF_INIT;
+	int rc;
+
+	if ((rc = cl_image_tiny(cache_dir, images_dir, &dir, hash)))
+		return rc;
+	cl_buf_printf(&vol, CL_BASE_PREFIX "tiny-%.12s.qcow2", hash);
+	img->disk_vol = cl_strdup(vol.data);
+	img->disk_format = cl_strdup("qcow2");
+	if ((rc = import(hv, pool, dir, "root.qcow2", vol.data, "qcow2", &img->disk_path)) < 0)
+		goto out;
+	/* Kernel and initrd as volumes too, so a remote libvirtd has them. */
+	cl_buf_reset(&vol);
+	cl_buf_printf(&vol, CL_BASE_PREFIX "tiny-%.12s-vmlinuz", hash);
+	if ((rc = import(hv, pool, dir, "vmlinuz", vol.data, "raw", &img->kernel_path)) < 0)
+		goto out;
+	cl_buf_reset(&vol);
+	cl_buf_printf(&vol, CL_BASE_PREFIX "tiny-%.12s-initrd", hash);
+	if ((rc = import(hv, pool, dir, "initrd.img", vol.data, "raw", &img->initrd_path)) < 0)
+		goto out;
+	img->cmdline = cl_strdup(CL_TINY_CMDLINE);
+out:
+	cl_buf_free(&vol);
+	free(dir);
 	return rc;
 }
 

@@ -420,6 +420,8 @@ static int lv_gpus(cl_hv *hv, struct cl_host_gpu **out, size_t *n)
 
 const cl_vm_backend cl_vm_libvirt = {
 	.name = "libvirt",
+	.host_forwards = true,
+	.host_devices = true,
 	.open = lv_open,
 	.close = cl_hv_close,
 	.uri = lv_uri,

@@ -5,6 +5,7 @@
 #include "classlab/cl_meter.h"
 #include "classlab/cl_templates.h"
 #include "../ctx/ctx_impl.h"
+#include "classlab/cl_openstack.h"
 #include "classlab/banned.h"
 
 #include <inttypes.h>
@@ -136,12 +137,12 @@ static bool is_running(const cl_vm_status *v)
 
 /*
  * The forward's connections can be counted only on this host: a lab whose hypervisor
- * is remote (qemu+ssh://host/...) has its forwards there.
+ * is remote (qemu+ssh://host/...) has its forwards there, a cloud's on its floating IP.
  */
 static bool hv_is_local(const char *uri)
 {
 	const char *p = uri ? strstr(uri, "://") : NULL;
-	return !p || p[3] == '/' || p[3] == '\0';
+	return !cl_openstack_uri(uri) && (!p || p[3] == '/' || p[3] == '\0');
 }
 
 static bool is_student(const cl_vm_status *v)

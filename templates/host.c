@@ -18,8 +18,9 @@ int cl_host_gpus(cl_ctx *ctx, json_t **out)
 	*out = NULL;
 	/* Discovery needs the connection only, not the pool cl_ctx_connect makes sure of. */
 	if (!hv) {
-		cl_vm_open_opts o = {.uri = ctx->uri, .data_dir = ctx->data_dir, .accel = ctx->accel};
-		if ((rc = tp_vm_backend()->open(&own, &o)) == 0)
+		cl_vm_open_opts o = {.uri = ctx->uri, .data_dir = ctx->data_dir, .accel = ctx->accel,
+				     .env = ctx->env};
+		if ((rc = tp_vm_backend(ctx->uri)->open(&own, &o)) == 0)
 			hv = own;
 	}
 	if (rc == 0 && (rc = cl_vm_ops(hv)->gpus(hv, &gpus, &n)) == 0)

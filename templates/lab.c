@@ -26,7 +26,7 @@ static bool is_template_vol(const char *lab, const char *vol)
 	return strcmp(p, ".qcow2") == 0;
 }
 
-int cl_lab_down(cl_ctx *ctx, const char *name)
+int cl_lab_down(cl_ctx *ctx, const char *name, bool keep_images)
 {
 	cl_lab lab = {0};
 	cl_vm *vms = NULL;
@@ -60,6 +60,9 @@ int cl_lab_down(cl_ctx *ctx, const char *name)
 		if (is_template_vol(lab.name, vols[i]) &&
 		    (rc = TP_VM(ctx)->disk_delete(ctx->hv, vols[i])))
 			goto out;
+	/* What the VMs shared (a cloud's floating IP, security group, images) goes last. */
+	if (TP_VM(ctx)->lab_remove && (rc = TP_VM(ctx)->lab_remove(ctx->hv, lab.name, keep_images)))
+		goto out;
 	lab.template_state = CL_TEMPLATE_NONE;
 	if ((rc = tp_lab_save(ctx, &lab)))
 		goto out;

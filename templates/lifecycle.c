@@ -12,20 +12,28 @@
 #define TEMPLATE_SHUTDOWN_S 60
 
 /*
- * The connector a front end passes: libvirt is the one VM backend today. Every
- * call below goes through the table the connection carries (cl_backend.h).
+ * The connector a front end passes picks the VM backend by URI. Every call below
+ * goes through the table the connection carries (cl_backend.h).
  */
-const cl_vm_backend *tp_vm_backend(void)
+const cl_vm_backend *tp_vm_backend(const char *uri)
 {
-	return &cl_vm_libvirt;
+	return cl_openstack_uri(uri) ? &cl_vm_openstack : &cl_vm_libvirt;
+}
+
+/* A backend's detail line (a cloud's API call) as -v detail. */
+static void hv_log(void *arg, const char *line)
+{
+	cl_ctx *ctx = arg;
+	if (ctx->progress)
+		ctx->progress(ctx->cb_arg, CL_NOTICE_DETAIL, line, 0, 0);
 }
 
 /* The VM backend's connection, with its disk pool under <data>/pool made sure of. */
 static int hv_open(cl_ctx *ctx, cl_hv **out)
 {
 	cl_vm_open_opts o = {.uri = ctx->uri, .data_dir = ctx->data_dir, .accel = ctx->accel,
-			     .disks = true};
-	return tp_vm_backend()->open(out, &o);
+			     .disks = true, .env = ctx->env, .log = hv_log, .log_arg = ctx};
+	return tp_vm_backend(ctx->uri)->open(out, &o);
 }
 
 static void hv_close(cl_hv *hv)
@@ -48,19 +56,61 @@ int cl_template_hv_check(cl_ctx *ctx, const cl_lab *lab)
 			    lab->name, lab->hv_uri, uri, lab->hv_uri);
 }
 
+/*
+ * A backend whose forwards live elsewhere (a cloud's floating IP) gives the lab's
+ * address; it becomes the lab's listen address, so every SSH line, ssh_config and
+ * known_hosts names it.
+ */
+static int lab_address(cl_ctx *ctx, cl_lab *lab)
+{
+	char *addr = NULL;
+	int rc;
+
+	if (!TP_VM(ctx)->lab_address)
+		return 0;
+	if ((rc = TP_VM(ctx)->lab_address(ctx->hv, lab->name, &addr)))
+		return rc;
+	/* Students connect to it too, unless the lab file named another (reachable) host. */
+	bool host = !lab->public_host || !lab->listen || strcmp(lab->public_host, lab->listen) == 0 ||
+		    cl_listen_is_loopback(lab->public_host);
+	if (!lab->listen || strcmp(lab->listen, addr) != 0 ||
+	    (host && strcmp(lab->public_host, addr) != 0)) {
+		if (host) {
+			free(lab->public_host);
+			lab->public_host = cl_strdup(addr);
+		}
+		free(lab->listen);
+		lab->listen = addr;
+		addr = NULL;
+		if ((rc = tp_lab_save(ctx, lab)) == 0)
+			rc = cl_known_hosts_write(ctx, lab);
+	}
+	free(addr);
+	return rc;
+}
+
+bool cl_lab_address_from_backend(const cl_lab *lab)
+{
+	return lab->hv_uri && tp_vm_backend(lab->hv_uri)->lab_address != NULL;
+}
+
 int cl_template_connect(cl_ctx *ctx, cl_lab *lab, bool claim)
 {
 	char *bound = NULL;
 	int rc;
 
-	if ((rc = cl_ctx_connect(ctx)) || (rc = cl_template_hv_check(ctx, lab)) || !claim || lab->hv_uri)
+	if ((rc = cl_ctx_connect(ctx)) || (rc = cl_template_hv_check(ctx, lab)) || !claim)
 		return rc;
-	if ((rc = cl_store_begin(ctx->st)) ||
-	    (rc = cl_store_end(ctx->st, cl_store_lab_claim_hv(ctx->st, lab->id,
-							      TP_VM(ctx)->uri(ctx->hv), &bound))))
-		return rc;
-	lab->hv_uri = bound; /* another process may have claimed it first: check again */
-	return cl_template_hv_check(ctx, lab);
+	if (!lab->hv_uri) {
+		if ((rc = cl_store_begin(ctx->st)) ||
+		    (rc = cl_store_end(ctx->st, cl_store_lab_claim_hv(ctx->st, lab->id,
+								      TP_VM(ctx)->uri(ctx->hv), &bound))))
+			return rc;
+		lab->hv_uri = bound; /* another process may have claimed it first: check again */
+		if ((rc = cl_template_hv_check(ctx, lab)))
+			return rc;
+	}
+	return lab_address(ctx, lab);
 }
 
 /* The seed every VM of the lab gets: its user, keys and (template only) the customisation. */

@@ -48,7 +48,8 @@ int tp_gpus_assign(cl_ctx *ctx, const cl_lab *lab, const cl_size *size, const cl
 	size_t *missing = cl_calloc(nvms + 1, sizeof(size_t));
 	int rc;
 
-	if (size->gpus <= 0 || nvms == 0) {
+	/* A cloud finds GPUs in its flavor (cl_domain_spec.gpus), not by host address. */
+	if (size->gpus <= 0 || nvms == 0 || !TP_VM(ctx)->host_devices) {
 		free(missing);
 		return 0;
 	}

@@ -9,6 +9,7 @@
  * backend the connector opens (cl_vm_libvirt): the hypervisor itself is reached
  * only through TP_VM (tests/cli/vmbackend.sh checks).
  */
+#include "classlab/cl_openstack.h"
 #include "classlab/cl_provision.h"
 #include "classlab/cl_labs.h"
 #include "classlab/cl_ssh.h"
@@ -17,7 +18,8 @@
 /* The operations of the handle's open connection (cl_backend.h). */
 #define TP_VM(ctx) cl_vm_ops((ctx)->hv)
 /* The VM backend cl_templates_backend opens (libvirt). */
-const cl_vm_backend *tp_vm_backend(void);
+/* The VM backend a URI names: OpenStack for "openstack://...", else libvirt. */
+const cl_vm_backend *tp_vm_backend(const char *uri);
 
 /* The template's disk of one version: "<lab>-template-v<version>.qcow2". */
 char *tp_template_vol(const char *lab, int64_t version);

@@ -49,7 +49,8 @@ static int alloc_port(cl_ctx *ctx, const cl_lab *lab, int64_t *port)
 			j++;
 		if (j < n && used[j] == p)
 			continue;
-		if (port_bindable(lab->listen, (int)p)) {
+		/* Forwards that are not this host's ports (a cloud's) need no probe. */
+		if ((ctx->hv && !TP_VM(ctx)->host_forwards) || port_bindable(lab->listen, (int)p)) {
 			*port = p;
 			free(used);
 			return 0;
@@ -232,15 +233,23 @@ int tp_define(cl_ctx *ctx, const cl_lab *lab, const cl_size *size, const cl_vm *
 		.mac = vm->mac,
 		.listen = lab->listen,
 		.ssh_port = (int)vm->ssh_port,
+		.lab = lab->name,
+		.student = vm->kind == CL_VM_KIND_STUDENT ? vm->name + strlen(lab->name) + 1 : NULL,
+		.version = vm->template_version,
+		.gpus = size->gpus > 0 ? (unsigned)size->gpus : 0,
 	};
+	cl_lab_spec ls = {0};
 	char **gpus = NULL;
 	size_t ngpus = 0;
 	int rc = cl_store_vm_gpus(ctx->st, vm->id, &gpus, &ngpus);
 
 	spec.hostdevs = (const char *const *)gpus;
 	spec.n_hostdevs = ngpus;
+	if (rc == 0 && (rc = cl_lab_spec_parse(lab->spec_json, &ls)) == 0)
+		spec.flavor = ls.flavor;
 	if (rc == 0)
 		rc = TP_VM(ctx)->create(ctx->hv, &spec);
+	cl_lab_spec_clear(&ls);
 	for (size_t i = 0; i < ngpus; i++)
 		free(gpus[i]);
 	free(gpus);
@@ -301,7 +310,7 @@ static int move_port_if_taken(cl_ctx *ctx, const cl_lab *lab, const char *name, 
 	    (rc = TP_VM(ctx)->state(ctx->hv, name, &st)))
 		goto out;
 	if (st == CL_DOM_RUNNING || st == CL_DOM_PAUSED || !vm.ssh_port ||
-	    port_bindable(lab->listen, (int)vm.ssh_port))
+	    !TP_VM(ctx)->host_forwards || port_bindable(lab->listen, (int)vm.ssh_port))
 		goto out;
 	old = vm.ssh_port;
 	/* Another lab of this data directory may take the same free port meanwhile. */

@@ -38,6 +38,12 @@ static int converge_lab(cl_ctx *ctx, const cl_labfile *lf, cl_lab *lab)
 	}
 	if (rc)
 		return rc;
+	/* On a cloud the lab's address is its floating IP: the file's default does not undo it. */
+	if (cl_lab_address_from_backend(lab)) {
+		if (strcmp(want.public_host, want.listen) == 0)
+			want.public_host = lab->public_host;
+		want.listen = lab->listen;
+	}
 	bool rebuild = needs_rebuild(lab, &want);
 	bool changed = rebuild || strcmp(lab->size, want.size) != 0 ||
 		       lab->scheduled_seconds != want.scheduled_seconds ||

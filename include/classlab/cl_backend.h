@@ -79,6 +79,12 @@ typedef struct cl_domain_spec {
 	bool allow_outbound; /* false: -netdev user,restrict=on (only the forwards work) */
 	const char *const *hostdevs; /* PCI addresses "0000:65:00.0" */
 	size_t n_hostdevs;
+	/* Who the VM is, for backends that tag or group what they make (a cloud). */
+	const char *lab;
+	const char *student; /* NULL: the lab's template VM */
+	int64_t version;     /* the template version its disk stands on */
+	const char *flavor;  /* the lab file's "flavor": a cloud's machine type; NULL: by size */
+	unsigned gpus;	     /* GPUs a backend without host devices finds in its flavor */
 } cl_domain_spec;
 
 /* ------------------------------------------------------------------ states and events */
@@ -122,6 +128,11 @@ typedef struct cl_vm_open_opts {
 	const char *data_dir; /* where a local backend keeps its state and disks */
 	const char *accel;    /* "kvm", "tcg" or NULL (auto) */
 	bool disks;	      /* make sure of the disk store (pool) too; false: discovery only */
+	/* The front end's environment ("NAME=value", NULL-terminated): a cloud's OS_* settings. */
+	char *const *env;
+	/* Detail for -v (a cloud's API calls: method, path, status, time); NULL: none. */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
 } cl_vm_open_opts;
 
 /*
@@ -131,7 +142,14 @@ typedef struct cl_vm_open_opts {
  * fine where converging needs it, as each line says.
  */
 typedef struct cl_vm_backend {
-	const char *name; /* "libvirt" */
+	const char *name; /* "libvirt", "openstack" */
+	/*
+	 * true: a VM's forwards are ports of this host (a port another program holds
+	 * is moved). false: they live elsewhere (a cloud's floating IP).
+	 */
+	bool host_forwards;
+	/* true: GPUs are this host's PCI devices, assigned by address (hostdevs). */
+	bool host_devices;
 
 	/* ---- connection */
 	int (*open)(cl_hv **out, const cl_vm_open_opts *opts);
@@ -191,6 +209,18 @@ typedef struct cl_vm_backend {
 			    const char **host, int *port);
 	/* The host's GPUs (cl_gpu.h; cl_gpu_host_free). A host without a device API: none. */
 	int (*gpus)(cl_hv *c, struct cl_host_gpu **out, size_t *n);
+
+	/* ---- a lab's shared resources (NULL for a backend without any) */
+	/*
+	 * The address the lab's forwards listen on, made if needed (a cloud: the lab's
+	 * floating IP); *addr is the caller's. NULL op: the lab's own listen address.
+	 */
+	int (*lab_address)(cl_hv *c, const char *lab, char **addr);
+	/*
+	 * Removes what the lab's VMs shared (address, firewall, group) once they are
+	 * gone, and its template images unless keep_images. Absent is fine.
+	 */
+	int (*lab_remove)(cl_hv *c, const char *lab, bool keep_images);
 } cl_vm_backend;
 
 /* The head of every backend's connection: which table it belongs to. */

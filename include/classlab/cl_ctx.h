@@ -21,6 +21,7 @@ struct cl_hv;
 typedef enum cl_notice {
 	CL_NOTICE_INFO = 0, /* progress: a front end may keep it quiet */
 	CL_NOTICE_WARNING,  /* something the user must know (a VM moved port, a forced step) */
+	CL_NOTICE_DETAIL,   /* detail for -v only (each call to a cloud's API) */
 } cl_notice;
 
 /*
@@ -47,6 +48,8 @@ typedef struct cl_ctx_opts {
 	const char *accel;	       /* "kvm", "tcg" or NULL (auto); see cl_host_set_accel */
 	int boot_timeout_s;	       /* wait for SSH; 0 = 300 */
 	const cl_ctx_backend *backend; /* NULL: cl_ctx_connect fails with CL_EUNAVAIL */
+	/* The front end's environment, kept (a cloud backend's OS_* settings); NULL: none. */
+	char *const *env;
 	/* The clock, in seconds since the epoch; NULL is time(NULL). */
 	int64_t (*now)(void *cb_arg);
 	/*

@@ -138,6 +138,7 @@ typedef struct cl_lab_spec {
 	char *gpu_driver, *gpu_cuda;
 	char **frameworks;
 	size_t n_frameworks;
+	char *flavor; /* a cloud's machine type for every VM ("flavor"); NULL: by size */
 } cl_lab_spec;
 void cl_lab_spec_clear(cl_lab_spec *s);
 int cl_lab_spec_parse(const char *spec_json, cl_lab_spec *out);

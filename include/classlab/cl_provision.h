@@ -103,6 +103,14 @@ int cl_hv_vol_list(cl_hv *hv, const char *pool, const char *prefix, char ***name
 /* ------------------------------------------------------------------ base images */
 
 /*
+ * The tiny image's files, (re)built with <images_dir>/tiny/build.sh into
+ * <cache_dir>/images/tiny when its recipe hash changed: *dir (the caller's) holds
+ * vmlinuz, initrd.img and root.qcow2, booted with CL_TINY_CMDLINE; hash is the
+ * recipe's sha256 in lower-case hex. For backends that keep images elsewhere.
+ */
+#define CL_TINY_CMDLINE "console=ttyS0 root=/dev/vda rw"
+int cl_image_tiny(const char *cache_dir, const char *images_dir, char **dir, char hash[65]);
+/*
  * image is the built-in "tiny" or a path to a qcow2/raw cloud image. "tiny"
  * is (re)built with <images_dir>/tiny/build.sh into <cache_dir>/images/tiny
  * when its recipe hash changed, then imported once as volumes

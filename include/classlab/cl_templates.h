@@ -33,7 +33,13 @@ typedef struct cl_publish_opts {
 int cl_template_publish(cl_ctx *ctx, const char *lab, const cl_publish_opts *opts);
 
 /* down: destroys and undefines the lab's domains, deletes volumes, seeds and VM records. */
-int cl_lab_down(cl_ctx *ctx, const char *lab);
+/* keep_images: a cloud keeps the lab's template images (the libvirt pool's disks go). */
+/*
+ * The lab's listen address is its backend's (a cloud's floating IP, set when the lab
+ * connects), not the lab file's.
+ */
+bool cl_lab_address_from_backend(const cl_lab *lab);
+int cl_lab_down(cl_ctx *ctx, const char *lab, bool keep_images);
 
 /*
  * students remove: stops and deletes the student's VM (domain, disk, seed,

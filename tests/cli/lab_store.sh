@@ -94,10 +94,50 @@ expect_eq "$(json_get '[.labs[] | .total_cents] | join(",")')" '"11190,0,2200"' 
 expect_eq "$(json_get .total_cents)" 13390 "report grand total"
 cl cost report
 expect_stdout_contains '$133.90'
-grep -q -E '^ds101 +small-gpu-compute +4 +80.5 +139 +0.01 +\$111.90$' "$OUT" || fail "report row for ds101"
+grep -q -E '^ds101 +small-gpu-compute +4 +80.5 +139 +0.01 +\$111.90 +-$' "$OUT" || fail "report row for ds101"
 
 cl -o json lab list
 expect_eq "$(json_get '[.[] | .estimate_cents] | join(",")')" '"11190,0,2200"' "lab list estimates"
+
+# Where each lab runs (labs.hv_uri, claimed when its first VM is made): -o json says the
+# URI or null; the table says "this host" for the embedded driver on this data directory
+# (classlab's default), the URI for any other, "-" for a lab with no VM yet.
+expect_eq "$(json_get '.[0].where')" null "lab list: an unclaimed lab's where"
+HERE_URI="qemu:///embed?root=$XDG_DATA_HOME/classlab/hv"
+REMOTE_URI="qemu+ssh://gpu1.example.org/system"
+sql "UPDATE labs SET hv_uri = '$HERE_URI' WHERE name = 'ds101';
+     UPDATE labs SET hv_uri = '$REMOTE_URI' WHERE name = 'ml';"
+for cmd in "cost report" "lab list"; do
+	# shellcheck disable=SC2086
+	cl -o json $cmd
+	rows=.
+	[ "$cmd" = "cost report" ] && rows=.labs
+	expect_eq "$(json_get "$rows[0].where")" "\"$HERE_URI\"" "$cmd -o json: ds101 where"
+	expect_eq "$(json_get "$rows[1].where")" null "$cmd -o json: empty where"
+	expect_eq "$(json_get "$rows[2].where")" "\"$REMOTE_URI\"" "$cmd -o json: ml where"
+	# shellcheck disable=SC2086
+	cl $cmd
+	expect_eq "$(head -n 1 "$OUT" | awk '{ print $NF }')" WHERE "$cmd: the last column"
+	grep -q -E '^ds101 .*\$111\.90 +this host$' "$OUT" || fail "$cmd: ds101 not on 'this host'"
+	grep -q -E '^empty .*\$0\.00 +-$' "$OUT" || fail "$cmd: empty lab not '-'"
+	grep -q -E '^ml .*\$22\.00 +qemu\+ssh://gpu1\.example\.org/system$' "$OUT" ||
+		fail "$cmd: ml not on $REMOTE_URI"
+done
+cl cost report
+grep -q -E '^TOTAL .*\$133\.90 +-$' "$OUT" || fail "cost report: the TOTAL row's where"
+# Another data directory's embedded driver is not this host; this one's, %-escaped as
+# libvirt URIs are written (a space in the path), is.
+sql "UPDATE labs SET hv_uri = 'qemu:///embed?root=/elsewhere/classlab/hv' WHERE name = 'empty'"
+cl lab list
+grep -q -E '^empty .* qemu:///embed\?root=/elsewhere/classlab/hv$' "$OUT" ||
+	fail "lab list: another data directory's embedded driver shown as '$(grep ^empty "$OUT")'"
+mkdir -p "$T/my data"
+chmod 0700 "$T/my data"
+sql "UPDATE labs SET hv_uri = 'qemu:///embed?root=$T/my%20data/hv' WHERE name = 'empty'"
+CLASSLAB_HOME="$T/my data" cl lab list
+grep -q -E '^empty .* this host$' "$OUT" || fail "lab list: an escaped root not 'this host'"
+grep -q -E '^ds101 .* qemu:///embed' "$OUT" || fail "lab list: ds101's root is not this data directory"
+sql "UPDATE labs SET hv_uri = NULL"
 cl -o json lab show ml
 expect_eq "$(json_get .students)" 2 "lab show students"
 expect_eq "$(json_get .price_per_unit_hour)" '"0.02"' "lab show price"

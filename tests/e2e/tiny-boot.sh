@@ -20,16 +20,9 @@ BUILD=$REPO/templates/images/tiny/build.sh
 BOOT_TIMEOUT=${TINY_BOOT_TIMEOUT:-180}
 HOSTNAME_WANT=ml-lab-alice
 
-skip() { echo "SKIP: $*"; exit 77; }
-for c in qemu-system-x86_64 qemu-img ssh ssh-keygen; do
-	command -v "$c" >/dev/null 2>&1 || skip "$c is not installed"
-done
-command -v genisoimage >/dev/null 2>&1 || skip "genisoimage is not installed"
-if [ -z "${CLASSLAB_TINY_KERNEL:-}" ] && ! ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1; then
-	skip "no /boot/vmlinuz-*-cloud-amd64 (install linux-image-cloud-amd64)"
-fi
-command -v busybox >/dev/null 2>&1 || skip "busybox-static is not installed"
-command -v dropbear >/dev/null 2>&1 || [ -x /usr/sbin/dropbear ] || skip "dropbear-bin is not installed"
+# shellcheck source=tests/e2e/tiny-lib.sh
+. "$REPO/tests/e2e/tiny-lib.sh"
+tiny_need genisoimage
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/tiny-boot.XXXXXX")
 QEMU_PID='' TUNNEL_PID=''
@@ -37,11 +30,7 @@ QEMU_PID='' TUNNEL_PID=''
 cleanup() {
 	local rc=$?
 	[ -n "$TUNNEL_PID" ] && kill "$TUNNEL_PID" 2>/dev/null
-	if [ -n "$QEMU_PID" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
-		kill "$QEMU_PID" 2>/dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$QEMU_PID" 2>/dev/null || break; sleep 0.2; done
-		kill -9 "$QEMU_PID" 2>/dev/null
-	fi
+	kill_qemu
 	exec 7>&- 2>/dev/null
 	if [ "${KEEP:-0}" = 1 ]; then
 		echo "kept $T"
@@ -52,37 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-
-fail() {
-	echo "FAIL: $*"
-	if [ -f "$T/console.log" ]; then
-		echo "---- last lines of the guest console ($T/console.log) ----"
-		tail -n 40 "$T/console.log" | tr -d '\r'
-		echo "----"
-	fi
-	[ -s "$T/qemu.out" ] && { echo "---- qemu ----"; cat "$T/qemu.out"; }
-	exit 1
-}
-pass() { echo "ok: $*"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-
-# A TCP port nobody listens on (127.0.0.1 only). QEMU's bind can still race;
-# boot() retries with another port when the forward cannot be set up.
-port_in_use() {
-	local hex
-	hex=$(printf ':%04X' "$1")
-	awk -v p="$hex" 'FNR > 1 && substr($2, length($2) - 4) == p && $4 == "0A" { f = 1 } END { exit !f }' \
-		/proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-pick_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		port_in_use "$p" || { echo "$p"; return 0; }
-	done
-	return 1
-}
 
 # --- build -------------------------------------------------------------------------
 t=$(now)
@@ -156,76 +114,12 @@ genisoimage -quiet -V cidata -J -r -o "$T/seed.iso" "$T/seed" 2>"$T/genisoimage.
 qemu-img create -q -f qcow2 -F qcow2 -b "$T/img/root.qcow2" "$T/disk.qcow2"
 
 # --- boot ----------------------------------------------------------------------------
-PORT=
-# boot: start QEMU (monitor on stdin, fed from a FIFO) and set QEMU_PID, PORT.
+# boot: start QEMU with the seed on a second virtio disk, the monitor fed from a FIFO.
 boot() {
-	rm -f "$T/monitor.in" "$T/console.log" "$T/qemu.out"
+	rm -f "$T/monitor.in"
 	mkfifo "$T/monitor.in"
 	exec 7<>"$T/monitor.in"
-	for _ in 1 2 3; do
-		PORT=$(pick_port) || fail "no free TCP port"
-		BOOT_START=$(now)
-		qemu-system-x86_64 -accel tcg -m 256 -nographic \
-			-kernel "$T/img/vmlinuz" -initrd "$T/img/initrd.img" \
-			-append 'console=ttyS0 root=/dev/vda rw' \
-			-drive "file=$T/disk.qcow2,if=virtio" \
-			-drive "file=$T/seed.iso,if=virtio,format=raw,readonly=on" \
-			-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" \
-			-device virtio-net-pci,netdev=n0 \
-			-serial "file:$T/console.log" -display none -monitor stdio \
-			<&7 >"$T/qemu.out" 2>&1 &
-		QEMU_PID=$!
-		sleep 0.5
-		if kill -0 "$QEMU_PID" 2>/dev/null; then
-			return 0
-		fi
-		wait "$QEMU_PID" || true
-		QEMU_PID=
-		grep -qi 'host forwarding\|address already in use' "$T/qemu.out" || fail "QEMU did not start"
-	done
-	fail "QEMU could not bind a host port in 3 tries"
-}
-
-SSH_OPTS=()
-ssh_opts() {
-	echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$T/host_key.pub")" >"$T/known_hosts"
-	SSH_OPTS=(-F /dev/null -p "$PORT" -i "$T/user_key" -o IdentitiesOnly=yes
-		-o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$T/known_hosts"
-		-o GlobalKnownHostsFile=/dev/null -o BatchMode=yes -o ConnectTimeout=10
-		-o LogLevel=ERROR)
-}
-# Commands are given in single quotes on purpose: they run in the guest.
-# shellcheck disable=SC2029
-gssh() { ssh "${SSH_OPTS[@]}" student@127.0.0.1 "$@"; }
-
-wait_ssh() {
-	local deadline
-	deadline=$(($(date +%s) + BOOT_TIMEOUT))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited during boot"
-		if gssh true 2>"$T/ssh.err"; then
-			return 0
-		fi
-		grep -q 'Host key verification failed\|REMOTE HOST IDENTIFICATION' "$T/ssh.err" &&
-			{ cat "$T/ssh.err"; fail "the guest's host key is not the one from the seed"; }
-		sleep 0.2
-	done
-	cat "$T/ssh.err"
-	fail "no SSH login within $BOOT_TIMEOUT s"
-}
-
-wait_exit() { # wait_exit SECONDS: true when QEMU exits in time
-	local deadline
-	deadline=$(($(date +%s) + $1))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		if ! kill -0 "$QEMU_PID" 2>/dev/null; then
-			wait "$QEMU_PID" 2>/dev/null || true
-			QEMU_PID=
-			return 0
-		fi
-		sleep 0.2
-	done
-	return 1
+	MONITOR_IN=$T/monitor.in tiny_boot -drive "file=$T/seed.iso,if=virtio,format=raw,readonly=on"
 }
 
 fs_clean() {
@@ -237,8 +131,8 @@ fs_clean() {
 }
 
 boot
-ssh_opts
-wait_ssh
+ssh_opts "$T/user_key"
+wait_ssh "$BOOT_TIMEOUT"
 BOOT_S=$(elapsed "$BOOT_START")
 grep -q '^classlab-tiny: ready' "$T/console.log" || fail "no 'classlab-tiny: ready' line on the console"
 GUEST_S=$(sed -n 's/^classlab-tiny: sshd listening on port 22 at \([0-9.]*\)s.*/\1/p' "$T/console.log" | tail -n 1)
@@ -333,8 +227,8 @@ OVERLAY_KIB=$(du -k "$T/disk.qcow2" | cut -f1)
 
 # --- second boot: same disk, same seed -----------------------------------------------
 boot
-ssh_opts
-wait_ssh
+ssh_opts "$T/user_key"
+wait_ssh "$BOOT_TIMEOUT"
 BOOT2_S=$(elapsed "$BOOT_START")
 grep -q 'runcmd: already ran for instance' "$T/console.log" || fail "runcmd was not skipped on the second boot"
 got=$(gssh 'cat /var/log/runcmd-count')

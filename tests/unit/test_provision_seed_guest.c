@@ -1,8 +1,10 @@
-/* The tiny guest's YAML reader (templates/images/tiny/.../yaml-flat.awk, run by busybox awk,
- * decoded with rc.sysinit's own yitems/dec) against what classlab's seed writer emits through
+/* The tiny guest's seed reader (templates/images/tiny/.../yaml-flat.awk and seed.sh, run by
+ * busybox awk and sh as the guest runs them) against what classlab's seed writer emits through
  * libyaml: every character libyaml writes as an escape (\0 aside: a C string cannot hold it)
  * must reach the guest's command byte for byte. Also hand-written double-quoted escapes,
- * compared with libyaml's own parser. Skipped (exit 77 semantics: a note) without busybox. */
+ * compared with libyaml's own parser, and the choice of source: a NoCloud seed or an
+ * OpenStack config drive (meta_data.json + user_data), instance id and hostname precedence.
+ * Skipped (exit 77 semantics: a note) without busybox. */
 #include "classlab/cl_provision.h"
 #include "classlab/cl_spawn.h"
 #include "tap.h"
@@ -10,10 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
-static char awk_path[4096], sysinit_path[4096], helpers[8192];
+static char awk_path[4096], lib_dir[4096];
 
 static void put_utf8(cl_buf *b, unsigned cp)
 {
@@ -41,25 +44,10 @@ static void put_utf8(cl_buf *b, unsigned cp)
 	cl_buf_add(b, u, n);
 }
 
-/* rc.sysinit's one-line yitems() and dec() definitions, so the test decodes as the guest does. */
-static int load_helpers(void)
-{
-	FILE *f = fopen(sysinit_path, "r");
-	char line[2048];
-	int found = 0;
-	if (!f)
-		return -1;
-	helpers[0] = 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "yitems() ", 9) == 0 || strncmp(line, "dec() ", 6) == 0) {
-			size_t used = strlen(helpers);
-			snprintf(helpers + used, sizeof(helpers) - used, "%s", line);
-			found++;
-		}
-	}
-	fclose(f);
-	return found == 2 ? 0 : -1;
-}
+/* The guest's shell prelude: busybox's awk, seed.sh's helpers (yitems, dec, seed_read, ...). */
+#define GUEST_PRELUDE                                                                              \
+	"awk() { busybox awk \"$@\"; }\nTAB=$(printf '\\t')\nlog() { echo \"$*\" >&2; }\n"            \
+	"SEED=$LIB_SEED; LIB=$LIB_DIR; . \"$LIB/seed.sh\"\n"
 
 /* Runs the guest's reader on YAML text; returns the decoded scalars of PREFIX.N in order,
  * each written to its own file DIR/item.N by `dec` (printf %b), read back here. */
@@ -80,18 +68,17 @@ static int guest_items(const char *yaml, size_t len, const char *prefix, cl_buf 
 	fclose(f);
 	/* As rc.sysinit: awk -f yaml-flat.awk FILE > FILE.flat; yitems FLAT PREFIX; dec "$v". */
 	/* The guest has only busybox: its awk, and ash's printf builtin. */
-	char *script = cl_aprintf("awk() { busybox awk \"$@\"; }\nTAB=$(printf '\\t')\n%s"
-				  "awk -f \"$1\" \"$2/in.yaml\" >\"$2/in.flat\" || exit 1\n"
-				  "n=0\n"
-				  "yitems \"$2/in.flat\" \"$3\" >\"$2/items\"\n"
-				  "while IFS=$TAB read -r t v; do dec \"$v\" >\"$2/item.$n\"; "
-				  "n=$((n + 1)); done <\"$2/items\"\n"
-				  "echo $n\n",
-				  helpers);
-	const char *argv[] = {"busybox", "sh", "-c", script, "sh", awk_path, dir, prefix, NULL};
+	const char *script = "LIB_SEED=$2 LIB_DIR=$4\n" GUEST_PRELUDE
+			     "awk -f \"$1\" \"$2/in.yaml\" >\"$2/in.flat\" || exit 1\n"
+			     "n=0\n"
+			     "yitems \"$2/in.flat\" \"$3\" >\"$2/items\"\n"
+			     "while IFS=$TAB read -r t v; do dec \"$v\" >\"$2/item.$n\"; "
+			     "n=$((n + 1)); done <\"$2/items\"\n"
+			     "echo $n\n";
+	const char *argv[] = {"busybox", "sh",   "-c",   script,  "sh",
+			      awk_path,	 dir,	 prefix, lib_dir, NULL};
 	cl_buf out = CL_BUF_INIT;
 	int rc = cl_spawn(argv, NULL, 60000, &out, warnings, &st);
-	free(script);
 	if (rc < 0 || st != 0) {
 		cl_buf_free(&out);
 		goto out;
@@ -259,6 +246,258 @@ static void test_hand_written(void)
 	cl_buf_free(&warn);
 }
 
+/* ------------------------------------------------------------------ the seed's source */
+
+typedef struct seed_file {
+	const char *path; /* under the seed filesystem's root */
+	const char *text;
+} seed_file;
+
+/* Lays FILES out as the guest sees its mounted seed, runs seed.sh's seed_read SOURCE and
+ * seed_names there (busybox sh, as rc.sysinit does) and returns in *out
+ *   iid=ID / host=SHORT / fqdn=NAME / user=NAME / key=KEY (each) / -- / the user-data flat file
+ * and in *log what the guest logged. -1 when the script could not run. */
+static int guest_seed(const char *source, const seed_file *files, size_t n, cl_buf *out,
+		      cl_buf *log)
+{
+	char dir[] = "/tmp/clseedcXXXXXX";
+	int rc = -1, st = -1;
+	if (!mkdtemp(dir))
+		return -1;
+	char *fs = cl_aprintf("%s/fs", dir), *seed = cl_aprintf("%s/seed", dir);
+	if (mkdir(fs, 0755) < 0 || mkdir(seed, 0700) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		char *p = cl_aprintf("%s/%s", fs, files[i].path);
+		/* Parents first (openstack/, openstack/latest/). */
+		for (char *s = strchr(p + strlen(fs) + 1, '/'); s; s = strchr(s + 1, '/')) {
+			*s = 0;
+			mkdir(p, 0755);
+			*s = '/';
+		}
+		FILE *f = fopen(p, "w");
+		size_t len = strlen(files[i].text);
+		int ok = f && fwrite(files[i].text, 1, len, f) == len;
+		if (f && fclose(f) != 0)
+			ok = 0;
+		free(p);
+		if (!ok)
+			goto out;
+	}
+	const char *script =
+	    "LIB_SEED=$1/seed LIB_DIR=$2\n" GUEST_PRELUDE
+	    "seed_read \"$3\" \"$1/fs\" || exit 1\n"
+	    "seed_names\n"
+	    "echo \"iid=$IID\"; echo \"host=$HOST\"; echo \"fqdn=$FQDN\"\n"
+	    /* rc.sysinit's apply_user: the first users[] entry with a name. */
+	    "i=$(awk -F '\\t' '$1 ~ /^users\\.[0-9]+\\.name$/ { split($1, a, \".\"); print a[2]; exit }' \"$UD\")\n"
+	    "if [ -n \"$i\" ]; then\n"
+	    "  echo \"user=$(dec \"$(yget \"$UD\" \"users.$i.name\")\")\"\n"
+	    "  yitems \"$UD\" \"users.$i.ssh_authorized_keys\" >\"$1/keys\"\n"
+	    "  while IFS=$TAB read -r t v; do echo \"key=$(dec \"$v\")\"; done <\"$1/keys\"\n"
+	    "fi\n"
+	    "echo --\n"
+	    "cat \"$UD\"\n";
+	const char *argv[] = {"busybox", "sh", "-c", script, "sh", dir, lib_dir, source, NULL};
+	if (cl_spawn(argv, NULL, 60000, out, log, &st) == 0 && st == 0)
+		rc = 0;
+out:;
+	const char *rm[] = {"rm", "-rf", dir, NULL};
+	cl_spawn(rm, NULL, 10000, NULL, NULL, &st);
+	free(fs);
+	free(seed);
+	return rc;
+}
+
+/* The part of guest_seed's answer before "--" (the names), and the flat user-data after it. */
+static char *names_of(const cl_buf *out)
+{
+	const char *s = cl_buf_str(out), *e = strstr(s, "--\n");
+	return cl_aprintf("%.*s", e ? (int)(e - s) : (int)strlen(s), s);
+}
+static const char *flat_of(const cl_buf *out)
+{
+	const char *e = strstr(cl_buf_str(out), "--\n");
+	return e ? e + 3 : "";
+}
+
+#define TEST_UUID "83679162-1378-4288-a2d4-70e13ec132aa"
+#define USER_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHv3ZlGv4i student@ml-lab"
+#define META_KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMetaKeyNotForStudents nova-key"
+/* Nova's meta_data.json: one line, keys in no particular order, escapes Python's json writes. */
+#define META_JSON(hostname)                                                                        \
+	"{\"random_seed\": \"x\\/y\\u00e9\\ud83d\\ude00\", \"uuid\": \"" TEST_UUID "\", "          \
+	"\"availability_zone\": \"nova\", \"keys\": [{\"data\": \"" META_KEY "\", \"type\": "      \
+	"\"ssh\", \"name\": \"nova-key\"}], \"hostname\": \"" hostname "\", \"launch_index\": 0, " \
+	"\"devices\": [], \"meta\": {}, \"public_keys\": {\"nova-key\": \"" META_KEY "\"}, "       \
+	"\"project_id\": \"f7ac\", \"name\": \"ml-lab-alice\"}\n"
+
+static void render_user_data(const char *hostname, cl_buf *ud)
+{
+	static const char *keys[] = {USER_KEY};
+	cl_cloudconfig cc = {
+	    .hostname = hostname,
+	    .instance_id = "iid-from-classlab",
+	    .username = "student",
+	    .authorized_keys = keys,
+	    .n_authorized_keys = 1,
+	    .host_key_private = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n"
+				"-----END OPENSSH PRIVATE KEY-----\n",
+	    .host_key_public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKey root@h",
+	};
+	CHECK_INT(cl_cloudconfig_user_data(&cc, ud), 0);
+}
+
+/* classlab's user-data as a config drive's user_data: read exactly as from a NoCloud seed;
+ * the instance id is meta_data.json's uuid; user-data's hostname wins over meta_data's. */
+static void test_config_drive(void)
+{
+	cl_buf ud = CL_BUF_INIT, out = CL_BUF_INIT, log = CL_BUF_INIT;
+	cl_buf nc = CL_BUF_INIT, nclog = CL_BUF_INIT;
+	render_user_data("ml-lab-alice", &ud);
+	seed_file cd[] = {
+	    {"openstack/latest/meta_data.json", META_JSON("vm-7.novalocal")},
+	    {"openstack/latest/user_data", cl_buf_str(&ud)},
+	    {"openstack/latest/network_data.json", "{\"links\": [], \"networks\": []}\n"},
+	    {"openstack/content/0000", "not read"},
+	    {"ec2/latest/meta-data.json", "{\"hostname\": \"ec2-name\"}\n"},
+	};
+	CHECK_INT(guest_seed("configdrive", cd, sizeof(cd) / sizeof(*cd), &out, &log), 0);
+	char *names = names_of(&out);
+	CHECK_STR(names, "iid=" TEST_UUID "\nhost=ml-lab-alice\nfqdn=ml-lab-alice\nuser=student\n"
+			 "key=" USER_KEY "\n");
+	free(names);
+	CHECK(strstr(flat_of(&out), "ssh_keys.ed25519_private\tb\t-----BEGIN OPENSSH PRIVATE KEY-----\\n"));
+	/* public_keys are reported, never given to the user (cloud-init: default user only). */
+	CHECK(strstr(cl_buf_str(&log), "1 public_keys not applied"));
+	CHECK(!strstr(cl_buf_str(&out), "MetaKeyNotForStudents"));
+
+	/* The same user-data from a NoCloud seed: the same flat user-data, byte for byte. */
+	seed_file nocloud[] = {
+	    {"meta-data", "instance-id: \"iid-from-classlab\"\nlocal-hostname: \"ml-lab-alice\"\n"},
+	    {"user-data", cl_buf_str(&ud)},
+	};
+	CHECK_INT(guest_seed("nocloud", nocloud, 2, &nc, &nclog), 0);
+	CHECK(strlen(flat_of(&out)) > 100);
+	CHECK_STR(flat_of(&nc), flat_of(&out));
+	names = names_of(&nc);
+	CHECK(strncmp(names, "iid=iid-from-classlab\nhost=ml-lab-alice\n", 40) == 0);
+	free(names);
+	CHECK_STR(cl_buf_str(&nclog), "");
+	cl_buf_free(&ud);
+	cl_buf_free(&out);
+	cl_buf_free(&log);
+	cl_buf_free(&nc);
+	cl_buf_free(&nclog);
+}
+
+/* user_data without a hostname: meta_data.json's (an FQDN, as Nova writes) gives the short
+ * name, and the FQDN for /etc/hosts; an invalid user-data hostname is skipped the same way. */
+static void test_config_drive_hostname(void)
+{
+	static const char *uds[] = {
+	    "#cloud-config\nusers:\n- name: \"student\"\n",
+	    "#cloud-config\nhostname: \"bad host!\"\nusers:\n- name: \"student\"\n",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		cl_buf out = CL_BUF_INIT, log = CL_BUF_INIT;
+		seed_file cd[] = {
+		    {"openstack/latest/meta_data.json", META_JSON("vm-7.novalocal")},
+		    {"openstack/latest/user_data", uds[i]},
+		};
+		CHECK_INT(guest_seed("configdrive", cd, 2, &out, &log), 0);
+		char *names = names_of(&out);
+		CHECK_STR(names, "iid=" TEST_UUID "\nhost=vm-7\nfqdn=vm-7.novalocal\nuser=student\n");
+		free(names);
+		CHECK(!strstr(cl_buf_str(&log), "invalid hostname") == (i == 0));
+		cl_buf_free(&out);
+		cl_buf_free(&log);
+	}
+}
+
+/* A config drive without user_data (a VM booted with only a key pair): like cloud-init on an
+ * image without a default user, no user is made and meta_data's public_keys go nowhere. */
+static void test_config_drive_no_user_data(void)
+{
+	cl_buf out = CL_BUF_INIT, log = CL_BUF_INIT;
+	seed_file cd[] = {{"openstack/latest/meta_data.json", META_JSON("vm-7")}};
+	CHECK_INT(guest_seed("configdrive", cd, 1, &out, &log), 0);
+	CHECK_STR(cl_buf_str(&out), "iid=" TEST_UUID "\nhost=vm-7\nfqdn=vm-7\n--\n");
+	CHECK(strstr(cl_buf_str(&log), "seed has no user-data"));
+	CHECK(strstr(cl_buf_str(&log), "1 public_keys not applied"));
+	cl_buf_free(&out);
+	cl_buf_free(&log);
+
+	/* Nor is a config drive that lacks even meta_data.json (or openstack/latest) fatal. */
+	out = (cl_buf)CL_BUF_INIT;
+	log = (cl_buf)CL_BUF_INIT;
+	seed_file empty[] = {{"ec2/latest/meta-data.json", "{}"}};
+	CHECK_INT(guest_seed("configdrive", empty, 1, &out, &log), 0);
+	CHECK_STR(cl_buf_str(&out), "iid=\nhost=classlab-tiny\nfqdn=classlab-tiny\n--\n");
+	CHECK(strstr(cl_buf_str(&log), "has no openstack/latest"));
+	CHECK(strstr(cl_buf_str(&log), "has no meta_data.json"));
+	cl_buf_free(&out);
+	cl_buf_free(&log);
+}
+
+/* A damaged meta_data.json is not half read: no instance id (so runcmd would run at every
+ * boot, with a warning), nothing from it, and user_data is still applied. */
+static void test_config_drive_bad_json(void)
+{
+	static const char *bad[] = {
+	    "{\"uuid\": \"" TEST_UUID "\", \"hostname\": \"vm-7\", ",      /* cut short */
+	    "{\"uuid\": \"" TEST_UUID "\" \"hostname\": \"vm-7\"}",        /* no comma */
+	    "{\"uuid\": \"" TEST_UUID "\", \"hostname\": \"vm\\q\"}",      /* bad escape */
+	    "[{\"uuid\": \"" TEST_UUID "\"}]",                           /* not an object */
+	    "{\"uuid\": \"" TEST_UUID "\", \"hostname\": \"vm-7\"} x", /* trailing text */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		cl_buf out = CL_BUF_INIT, log = CL_BUF_INIT;
+		seed_file cd[] = {
+		    {"openstack/latest/meta_data.json", bad[i]},
+		    {"openstack/latest/user_data", "#cloud-config\nhostname: h2\nusers:\n- name: s\n"},
+		};
+		CHECK_INT(guest_seed("configdrive", cd, 2, &out, &log), 0);
+		char *names = names_of(&out);
+		CHECK_STR(names, "iid=\nhost=h2\nfqdn=h2\nuser=s\n");
+		free(names);
+		CHECK(strstr(cl_buf_str(&log), "meta_data.json: json: at character "));
+		CHECK(strstr(cl_buf_str(&log), "meta_data.json has no uuid"));
+		cl_buf_free(&out);
+		cl_buf_free(&log);
+	}
+	/* Whitespace and escapes anywhere JSON allows them are fine. */
+	cl_buf out = CL_BUF_INIT, log = CL_BUF_INIT;
+	seed_file cd[] = {{"openstack/latest/meta_data.json",
+			   "\n{ \"meta\" : { \"a\" : [ 1 , -2.5e3 , true , null , { } ] } ,\r\n\t"
+			   "\"hostname\":\"vm\\u002d7\",\"uuid\"\n:\n\"" TEST_UUID "\"}\n"}};
+	CHECK_INT(guest_seed("configdrive", cd, 1, &out, &log), 0);
+	CHECK_STR(cl_buf_str(&out), "iid=" TEST_UUID "\nhost=vm-7\nfqdn=vm-7\n--\n");
+	cl_buf_free(&out);
+	cl_buf_free(&log);
+}
+
+/* NoCloud follows the same precedence: user-data's hostname over meta-data's local-hostname. */
+static void test_nocloud_hostname(void)
+{
+	cl_buf out = CL_BUF_INIT, log = CL_BUF_INIT;
+	seed_file nc[] = {
+	    {"meta-data", "instance-id: i-1\nlocal-hostname: from-meta.example.org\n"},
+	    {"user-data", "#cloud-config\nhostname: from-user\n"},
+	};
+	CHECK_INT(guest_seed("nocloud", nc, 2, &out, &log), 0);
+	CHECK_STR(cl_buf_str(&out), "iid=i-1\nhost=from-user\nfqdn=from-user\n--\nhostname\tp\tfrom-user\n");
+	cl_buf_free(&out);
+	cl_buf_free(&log);
+	out = (cl_buf)CL_BUF_INIT;
+	log = (cl_buf)CL_BUF_INIT;
+	nc[1].text = "#cloud-config\nusers: []\n";
+	CHECK_INT(guest_seed("nocloud", nc, 2, &out, &log), 0);
+	CHECK_STR(cl_buf_str(&out), "iid=i-1\nhost=from-meta\nfqdn=from-meta.example.org\n--\nusers\tf\t[]\n");
+	cl_buf_free(&out);
+	cl_buf_free(&log);
+}
+
 int main(void)
 {
 	const char *src = getenv("CL_SOURCE_DIR");
@@ -266,10 +505,11 @@ int main(void)
 		src = CL_TEST_DATA "/../.."; /* tests/data */
 	snprintf(awk_path, sizeof(awk_path),
 		 "%s/templates/images/tiny/rootfs/usr/lib/classlab/yaml-flat.awk", src);
-	snprintf(sysinit_path, sizeof(sysinit_path),
-		 "%s/templates/images/tiny/rootfs/usr/lib/classlab/rc.sysinit", src);
+	snprintf(lib_dir, sizeof(lib_dir), "%s/templates/images/tiny/rootfs/usr/lib/classlab", src);
 	CHECK(access(awk_path, R_OK) == 0);
-	CHECK_INT(load_helpers(), 0);
+	char *seed_sh = cl_aprintf("%s/seed.sh", lib_dir);
+	CHECK(access(seed_sh, R_OK) == 0);
+	free(seed_sh);
 	cl_buf out = CL_BUF_INIT;
 	int st = -1;
 	const char *probe[] = {"busybox", "awk", "BEGIN { exit 0 }", NULL};
@@ -281,5 +521,10 @@ int main(void)
 	cl_buf_free(&out);
 	test_writer_round_trip();
 	test_hand_written();
+	test_config_drive();
+	test_config_drive_hostname();
+	test_config_drive_no_user_data();
+	test_config_drive_bad_json();
+	test_nocloud_hostname();
 	return tap_done();
 }

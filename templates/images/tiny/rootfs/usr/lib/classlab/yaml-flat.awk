@@ -20,6 +20,14 @@
 # multi-line flow collections and multi-line quoted scalars are not YAML this
 # seed needs; such lines are reported on stderr ("yaml: line N: ...") and
 # skipped, never fatal. Written for busybox awk; also runs on mawk and gawk.
+#
+# With -v json=1 the input is JSON instead (an OpenStack config drive's
+# meta_data.json), flattened to the same PATH/TYPE/VALUE lines (objects and
+# arrays as above, strings d, numbers/true/false p, null n, an empty object or
+# array f). It is parsed whole, by recursive descent over the text: any
+# syntax error prints nothing at all (and one "json: ..." line on stderr), so a
+# damaged file is never half applied. Keys holding "." are not escaped (no
+# field the guest reads has one); a tab or newline in a key becomes "_".
 
 BEGIN {
 	depth = 0; ind[0] = 0; typ[0] = "map"; pth[0] = ""; cnt[0] = -1
@@ -214,6 +222,8 @@ function handle(n, c,    p, rest, key, col, k) {
 	warn("not a mapping entry or sequence item; skipped")
 }
 
+json { jtext = jtext $0 "\n"; next }
+
 {
 	sub(/\r$/, "")
 	line = $0
@@ -225,7 +235,92 @@ function handle(n, c,    p, rest, key, col, k) {
 	handle(n, c)
 }
 
+# --- JSON -----------------------------------------------------------------------
+# JS the text, JP the next character's index, JN its length, JERR set on the
+# first error; the lines are kept in jout[1..jn] until the whole text parsed.
+function jerr(msg) { if (!JERR) printf "json: at character %d: %s\n", JP, msg > "/dev/stderr"; JERR = 1 }
+function jws() { while (JP <= JN && index(" \t\r\n", substr(JS, JP, 1))) JP++ }
+function jemit(p, t, v) { jout[++jn] = p "\t" t "\t" enc(v) }
+
+function jstr(    out, c, d, v, w) {
+	out = ""; JP++
+	while (JP <= JN) {
+		c = substr(JS, JP, 1)
+		if (c == "\"") { JP++; return out }
+		if (c != "\\") {
+			if (c == "\n") { jerr("newline in a string"); return out }
+			out = out c; JP++; continue
+		}
+		d = substr(JS, JP + 1, 1); JP += 2
+		if (d == "\"" || d == "\\" || d == "/") out = out d
+		else if (d == "n") out = out "\n"
+		else if (d == "t") out = out "\t"
+		else if (d == "r") out = out "\r"
+		else if (d == "b") out = out "\010"
+		else if (d == "f") out = out "\014"
+		else if (d == "u") {
+			v = hexval(substr(JS, JP, 4))
+			if (v < 0 || JP + 3 > JN) { jerr("bad \\u escape"); return out }
+			JP += 4
+			# A UTF-16 surrogate pair is one code point.
+			if (v >= 55296 && v < 56320 && substr(JS, JP, 2) == "\\u") {
+				w = hexval(substr(JS, JP + 2, 4))
+				if (w >= 56320 && w < 57344) { v = 65536 + (v - 55296) * 1024 + (w - 56320); JP += 6 }
+			}
+			if (v == 0) printf "json: \\u0000 (NUL) cannot be passed on; dropped\n" > "/dev/stderr"
+			out = out utf8(v)
+		} else { jerr("bad escape \\" d); return out }
+	}
+	jerr("unterminated string")
+	return out
+}
+
+function jvalue(p, depth,    c, k, i, t) {
+	jws()
+	if (depth > 32) { jerr("nested more than 32 deep"); return }
+	c = substr(JS, JP, 1)
+	if (c == "{" || c == "[") {
+		JP++; jws()
+		if (substr(JS, JP, 1) == (c == "{" ? "}" : "]")) { JP++; jemit(p, "f", c == "{" ? "{}" : "[]"); return }
+		for (i = 0; ; i++) {
+			if (c == "{") {
+				jws()
+				if (substr(JS, JP, 1) != "\"") { jerr("expected a string key"); return }
+				k = jstr(); if (JERR) return
+				gsub(/[\t\n]/, "_", k)
+				jws()
+				if (substr(JS, JP, 1) != ":") { jerr("expected ':'"); return }
+				JP++
+			} else k = i
+			jvalue(p == "" ? k : p "." k, depth + 1)
+			if (JERR) return
+			jws(); t = substr(JS, JP, 1); JP++
+			if (t == (c == "{" ? "}" : "]")) return
+			if (t != ",") { JP--; jerr("expected ',' or the end of the " (c == "{" ? "object" : "array")); return }
+		}
+	}
+	if (c == "\"") { k = jstr(); if (!JERR) jemit(p, "d", k); return }
+	if (match(substr(JS, JP, 64), /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/)) {
+		jemit(p, "p", substr(JS, JP, RLENGTH)); JP += RLENGTH; return
+	}
+	if (substr(JS, JP, 4) == "true") { jemit(p, "p", "true"); JP += 4; return }
+	if (substr(JS, JP, 5) == "false") { jemit(p, "p", "false"); JP += 5; return }
+	if (substr(JS, JP, 4) == "null") { jemit(p, "n", ""); JP += 4; return }
+	jerr(JP > JN ? "unexpected end of the text" : "unexpected character '" c "'")
+}
+
+function json_flat(    i) {
+	JS = jtext; JN = length(JS); JP = 1; JERR = 0; jn = 0
+	jws()
+	if (substr(JS, JP, 1) != "{") jerr("the text is not a JSON object")
+	else jvalue("", 0)
+	jws()
+	if (!JERR && JP <= JN) jerr("text after the object")
+	if (!JERR) for (i = 1; i <= jn; i++) print jout[i]
+}
+
 END {
+	if (json) { json_flat(); exit }
 	if (blk) block_end()
 	if (pend) emit(ppath, "n", "")
 }
