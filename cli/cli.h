@@ -241,5 +241,7 @@ cli_fn cmd_ssh_config;
 cli_fn cmd_students_export;
 cli_fn cmd_tunnel;
 cli_fn cmd_jupyter;
+cli_fn cmd_students_invite;
+cli_fn cmd_admin_invite;
 
 #endif

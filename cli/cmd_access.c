@@ -183,11 +183,27 @@ out:
 	return rc;
 }
 
+/* The page's address in links: --url, else the service's default (loopback, port 8080). */
+static const char *invite_base(cli_ctx *ctx, int *rc)
+{
+	const char *url = cli_opt_get(ctx, "url");
+	*rc = 0;
+	if (!url)
+		return "http://127.0.0.1:8080";
+	if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+	    strpbrk(url, " \t\r\n\"'<>?#") || (*rc = cl_text_check("--url", url, 512)))
+		*rc = *rc ? *rc
+			  : cl_error_set(CL_EINVAL, "--url '%s' is not an http:// or https:// address "
+						    "without query or fragment",
+					 url);
+	return url;
+}
+
 /* The files go through the library; the note says what it wrote. */
 int cmd_students_export(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	const char *dir = argv[2];
-	char **written = NULL;
+	char **written = NULL, *link = NULL;
 	size_t n = 0;
 	bool key = false;
 	int rc;
@@ -195,8 +211,18 @@ int cmd_students_export(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	(void)argc;
 	if (!*dir)
 		return cli_usage_error(ctx, "DIR is empty: name a new or empty directory");
-	if ((rc = cl_students_export(ctx->cl, argv[0], argv[1], dir, cli_flag(ctx, "force"),
-				     &written, &n)))
+	/* --invite: a fresh one-time link to the web page goes into README.txt. */
+	if (cli_flag(ctx, "invite")) {
+		const char *base = invite_base(ctx, &rc);
+		if (rc || (rc = cl_invite_issue(ctx->cl, argv[0], argv[1], base, &link)))
+			return rc;
+	} else if (cli_opt_get(ctx, "url")) {
+		return cli_usage_error(ctx, "--url goes with --invite");
+	}
+	rc = cl_students_export(ctx->cl, argv[0], argv[1], dir, cli_flag(ctx, "force"), link,
+				&written, &n);
+	free(link);
+	if (rc)
 		return rc;
 	json_t *paths = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -375,4 +401,83 @@ int cmd_tunnel(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	cl_ssh_free(ssh);
 	cl_access_clear(&a);
 	return rc;
+}
+
+/*
+ * students invite LAB [STUDENT] [--url URL] [--revoke]: one-time links to the web page,
+ * one per student (a new link replaces an unused earlier one), or their revocation.
+ */
+int cmd_students_invite(cli_ctx *ctx, int argc, char **argv, cli_result *res)
+{
+	static const cli_col cols[] = {{"student", "STUDENT"}, {"link", "LINK"}};
+	static const cli_col rcols[] = {{"student", "STUDENT"}, {"revoked", "REVOKED"}};
+	bool revoke = cli_flag(ctx, "revoke");
+	cl_student *s = NULL;
+	cl_lab lab = {0};
+	size_t n = 0;
+	int rc;
+	const char *base = invite_base(ctx, &rc);
+	json_t *arr = json_array();
+
+	if (rc)
+		goto out;
+	if (argc == 2) {
+		if ((rc = cl_name_check("student", argv[1])))
+			goto out;
+		s = cl_calloc(1, sizeof(*s));
+		s->name = cl_strdup(argv[1]);
+		n = 1;
+	} else if ((rc = cl_students_list(ctx->cl, argv[0], &lab, &s, &n))) {
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *link = NULL;
+		int64_t gone = 0;
+		rc = revoke ? cl_invite_revoke(ctx->cl, argv[0], s[i].name, &gone)
+			    : cl_invite_issue(ctx->cl, argv[0], s[i].name, base, &link);
+		if (rc)
+			goto out;
+		json_array_append_new(arr, revoke ? json_pack("{s:s,s:I}", "student", s[i].name,
+							      "revoked", (json_int_t)gone)
+						  : json_pack("{s:s,s:s}", "student", s[i].name, "link",
+							      link));
+		free(link);
+	}
+	if (revoke)
+		CLI_ROWS(res, arr, rcols);
+	else
+		CLI_ROWS(res, arr, cols);
+	res->empty = "the lab has no students";
+	arr = NULL;
+out:
+	json_decref(arr);
+	cl_student_list_free(s, n);
+	cl_lab_clear(&lab);
+	return rc;
+}
+
+/* admin invite [--url URL] [--revoke]: an instructor's one-time link (every lab). */
+int cmd_admin_invite(cli_ctx *ctx, int argc, char **argv, cli_result *res)
+{
+	char *link = NULL;
+	int64_t gone = 0;
+	int rc;
+	const char *base = invite_base(ctx, &rc);
+
+	(void)argc, (void)argv;
+	if (rc)
+		return rc;
+	if (cli_flag(ctx, "revoke")) {
+		if ((rc = cl_invite_revoke(ctx->cl, NULL, NULL, &gone)))
+			return rc;
+		res->data = json_pack("{s:I}", "revoked", (json_int_t)gone);
+		res->view = VIEW_OBJECT;
+		return 0;
+	}
+	if ((rc = cl_invite_issue(ctx->cl, NULL, NULL, base, &link)))
+		return rc;
+	res->data = json_pack("{s:s}", "link", link);
+	res->view = VIEW_OBJECT;
+	free(link);
+	return 0;
 }

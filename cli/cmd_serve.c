@@ -7,9 +7,12 @@
  */
 #include "cli.h"
 #include "classlab/cl_serve.h"
+#include "classlab/cl_web.h"
 #include "classlab/banned.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -29,10 +32,25 @@
 #define REQUEST_MAX (1u << 20)
 #define INTERVAL_MAX 30 /* issue 10: at most one heartbeat of 30 s is ever uncertain */
 
+/*
+ * The web page's bounds (issue 11): request line and headers within the connection's
+ * memory, a form body of at most WEB_BODY_MAX, at most WEB_HEADERS_MAX headers, slow
+ * clients dropped after WEB_TIMEOUT_S idle, and few connections per address.
+ */
+#define WEB_BODY_MAX (16u << 10)
+#define WEB_HEADERS_MAX 64
+#define WEB_MEMORY (32u << 10)
+#define WEB_TIMEOUT_S 15u
+#define WEB_CONNECTIONS 128u
+#define WEB_PER_IP 16u
+
 typedef struct service {
 	cli_ctx *cli; /* the service's own front-end state and handle */
 	cl_serve *policy; /* its lock: one thing at a time on the handle */
 	char *db_real;
+	cl_web *web;	   /* the web page, when --http */
+	bool web_tls;	   /* our own HTTPS */
+	bool behind_proxy; /* trust X-Forwarded-For/-Proto from the proxy */
 } service;
 
 typedef struct request {
@@ -309,6 +327,404 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* ---- the web page (--http) ---- */
+
+typedef struct web_request {
+	cl_buf body;
+	bool too_large;
+} web_request;
+
+/* Open Jupyter's origin: larger bodies (notebooks are saved with PUT). */
+#define JUPYTER_BODY_MAX (16u << 20)
+
+typedef struct header_list {
+	cl_web_header h[WEB_HEADERS_MAX];
+	size_t n;
+} header_list;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				      const char *value)
+{
+	header_list *l = cls;
+	(void)kind;
+	if (l->n == WEB_HEADERS_MAX)
+		return MHD_NO;
+	l->h[l->n++] = (cl_web_header){key, value ? value : ""};
+	return MHD_YES;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	(void)kind, (void)key, (void)value;
+	return ++*(unsigned *)cls > WEB_HEADERS_MAX ? MHD_NO : MHD_YES;
+}
+
+/* The peer's address as text, for the guess limit. */
+static void peer_address(struct MHD_Connection *conn, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(out, len, "?");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+			  (socklen_t)len);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+			  (socklen_t)len);
+}
+
+static enum MHD_Result web_send(service *s, struct MHD_Connection *conn, const char *method,
+				const char *url, cl_web_response *r)
+{
+	size_t len = r->body.len;
+	char *body = len ? cl_buf_detach(&r->body) : NULL;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+
+	if (r->proxied) {
+		/* Jupyter's own headers (its CSP, cookies, types); never our session's. */
+		for (const char *line = r->raw_headers; line && *line;) {
+			size_t n = strcspn(line, "\r\n");
+			const char *colon = memchr(line, ':', n);
+			if (colon) {
+				char *name = cl_strndup(line, (size_t)(colon - line));
+				const char *v = colon + 1;
+				while (*v == ' ')
+					v++;
+				char *value = cl_strndup(v, n - (size_t)(v - line));
+				MHD_add_response_header(resp, name, value);
+				free(name);
+				free(value);
+			}
+			line += n;
+			line += strspn(line, "\r\n");
+		}
+		MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	} else {
+		for (size_t i = 0; i < cl_web_header_count; i++)
+			MHD_add_response_header(resp, cl_web_headers[i].name, cl_web_headers[i].value);
+		MHD_add_response_header(resp, "Content-Type",
+					r->content_type ? r->content_type : "text/plain");
+	}
+	if (s->web_tls)
+		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+	if (r->set_cookie)
+		MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
+	if (r->location)
+		MHD_add_response_header(resp, "Location", r->location);
+	if (r->disposition)
+		MHD_add_response_header(resp, "Content-Disposition", r->disposition);
+	/* The log never holds a link's token. */
+	say(s, "web: %s %s %u", method, strncmp(url, "/join/", 6) == 0 ? "/join/(token)" : url,
+	    r->status);
+	enum MHD_Result ok = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	cl_web_response_clear(r);
+	return ok;
+}
+
+static enum MHD_Result web_plain(service *s, struct MHD_Connection *conn, const char *method,
+				 const char *url, unsigned status, const char *msg)
+{
+	cl_web_response r = {.status = status, .content_type = "text/plain; charset=utf-8"};
+	cl_buf_puts(&r.body, msg);
+	return web_send(s, conn, method, url, &r);
+}
+
+/*
+ * The Jupyter origin keeps the URL as the browser sent it (no unescaping: "%2F" in a
+ * file's name must reach Jupyter as it was), so the query is joined back from its raw
+ * arguments ("a=b&c").
+ */
+static size_t raw_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls, (void)conn;
+	return strlen(s);
+}
+
+static size_t std_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls, (void)conn;
+	return MHD_http_unescape(s);
+}
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+			       const char *value)
+{
+	cl_buf *b = cls;
+	(void)kind;
+	cl_buf_printf(b, "%s%s%s%s", b->len ? "&" : "", key, value ? "=" : "", value ? value : "");
+	return MHD_YES;
+}
+
+static char *web_query_of(struct MHD_Connection *conn)
+{
+	cl_buf b = CL_BUF_INIT;
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &b);
+	return b.len ? cl_buf_detach(&b) : (cl_buf_free(&b), NULL);
+}
+
+static enum MHD_Result web_any(service *s, bool jupyter, struct MHD_Connection *conn,
+			       const char *url, const char *method, const char *data,
+			       size_t *data_size, void **con_cls)
+{
+	web_request *rq = *con_cls;
+	header_list hl = {.n = 0};
+	char client[INET6_ADDRSTRLEN + 1];
+	unsigned nheaders = 0;
+	size_t body_max = jupyter ? JUPYTER_BODY_MAX : WEB_BODY_MAX;
+
+	if (!rq) {
+		rq = cl_calloc(1, sizeof(*rq));
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*data_size) {
+		if (rq->body.len + *data_size > body_max)
+			rq->too_large = true;
+		else
+			cl_buf_add(&rq->body, data, *data_size);
+		*data_size = 0;
+		return MHD_YES;
+	}
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &nheaders);
+	if (nheaders > WEB_HEADERS_MAX)
+		return web_plain(s, conn, method, url, 431, "too many header fields\n");
+	if (rq->too_large)
+		return web_plain(s, conn, method, url, 413, "request too large\n");
+	cl_web_request wr = {
+		.method = method,
+		.path = url,
+		.cookie = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Cookie"),
+		.body = rq->body.data,
+		.body_len = rq->body.len,
+		.tls = s->web_tls,
+	};
+	peer_address(conn, client, sizeof(client));
+	wr.client = client;
+	if (s->behind_proxy) {
+		/* The proxy's own headers: the last address it appended, and its scheme. */
+		const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
+		const char *xfp = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+		if (xff) {
+			const char *last = strrchr(xff, ',');
+			last = last ? last + 1 : xff;
+			while (*last == ' ')
+				last++;
+			snprintf(client, sizeof(client), "%s", last);
+		}
+		wr.tls = xfp && strcmp(xfp, "https") == 0;
+	}
+	cl_web_response r = {0};
+	if (jupyter) {
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hl);
+		wr.headers = hl.h;
+		wr.nheaders = hl.n;
+		wr.query = web_query_of(conn);
+	}
+	cl_serve_lock(s->policy);
+	if (jupyter)
+		cl_web_handle_jupyter(s->web, &wr, &r);
+	else
+		cl_web_handle(s->web, &wr, &r);
+	cl_serve_unlock(s->policy);
+	enum MHD_Result ok = web_send(s, conn, method, url, &r);
+	free((char *)wr.query);
+	return ok;
+}
+
+static enum MHD_Result on_web(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *data,
+			      size_t *data_size, void **con_cls)
+{
+	(void)version;
+	return web_any(cls, false, conn, url, method, data, data_size, con_cls);
+}
+
+static enum MHD_Result on_jupyter(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *data_size, void **con_cls)
+{
+	(void)version;
+	return web_any(cls, true, conn, url, method, data, data_size, con_cls);
+}
+
+static void on_web_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+			enum MHD_RequestTerminationCode why)
+{
+	web_request *rq = *con_cls;
+	(void)cls, (void)conn, (void)why;
+	if (rq) {
+		cl_buf_free(&rq->body);
+		free(rq);
+	}
+	*con_cls = NULL;
+}
+
+/* "127.0.0.1:8080" or "[::1]:8080" into a socket address; loopback or not. */
+static int web_address(const char *spec, struct sockaddr_storage *ss, bool *loopback)
+{
+	const char *colon = strrchr(spec, ':');
+	char host[64];
+	uint64_t port = 0;
+	size_t hl;
+	int rc;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon || (hl = (size_t)(colon - spec)) == 0 || hl >= sizeof(host))
+		return cl_error_set(CL_EINVAL, "--http '%s': give ADDRESS:PORT, e.g. 127.0.0.1:8080",
+				    spec);
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	if ((rc = cl_parse_u64("--http port", colon + 1, 65535, &port)))
+		return rc;
+	if (port == 0)
+		return cl_error_set(CL_EINVAL, "--http '%s': the port must be 1-65535", spec);
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &in6->sin6_addr) != 1)
+			return cl_error_set(CL_EINVAL, "--http '%s': not a numeric address", spec);
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+		return 0;
+	}
+	if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
+		return cl_error_set(CL_EINVAL, "--http '%s': not a numeric address", spec);
+	in4->sin_family = AF_INET;
+	in4->sin_port = htons((uint16_t)port);
+	*loopback = (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
+	return 0;
+}
+
+/* The web page's options: the address, and the rule for one beyond loopback. */
+static int web_check(cli_ctx *ctx, struct sockaddr_storage *ss)
+{
+	const char *spec = cli_opt_get(ctx, "http"), *cert = cli_opt_get(ctx, "tls-cert"),
+		   *key = cli_opt_get(ctx, "tls-key");
+	bool proxy = cli_flag(ctx, "behind-proxy"), loopback = false;
+	int rc;
+
+	const char *jp = cli_opt_get(ctx, "jupyter-port");
+	uint64_t jport = 0;
+
+	if (!spec) {
+		if (cert || key || proxy || jp)
+			return cl_error_set(CL_EINVAL, "--tls-cert, --tls-key, --behind-proxy and "
+						       "--jupyter-port go with --http");
+		return 0;
+	}
+	if ((rc = web_address(spec, ss, &loopback)))
+		return rc;
+	if (jp && (rc = cl_parse_u64("--jupyter-port", jp, 65535, &jport)))
+		return rc;
+	in_port_t hport = ss->ss_family == AF_INET6 ? ((struct sockaddr_in6 *)ss)->sin6_port
+						    : ((struct sockaddr_in *)ss)->sin_port;
+	if (jp && (jport == 0 || htons((uint16_t)jport) == hport))
+		return cl_error_set(CL_EINVAL, "--jupyter-port must be 1-65535 and not the page's "
+					       "own port (Jupyter needs an origin of its own)");
+	if (!cert != !key)
+		return cl_error_set(CL_EINVAL, "--tls-cert and --tls-key go together");
+	if (cert && proxy)
+		return cl_error_set(CL_EINVAL, "--behind-proxy is for a proxy that terminates TLS: "
+					       "not with --tls-cert");
+	if (!loopback && !cert && !proxy)
+		return cl_error_set(CL_EINVAL,
+				    "--http %s is beyond loopback: serve it over HTTPS (--tls-cert "
+				    "FILE --tls-key FILE) or behind a reverse proxy (--behind-proxy)",
+				    spec);
+	return 0;
+}
+
+/*
+ * The web page's daemon: loopback by default; any other address needs our own TLS
+ * (--tls-cert/--tls-key) or --behind-proxy (a proxy that terminates TLS for us).
+ */
+static struct MHD_Daemon *web_daemon(service *s, unsigned flags, struct sockaddr_storage *ss,
+				      bool jupyter, const cl_buf *cert, const cl_buf *key)
+{
+	MHD_AccessHandlerCallback fn = jupyter ? on_jupyter : on_web;
+	size_t (*unescape)(void *, struct MHD_Connection *, char *) =
+		jupyter ? raw_unescape : std_unescape;
+	if (cert->data)
+		return MHD_start_daemon(
+			flags, 0, NULL, NULL, fn, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+			MHD_OPTION_SOCK_ADDR, ss,
+			MHD_OPTION_NOTIFY_COMPLETED, on_web_done, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+			WEB_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_MEMORY,
+			MHD_OPTION_CONNECTION_LIMIT, WEB_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			WEB_PER_IP, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_HTTPS_MEM_CERT,
+			cl_buf_str(cert), MHD_OPTION_HTTPS_MEM_KEY, cl_buf_str(key), MHD_OPTION_END);
+	return MHD_start_daemon(flags, 0, NULL, NULL, fn, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+				NULL, MHD_OPTION_SOCK_ADDR, ss,
+				MHD_OPTION_NOTIFY_COMPLETED, on_web_done, NULL,
+				MHD_OPTION_CONNECTION_TIMEOUT, WEB_TIMEOUT_S,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_MEMORY,
+				MHD_OPTION_CONNECTION_LIMIT, WEB_CONNECTIONS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, WEB_PER_IP,
+				MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+}
+
+static int web_start(service *s, cli_ctx *ctx, struct MHD_Daemon **out, struct MHD_Daemon **jout)
+{
+	const char *spec = cli_opt_get(ctx, "http"), *cert = cli_opt_get(ctx, "tls-cert"),
+		   *key = cli_opt_get(ctx, "tls-key");
+	struct sockaddr_storage ss;
+	cl_buf certb = CL_BUF_INIT, keyb = CL_BUF_INIT;
+	int rc = 0;
+
+	*out = NULL;
+	*jout = NULL;
+	s->behind_proxy = cli_flag(ctx, "behind-proxy");
+	if (!spec)
+		return 0;
+	if ((rc = web_check(ctx, &ss)))
+		return rc;
+	uint64_t jport = 0;
+	if (cli_opt_get(ctx, "jupyter-port") &&
+	    (rc = cl_parse_u64("--jupyter-port", cli_opt_get(ctx, "jupyter-port"), 65535, &jport)))
+		return rc;
+	if (cert && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return cl_error_set(CL_EUNAVAIL, "this libmicrohttpd has no TLS: use --behind-proxy");
+	if (cert && ((rc = cl_read_file(cert, 1 << 20, &certb)) ||
+		     (rc = cl_read_file(key, 1 << 20, &keyb))))
+		goto out;
+	if ((rc = cl_web_new(&s->web, ctx->cl)))
+		goto out;
+	s->web_tls = cert != NULL;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+			 (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0) | (cert ? MHD_USE_TLS : 0);
+	*out = web_daemon(s, flags, &ss, false, &certb, &keyb);
+	if (!*out) {
+		rc = cl_error_set(CL_EFAIL, "cannot serve the web page on %s: %s", spec,
+				  errno ? strerror(errno) : "libmicrohttpd refused");
+		goto out;
+	}
+	/* Open Jupyter on its own origin: the same address, another port. */
+	if (jport) {
+		if (ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)jport);
+		else
+			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)jport);
+		cl_web_set_jupyter_port(s->web, (int)jport);
+		if (!(*jout = web_daemon(s, flags, &ss, true, &certb, &keyb)))
+			rc = cl_error_set(CL_EFAIL, "cannot serve Jupyter on port %llu: %s",
+					  (unsigned long long)jport,
+					  errno ? strerror(errno) : "libmicrohttpd refused");
+	}
+out:
+	if (keyb.data)
+		memset(keyb.data, 0, keyb.len);
+	cl_buf_free(&certb);
+	cl_buf_free(&keyb);
+	return rc;
+}
+
 /*
  * <data>/serve.pid, locked for the service's life: a second service finds it locked
  * and names the first's pid (exit 4). The file stays; the lock is what counts.
@@ -380,7 +796,7 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 {
 	const char *pidfile = cli_opt_get(ctx, "pidfile"), *iv = cli_opt_get(ctx, "interval");
 	service s = {.cli = ctx};
-	struct MHD_Daemon *d = NULL;
+	struct MHD_Daemon *d = NULL, *web = NULL, *jweb = NULL;
 	char *pid_path = NULL, *sock_path = NULL;
 	int pid_fd = -1, sock_fd = -1, rc;
 	bool stopping = false;
@@ -394,6 +810,10 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		return rc;
 	if (interval < 1)
 		return cl_error_set(CL_EINVAL, "--interval must be 1 to %d seconds", INTERVAL_MAX);
+	/* The web page's options are checked before anything is taken. */
+	struct sockaddr_storage web_ss;
+	if ((rc = web_check(ctx, &web_ss)))
+		return rc;
 	/* Signals are taken by sigtimedwait below; every thread started later inherits the mask. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -436,8 +856,15 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		rc = cl_error_set(CL_EFAIL, "cannot serve on '%s'", sock_path);
 		goto out;
 	}
+	if ((rc = web_start(&s, ctx, &web, &jweb)))
+		goto out;
 	say(&s, "serving %s (pid %ld, socket %s, a pass every %llu s)", s.db_real, (long)getpid(),
 	    sock_path, (unsigned long long)interval);
+	if (web)
+		say(&s, "web page on %s://%s%s", s.web_tls ? "https" : "http", cli_opt_get(ctx, "http"),
+		    s.behind_proxy ? " (behind a proxy)" : "");
+	if (jweb)
+		say(&s, "Open Jupyter on port %s of the same address", cli_opt_get(ctx, "jupyter-port"));
 	for (;;) {
 		siginfo_t si;
 		struct timespec ts = {.tv_sec = (time_t)interval};
@@ -459,6 +886,11 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	}
 out:
 	/* No more requests, then no more events, then the open intervals close. */
+	if (jweb)
+		MHD_stop_daemon(jweb);
+	if (web)
+		MHD_stop_daemon(web);
+	cl_web_free(s.web);
 	if (d)
 		MHD_stop_daemon(d); /* it closes the listening socket it was given */
 	else if (sock_fd >= 0)

@@ -61,6 +61,8 @@ static const cli_opt students_remove_opts[] = {
 };
 static const cli_opt export_opts[] = {
 	{"force", 0, OPT_FLAG, NULL, "replace the files an earlier export wrote in DIR"},
+	{"invite", 0, OPT_FLAG, NULL, "put a new one-time link to the web page in README.txt"},
+	{"url", 0, OPT_VALUE, "URL", "with --invite: the page's address (default http://127.0.0.1:8080)"},
 	END,
 };
 static const cli_opt schedule_add_opts[] = {
@@ -126,6 +128,18 @@ static const cli_opt tunnel_opts[] = {
 static const cli_opt serve_opts[] = {
 	{"pidfile", 0, OPT_VALUE, "FILE", "also write the service's pid to FILE"},
 	{"interval", 0, OPT_VALUE, "SECONDS", "seconds between passes, 1-30 (default 30)"},
+	{"http", 0, OPT_VALUE, "ADDR:PORT", "also serve the web page there (e.g. 127.0.0.1:8080)"},
+	{"tls-cert", 0, OPT_VALUE, "FILE", "with --tls-key: HTTPS with this certificate (PEM)"},
+	{"tls-key", 0, OPT_VALUE, "FILE", "the certificate's private key (PEM)"},
+	{"behind-proxy", 0, OPT_FLAG, NULL, "plain HTTP beyond loopback, for a reverse proxy that "
+	 "terminates TLS (trusts its X-Forwarded-Proto)"},
+	{"jupyter-port", 0, OPT_VALUE, "PORT", "with --http: Open Jupyter on this port of the same "
+	 "address (its own origin)"},
+	END,
+};
+static const cli_opt invite_opts[] = {
+	{"url", 0, OPT_VALUE, "URL", "the page's address in the links (default http://127.0.0.1:8080)"},
+	{"revoke", 0, OPT_FLAG, NULL, "end the unused links and the sessions instead"},
 	END,
 };
 static const cli_opt jupyter_opts[] = {
@@ -163,6 +177,11 @@ const cli_cmd cli_commands[] = {
 	 3, 3,
 	 "write what to hand a student into a new or empty DIR: key, ssh config, known_hosts, X2Go "
 	 "session, commands (--force replaces only an earlier export's files)"},
+	{"students", "invite", VM(cmd_students_invite), NEED_STORE, invite_opts,
+	 "LAB [STUDENT] [--url URL] [--revoke]", 1, 2,
+	 "one-time links to the web page, one per student (a new link replaces an unused one)"},
+	{"admin", "invite", VM(cmd_admin_invite), NEED_STORE, invite_opts, "[--url URL] [--revoke]",
+	 0, 0, "a one-time link to the instructors' web page (every lab)"},
 	{"quota", "set", cmd_quota_set, NEED_STORE, NULL, "LAB [STUDENT] HOURS|default", 2, 3,
 	 "set the lab's quota hours, or one student's ('default' resets it)"},
 	{"quota", "exempt", cmd_quota_exempt, NEED_STORE, quota_exempt_opts, "LAB STUDENT", 2, 2,

@@ -185,8 +185,35 @@ static const char schema_v6[] =
 	"  CHECK (quota_exempt IN (0, 1));"
 	"ALTER TABLE students ADD COLUMN quota_warned_seconds INTEGER;";
 
+/*
+ * Version 7: the web page (issue 11). An invitation is a one-time link: only the
+ * SHA-256 of its token is kept, and taking it (used_ts) makes it a session, whose
+ * token is kept the same way. A student's rows go with the student; an admin's have
+ * no student. csrf is the session's form token (not a credential by itself).
+ */
+static const char schema_v7[] =
+	"CREATE TABLE web_invites ("
+	"  id INTEGER PRIMARY KEY,"
+	"  token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),"
+	"  role TEXT NOT NULL CHECK (role IN ('student', 'admin')),"
+	"  student_id INTEGER REFERENCES students(id) ON DELETE CASCADE,"
+	"  created_ts INTEGER NOT NULL,"
+	"  used_ts INTEGER,"
+	"  CHECK ((role = 'admin') = (student_id IS NULL)));"
+	"CREATE INDEX web_invites_student ON web_invites(student_id);"
+	"CREATE TABLE web_sessions ("
+	"  id INTEGER PRIMARY KEY,"
+	"  token_hash BLOB NOT NULL UNIQUE CHECK (length(token_hash) = 32),"
+	"  role TEXT NOT NULL CHECK (role IN ('student', 'admin')),"
+	"  student_id INTEGER REFERENCES students(id) ON DELETE CASCADE,"
+	"  csrf TEXT NOT NULL,"
+	"  created_ts INTEGER NOT NULL,"
+	"  expires_ts INTEGER NOT NULL,"
+	"  CHECK ((role = 'admin') = (student_id IS NULL)));"
+	"CREATE INDEX web_sessions_student ON web_sessions(student_id);";
+
 const char *const cl_store_migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
-					   schema_v6};
+					   schema_v6, schema_v7};
 const int cl_store_migration_count = sizeof(cl_store_migrations) / sizeof(cl_store_migrations[0]);
 
 /* Azure Lab Services' sizes (lab units per hour), as seeds/001 and 000 list them. */

@@ -8,6 +8,8 @@
 #include "classlab/cl_ssh.h"
 #include "classlab/banned.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -161,8 +163,8 @@ out:
 	return rc;
 }
 
-/* What the export's README says: the commands to run from the folder. */
-static void export_readme(const cl_access *a, cl_buf *b)
+/* What the export's README says: the commands to run from the folder, and the page's link. */
+static void export_readme(const cl_access *a, const char *link, cl_buf *b)
 {
 	char *cmd = cl_access_ssh_command(a, 0, 0), *tcmd = cl_access_ssh_command(a, 8888, 8888);
 
@@ -175,8 +177,49 @@ static void export_readme(const cl_access *a, cl_buf *b)
 		      "X2Go: import x2go-session (SSH port %d, session type XFCE).\n"
 		      "The server's key fingerprint is %s; ssh checks it for you.\n",
 		      a->vm, a->vm, cmd, a->vm, tcmd, a->port, a->fingerprint);
+	if (link)
+		cl_buf_printf(b,
+			      "\nYour class web page (start and stop your VM, hours left): open\n  %s\n"
+			      "once in your browser; the link then stops working, and that browser "
+			      "stays signed in.\n",
+			      link);
 	free(cmd);
 	free(tcmd);
+}
+
+/*
+ * The bundle's files in export_files' order (files[0] empty when classlab does not
+ * hold the key), pointing at each other by relative names.
+ */
+static int bundle_build(cl_ctx *ctx, const char *lab, const char *student, const char *link,
+			cl_buf files[N_EXPORT_FILES])
+{
+	cl_access a = {0};
+	int rc;
+
+	if ((rc = cl_access_get(ctx, lab, student, &a)))
+		goto out;
+	if (a.identity_file) {
+		if ((rc = cl_read_file(a.identity_file, 65536, &files[0])))
+			goto out;
+		free(a.identity_file);
+		a.identity_file = cl_strdup("id_ed25519");
+	}
+	cl_buf_printf(&files[1], "%s\n", a.known_hosts_line);
+	free(a.known_hosts_file);
+	a.known_hosts_file = cl_strdup("known_hosts");
+	cl_access_ssh_config(&a, &files[2]);
+	cl_access_x2go_session(&a, &files[3]);
+	export_readme(&a, link, &files[4]);
+out:
+	cl_access_clear(&a);
+	return rc;
+}
+
+static void bundle_free(cl_buf files[N_EXPORT_FILES])
+{
+	for (size_t i = 0; i < N_EXPORT_FILES; i++)
+		cl_buf_free(&files[i]);
 }
 
 /* Writes one file of the export and notes its path in *written. */
@@ -192,10 +235,9 @@ static int export_put(int dirfd, const char *dir, const char *name, const cl_buf
 }
 
 int cl_students_export(cl_ctx *ctx, const char *lab, const char *student, const char *dir,
-		       bool force, char ***written, size_t *nwritten)
+		       bool force, const char *link, char ***written, size_t *nwritten)
 {
-	cl_access a = {0};
-	cl_buf b = CL_BUF_INIT;
+	cl_buf b = CL_BUF_INIT, files[N_EXPORT_FILES] = {CL_BUF_INIT};
 	char **paths = NULL;
 	size_t n = 0;
 	/* A name that appeared since the check is kept. */
@@ -204,42 +246,20 @@ int cl_students_export(cl_ctx *ctx, const char *lab, const char *student, const 
 
 	*written = NULL;
 	*nwritten = 0;
-	if ((rc = cl_access_get(ctx, lab, student, &a)) ||
+	if ((rc = bundle_build(ctx, lab, student, link, files)) ||
 	    (rc = export_dir_open(dir, force, &dirfd)))
 		goto out;
-	/* The handed-out files point at each other by relative names. */
 	cl_buf_printf(&b, "# written by 'classlab students export'; --force replaces only these\n");
 	for (size_t i = 0; i < N_EXPORT_FILES; i++)
-		if (i > 0 || a.identity_file)
+		if (i > 0 || files[0].len)
 			cl_buf_printf(&b, "%s\n", export_files[i]);
 	if ((rc = export_put(dirfd, dir, EXPORT_MANIFEST, &b, 0644, wflags, &paths, &n)))
 		goto out;
-	cl_buf_reset(&b);
-	if (a.identity_file) {
-		if ((rc = cl_read_file(a.identity_file, 65536, &b)) ||
-		    (rc = export_put(dirfd, dir, "id_ed25519", &b, 0600, wflags, &paths, &n)))
+	for (size_t i = 0; i < N_EXPORT_FILES; i++)
+		if ((i > 0 || files[0].len) &&
+		    (rc = export_put(dirfd, dir, export_files[i], &files[i], i == 0 ? 0600 : 0644,
+				     wflags, &paths, &n)))
 			goto out;
-		cl_buf_reset(&b);
-		free(a.identity_file);
-		a.identity_file = cl_strdup("id_ed25519");
-	}
-	cl_buf_printf(&b, "%s\n", a.known_hosts_line);
-	if ((rc = export_put(dirfd, dir, "known_hosts", &b, 0644, wflags, &paths, &n)))
-		goto out;
-	cl_buf_reset(&b);
-	free(a.known_hosts_file);
-	a.known_hosts_file = cl_strdup("known_hosts");
-	cl_access_ssh_config(&a, &b);
-	if ((rc = export_put(dirfd, dir, "ssh_config", &b, 0644, wflags, &paths, &n)))
-		goto out;
-	cl_buf_reset(&b);
-	cl_access_x2go_session(&a, &b);
-	if ((rc = export_put(dirfd, dir, "x2go-session", &b, 0644, wflags, &paths, &n)))
-		goto out;
-	cl_buf_reset(&b);
-	export_readme(&a, &b);
-	if ((rc = export_put(dirfd, dir, "README.txt", &b, 0644, wflags, &paths, &n)))
-		goto out;
 	*written = paths;
 	*nwritten = n;
 	paths = NULL;
@@ -250,7 +270,64 @@ out:
 		close(dirfd);
 	cl_strv_free(paths, n);
 	cl_buf_free(&b);
-	cl_access_clear(&a);
+	bundle_free(files);
+	return rc;
+}
+
+static la_ssize_t zip_write(struct archive *ar, void *arg, const void *data, size_t len)
+{
+	(void)ar;
+	cl_buf_add(arg, data, len);
+	return (la_ssize_t)len;
+}
+
+int cl_students_bundle_zip(cl_ctx *ctx, const char *lab, const char *student, cl_buf *out)
+{
+	cl_buf files[N_EXPORT_FILES] = {CL_BUF_INIT};
+	struct archive *ar = NULL;
+	struct archive_entry *e = NULL;
+	char *top = NULL;
+	int rc;
+
+	if ((rc = bundle_build(ctx, lab, student, NULL, files)))
+		goto out;
+	top = cl_vm_name(lab, student);
+	ar = archive_write_new();
+	e = archive_entry_new();
+	if (!ar || !e || archive_write_set_format_zip(ar) != ARCHIVE_OK ||
+	    archive_write_open(ar, out, NULL, zip_write, NULL) != ARCHIVE_OK) {
+		rc = cl_error_set(CL_EFAIL, "cannot make the bundle's zip: %s",
+				  ar ? archive_error_string(ar) : "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < N_EXPORT_FILES; i++) {
+		if (i == 0 && !files[0].len)
+			continue;
+		char *name = cl_aprintf("%s/%s", top, export_files[i]);
+		archive_entry_clear(e);
+		archive_entry_set_pathname(e, name);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, i == 0 ? 0600 : 0644);
+		archive_entry_set_size(e, (la_int64_t)files[i].len);
+		archive_entry_set_mtime(e, (time_t)cl_ctx_now(ctx), 0);
+		free(name);
+		if (archive_write_header(ar, e) != ARCHIVE_OK ||
+		    (files[i].len &&
+		     archive_write_data(ar, files[i].data, files[i].len) != (la_ssize_t)files[i].len)) {
+			rc = cl_error_set(CL_EFAIL, "cannot make the bundle's zip: %s",
+					  archive_error_string(ar));
+			goto out;
+		}
+	}
+	if (archive_write_close(ar) != ARCHIVE_OK)
+		rc = cl_error_set(CL_EFAIL, "cannot make the bundle's zip: %s", archive_error_string(ar));
+out:
+	if (e)
+		archive_entry_free(e);
+	if (ar)
+		archive_write_free(ar);
+	free(top);
+	bundle_free(files);
 	return rc;
 }
 

@@ -14,7 +14,7 @@
 typedef struct cl_store cl_store;
 
 /* The newest schema version; older files are migrated on open. */
-#define CL_STORE_SCHEMA_VERSION 6
+#define CL_STORE_SCHEMA_VERSION 7
 
 /*
  * Opens (creating if needed) the database at path: parent directory 0700,
@@ -368,5 +368,42 @@ int cl_store_student_set_exempt(cl_store *st, int64_t lab_id, const char *name, 
 /* Records the quota at which the 90 % warning was sent (-1 forgets it). */
 int cl_store_student_set_warned(cl_store *st, int64_t lab_id, const char *name,
 				int64_t quota_seconds);
+
+/*
+ * The web page's invitations and sessions (schema 7). Tokens never reach the store:
+ * only their SHA-256 (32 bytes). A grant names who a token stands for: an admin
+ * (lab and student NULL) or one student of one lab.
+ */
+typedef struct cl_web_grant {
+	bool admin;
+	char *lab, *student; /* NULL for an admin */
+	char *csrf;	     /* sessions only */
+	int64_t expires;     /* sessions only */
+} cl_web_grant;
+void cl_web_grant_clear(cl_web_grant *g);
+/*
+ * A new invitation for the student (lab and student) or an admin (both NULL). A
+ * student's earlier unused invitations are dropped: the last link issued is the one
+ * that works. CL_ENOTFOUND for an unknown lab or student.
+ */
+int cl_store_invite_put(cl_store *st, const char *lab, const char *student,
+			const unsigned char hash[32], int64_t now);
+/*
+ * Takes an unused invitation once: marks it used and fills *out. CL_ENOTFOUND (no
+ * message) when no unused invitation has that hash. The caller holds a transaction.
+ */
+int cl_store_invite_take(cl_store *st, const unsigned char hash[32], int64_t now,
+			 cl_web_grant *out);
+/*
+ * Revokes a student's (or, with both NULL, every admin's) unused invitations and
+ * sessions. *n gets how many rows went. CL_ENOTFOUND for an unknown lab or student.
+ */
+int cl_store_web_revoke(cl_store *st, const char *lab, const char *student, int64_t *n);
+int cl_store_session_put(cl_store *st, const unsigned char hash[32], const cl_web_grant *g,
+			 int64_t now);
+/* A session that has not expired at now; CL_ENOTFOUND (no message) otherwise. */
+int cl_store_session_get(cl_store *st, const unsigned char hash[32], int64_t now,
+			 cl_web_grant *out);
+int cl_store_session_delete(cl_store *st, const unsigned char hash[32]);
 
 #endif

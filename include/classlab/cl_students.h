@@ -59,7 +59,7 @@ void cl_access_x2go_session(const cl_access *a, cl_buf *out);
 /*
  * students export: what a student needs to connect, written into dir: their key
  * (only when classlab holds it), known_hosts, ssh_config, x2go-session and
- * README.txt, pointing at each other by relative names, and a manifest
+ * README.txt (with the web page's link when link is not NULL), pointing at each other by relative names, and a manifest
  * (.classlab-export) listing them. dir is made (0700, with missing parents) or must
  * be empty (its mode left alone); with force, a non-empty dir may hold an earlier
  * export of the same user, whose listed regular files are replaced and nothing
@@ -71,7 +71,12 @@ void cl_access_x2go_session(const cl_access *a, cl_buf *out);
  * manifest first; *nwritten their count. On failure they are NULL and 0.
  */
 int cl_students_export(cl_ctx *ctx, const char *lab, const char *student, const char *dir,
-		       bool force, char ***written, size_t *nwritten);
+		       bool force, const char *link, char ***written, size_t *nwritten);
+/*
+ * The same files as a zip (libarchive) in out, under "<lab>-<student>/", for the web
+ * page's download (the private key 0600 inside). Nothing is written to disk.
+ */
+int cl_students_bundle_zip(cl_ctx *ctx, const char *lab, const char *student, cl_buf *out);
 /*
  * connect --x2go --write: appends a's X2Go session to home/.x2goclient/sessions
  * (the directory made 0700 when missing, the file written 0600 through a temporary
@@ -79,5 +84,30 @@ int cl_students_export(cl_ctx *ctx, const char *lab, const char *student, const 
  * when home is NULL or empty. *written (new) gets the file's path; NULL on failure.
  */
 int cl_access_x2go_write(cl_ctx *ctx, const cl_access *a, const char *home, char **written);
+
+/* ---- web access: one-time invitation links and sessions (students/invite.c) ---- */
+/* Tokens: 256 random bits (getrandom) as 64 lowercase hex digits; the store keeps SHA-256. */
+#define CL_WEB_TOKEN_HEX 64
+/* How long a session opened by a link lasts (a term's worth of weeks). */
+#define CL_WEB_SESSION_S (120 * 86400)
+/*
+ * A new one-time link, "<base_url>/join/<token>", for a student (lab, student) or an
+ * admin (both NULL); the student's earlier unused link stops working. New string.
+ */
+int cl_invite_issue(cl_ctx *ctx, const char *lab, const char *student, const char *base_url,
+		    char **link);
+/* Ends a student's (or every admin's) unused links and sessions; *n: how many. */
+int cl_invite_revoke(cl_ctx *ctx, const char *lab, const char *student, int64_t *n);
+/*
+ * Takes a link's token once: a new session (*session_token, new string, for the cookie)
+ * with its grant (*grant, with a new CSRF token). CL_ENOTFOUND for a token that is
+ * malformed, unknown, used or revoked (one message for all: a guesser learns nothing).
+ */
+int cl_invite_redeem(cl_ctx *ctx, const char *token, char **session_token, cl_web_grant *grant);
+/* The grant of a live session; CL_ENOTFOUND for a malformed, unknown or expired one. */
+int cl_session_find(cl_ctx *ctx, const char *session_token, cl_web_grant *grant);
+int cl_session_end(cl_ctx *ctx, const char *session_token);
+/* Constant-time comparison of two NUL-terminated tokens (CSRF). */
+bool cl_token_equal(const char *a, const char *b);
 
 #endif

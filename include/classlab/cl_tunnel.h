@@ -57,4 +57,13 @@ void cl_jupyter_clear(cl_jupyter *j); /* accepts NULL */
 int cl_jupyter_find_or_start(cl_ssh *ssh, const char *vm, void (*progress)(void *ctx, const char *msg),
 			     void *progress_ctx, cl_jupyter *out);
 
+/*
+ * One HTTP/1.0 exchange with 127.0.0.1:port on the VM through the session (a
+ * direct-tcpip channel): sends request (len bytes, the caller's; it should say
+ * "Connection: close") and reads the whole answer, at most max bytes, into response,
+ * within timeout_ms. CL_EUNAVAIL when nothing listens there.
+ */
+int cl_tunnel_http(cl_ssh *ssh, int port, const void *request, size_t len, size_t max,
+		   int timeout_ms, cl_buf *response);
+
 #endif

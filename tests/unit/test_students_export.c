@@ -63,7 +63,7 @@ int main(void)
 	CHECK_INT(cl_store_vm_put(cl_ctx_store(ctx), &vm, NULL), 0);
 
 	/* A new directory: made 0700, every file returned in the order written. */
-	CHECK_INT(cl_students_export(ctx, "ml", "bob", exp, false, &w, &n), 0);
+	CHECK_INT(cl_students_export(ctx, "ml", "bob", exp, false, NULL, &w, &n), 0);
 	check_written(exp, w, n);
 	CHECK_INT(mode_of(exp), 0700);
 	CHECK_INT(cl_read_file(w[0], 4096, &b), 0);
@@ -73,15 +73,15 @@ int main(void)
 
 	/* Again without force: refused, nothing returned. */
 	w = (char **)&n; /* not NULL, so that the reset is seen */
-	CHECK_INT(cl_students_export(ctx, "ml", "bob", exp, false, &w, &n), CL_EEXIST);
+	CHECK_INT(cl_students_export(ctx, "ml", "bob", exp, false, NULL, &w, &n), CL_EEXIST);
 	CHECK(strstr(cl_error_msg(), "is not empty") != NULL);
 	CHECK(w == NULL);
 	CHECK_INT(n, 0);
 	/* With force over its own export: the same files again. */
-	CHECK_INT(cl_students_export(ctx, "ml", "bob", exp, true, &w, &n), 0);
+	CHECK_INT(cl_students_export(ctx, "ml", "bob", exp, true, NULL, &w, &n), 0);
 	check_written(exp, w, n);
 	cl_strv_free(w, n);
-	CHECK_INT(cl_students_export(ctx, "ml", "nobody", exp, true, &w, &n), CL_ENOTFOUND);
+	CHECK_INT(cl_students_export(ctx, "ml", "nobody", exp, true, NULL, &w, &n), CL_ENOTFOUND);
 	CHECK(w == NULL);
 
 	/* X2Go: appended to home/.x2goclient/sessions once, refused the second time. */
