@@ -863,8 +863,7 @@ static int os_start(cl_hv *c, const char *name)
 		action = "unpause";
 	else if (strncmp(st, "SHELVED", 7) == 0)
 		action = "unshelve";
-	else if (strcmp(st, "ERROR") == 0)
-		rc = server_fault(name, s);
+	/* ERROR: the wait below reads the server itself, with its fault (lists leave it out). */
 	if (rc == 0 && action)
 		rc = server_action(c, s, action);
 	if (rc == 0)
