@@ -145,9 +145,11 @@ int cl_tunnel_relay(cl_tunnel_stream *st, int fd, const void *to_vm, size_t to_v
 		rc = cl_error_set(CL_EINVAL, "more than %u bytes before the relay", RELAY_BUF);
 		goto out;
 	}
-	memcpy(up.data, to_vm, to_vm_len);
+	if (to_vm_len)
+		memcpy(up.data, to_vm, to_vm_len);
 	up.len = to_vm_len;
-	memcpy(down.data, to_client, to_client_len);
+	if (to_client_len)
+		memcpy(down.data, to_client, to_client_len);
 	down.len = to_client_len;
 	ssh_set_blocking(session, 0);
 	while (!*stop) {

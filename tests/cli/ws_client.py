@@ -4,7 +4,8 @@ tests/cli/web-jupyter-ws.sh, with Jupyter's kernel messages (protocol 5, JSON te
 frames on /api/kernels/ID/channels).
 
   ws_client.py status  PORT PATH COOKIE [ORIGIN]   prints the handshake's status
-  ws_client.py execute PORT PATH COOKIE CODE       prints the execute_result's text/plain
+  ws_client.py execute PORT PATH COOKIE CODE [S]   prints the execute_result's text/plain
+                                                   (sent S seconds after the handshake)
   ws_client.py hold    PORT PATH COOKIE N          opens N sockets, prints each status, then
                                                    "open", waits for stdin's EOF; then each
                                                    one's end ("closed" or "alive")
@@ -106,10 +107,11 @@ def recv_message(s):
             return first, data
 
 
-def execute(port, path, cookie, code):
+def execute(port, path, cookie, code, delay=0.0):
     s, status = handshake(port, path, cookie)
     if status != 101:
         raise SystemExit("handshake answered %d" % status)
+    time.sleep(delay)
     session, msg_id = uuid.uuid4().hex, uuid.uuid4().hex
     msg = {
         "header": {"msg_id": msg_id, "username": "test", "session": session,
@@ -173,7 +175,7 @@ def main():
         origin = sys.argv[5] if len(sys.argv) > 5 else None
         print(handshake(port, path, cookie, origin)[1])
     elif cmd == "execute":
-        execute(port, path, cookie, sys.argv[5])
+        execute(port, path, cookie, sys.argv[5], float(sys.argv[6]) if len(sys.argv) > 6 else 0)
     elif cmd == "hold":
         hold(port, path, cookie, int(sys.argv[5]))
 
