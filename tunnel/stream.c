@@ -44,9 +44,8 @@ static size_t head_end(const char *p, size_t len)
 	return 0;
 }
 
-int cl_tunnel_stream_open(cl_ssh *ssh, int port, const void *request, size_t len,
-			  size_t max_head, int timeout_ms, cl_buf *head, size_t *head_len,
-			  cl_tunnel_stream **out)
+int cl_tunnel_stream_open(cl_ssh *ssh, int port, const void *request, size_t len, size_t max_head,
+			  int timeout_ms, cl_buf *head, size_t *head_len, cl_tunnel_stream **out)
 {
 	cl_tunnel_stream *st = cl_calloc(1, sizeof(*st));
 	long long end = cl_ssh_now_ms() + timeout_ms;
@@ -67,8 +66,8 @@ int cl_tunnel_stream_open(cl_ssh *ssh, int port, const void *request, size_t len
 		goto out;
 	}
 	for (size_t off = 0; off < len;) {
-		int n = ssh_channel_write(st->ch, (const char *)request + off,
-					  (uint32_t)(len - off));
+		int n =
+		    ssh_channel_write(st->ch, (const char *)request + off, (uint32_t)(len - off));
 		if (n <= 0) {
 			rc = cl_error_set(CL_EFAIL, "cannot send to port %d of %s: %s", port,
 					  ssh->target, ssh_get_error(ssh->session));
@@ -84,7 +83,8 @@ int cl_tunnel_stream_open(cl_ssh *ssh, int port, const void *request, size_t len
 			break;
 		}
 		if (head->len > max_head) {
-			rc = cl_error_set(CL_EFAIL, "the answer's head from port %d of %s is over %zu bytes",
+			rc = cl_error_set(CL_EFAIL,
+					  "the answer's head from port %d of %s is over %zu bytes",
 					  port, ssh->target, max_head);
 			goto out;
 		}
@@ -95,8 +95,8 @@ int cl_tunnel_stream_open(cl_ssh *ssh, int port, const void *request, size_t len
 		}
 		long long left = end - cl_ssh_now_ms();
 		if (left <= 0) {
-			rc = cl_error_set(CL_EFAIL, "port %d of %s did not answer within %d ms", port,
-					  ssh->target, timeout_ms);
+			rc = cl_error_set(CL_EFAIL, "port %d of %s did not answer within %d ms",
+					  port, ssh->target, timeout_ms);
 			goto out;
 		}
 		int n = ssh_channel_read_timeout(st->ch, chunk, sizeof(chunk), 0,
@@ -155,10 +155,12 @@ int cl_tunnel_relay(cl_tunnel_stream *st, int fd, const void *to_vm, size_t to_v
 	while (!*stop) {
 		bool moved = false;
 		if (up.len > up.off) {
-			int n = ssh_channel_write(st->ch, up.data + up.off, (uint32_t)(up.len - up.off));
+			int n = ssh_channel_write(st->ch, up.data + up.off,
+						  (uint32_t)(up.len - up.off));
 			if (n == SSH_ERROR) {
-				rc = cl_error_set(CL_EFAIL, "cannot send to port %d of %s: %s",
-						  st->port, st->ssh->target, ssh_get_error(session));
+				rc =
+				    cl_error_set(CL_EFAIL, "cannot send to port %d of %s: %s",
+						 st->port, st->ssh->target, ssh_get_error(session));
 				goto out;
 			}
 			if (n > 0) {
@@ -173,8 +175,9 @@ int cl_tunnel_relay(cl_tunnel_stream *st, int fd, const void *to_vm, size_t to_v
 			int n = ssh_channel_read_nonblocking(st->ch, down.data + down.len,
 							     (uint32_t)(RELAY_BUF - down.len), 0);
 			if (n == SSH_ERROR) {
-				rc = cl_error_set(CL_EFAIL, "cannot read from port %d of %s: %s",
-						  st->port, st->ssh->target, ssh_get_error(session));
+				rc =
+				    cl_error_set(CL_EFAIL, "cannot read from port %d of %s: %s",
+						 st->port, st->ssh->target, ssh_get_error(session));
 				goto out;
 			}
 			if (n > 0) {
@@ -196,7 +199,8 @@ int cl_tunnel_relay(cl_tunnel_stream *st, int fd, const void *to_vm, size_t to_v
 		}
 		if (!client_eof && up.len == 0) {
 			ssize_t n = recv(fd, up.data, RELAY_BUF, MSG_DONTWAIT);
-			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			if (n == 0 ||
+			    (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
 				client_eof = true;
 			else if (n > 0) {
 				up.len = (size_t)n;
@@ -211,9 +215,10 @@ int cl_tunnel_relay(cl_tunnel_stream *st, int fd, const void *to_vm, size_t to_v
 		if (now - last >= idle_ms)
 			break; /* idle: the browser reconnects when it wants to */
 		struct pollfd pf[2] = {
-			{.fd = fd, .events = (short)((up.len == 0 && !client_eof ? POLLIN : 0) |
-						      (down.len > down.off ? POLLOUT : 0))},
-			{.fd = ssh_get_fd(session), .events = POLLIN},
+		    {.fd = fd,
+		     .events = (short)((up.len == 0 && !client_eof ? POLLIN : 0) |
+				       (down.len > down.off ? POLLOUT : 0))},
+		    {.fd = ssh_get_fd(session), .events = POLLIN},
 		};
 		/* Data still queued for the VM (a full window) is retried soon. */
 		(void)poll(pf, 2, up.len > up.off ? 10 : RELAY_TICK_MS);
