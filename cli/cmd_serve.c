@@ -504,8 +504,8 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
-static void on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
-			const char *extra_in, size_t extra_in_size, MHD_socket sock,
+static void on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+			size_t extra_in_size, MHD_socket sock,
 			struct MHD_UpgradeResponseHandle *urh)
 {
 	web_request *rq = con_cls;
@@ -629,8 +629,8 @@ static enum MHD_Result web_any(service *s, bool jupyter, struct MHD_Connection *
 	else
 		cl_web_handle(s->web, &wr, &r);
 	cl_serve_unlock(s->policy);
-	enum MHD_Result ok = ws ? web_upgrade(s, conn, url, rq, ws, &r)
-				: web_send(s, conn, method, url, &r);
+	enum MHD_Result ok =
+	    ws ? web_upgrade(s, conn, url, rq, ws, &r) : web_send(s, conn, method, url, &r);
 	free((char *)wr.query);
 	return ok;
 }

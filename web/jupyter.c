@@ -146,8 +146,7 @@ static void cookies_but_ours(const char *cookie, cl_buf *out)
  * WebSocket handshake in HTTP/1.1, its Origin rewritten to Jupyter's own (ours was
  * checked by the caller).
  */
-static int build_request(const cl_web_request *rq, const jupyter_slot *j, bool upgrade,
-			 cl_buf *b)
+static int build_request(const cl_web_request *rq, const jupyter_slot *j, bool upgrade, cl_buf *b)
 {
 	bool auth = false;
 	cl_buf cookies = CL_BUF_INIT;
@@ -155,11 +154,10 @@ static int build_request(const cl_web_request *rq, const jupyter_slot *j, bool u
 	for (const char *c = rq->path; *c; c++)
 		if ((unsigned char)*c <= ' ' || *c == 0x7f)
 			return cl_error_set(CL_EINVAL, "a path with spaces or control characters");
-	cl_buf_printf(b, "%s %s%s%s HTTP/1.%d\r\nHost: 127.0.0.1:%d\r\n%s", rq->method,
-		      rq->path, rq->query ? "?" : "", rq->query ? rq->query : "", upgrade ? 1 : 0,
-		      CL_WEB_JUPYTER_PORT,
-		      upgrade ? "Connection: Upgrade\r\nUpgrade: websocket\r\n"
-			      : "Connection: close\r\n");
+	cl_buf_printf(
+	    b, "%s %s%s%s HTTP/1.%d\r\nHost: 127.0.0.1:%d\r\n%s", rq->method, rq->path,
+	    rq->query ? "?" : "", rq->query ? rq->query : "", upgrade ? 1 : 0, CL_WEB_JUPYTER_PORT,
+	    upgrade ? "Connection: Upgrade\r\nUpgrade: websocket\r\n" : "Connection: close\r\n");
 	for (size_t i = 0; i < rq->nheaders; i++) {
 		const cl_web_header *h = &rq->headers[i];
 		if (hop_header(h->name) || strpbrk(h->value, "\r\n"))

@@ -75,9 +75,8 @@ int cl_tunnel_http(cl_ssh *ssh, int port, const void *request, size_t len, size_
  * a time; free the stream before the session.
  */
 typedef struct cl_tunnel_stream cl_tunnel_stream;
-int cl_tunnel_stream_open(cl_ssh *ssh, int port, const void *request, size_t len,
-			  size_t max_head, int timeout_ms, cl_buf *head, size_t *head_len,
-			  cl_tunnel_stream **out);
+int cl_tunnel_stream_open(cl_ssh *ssh, int port, const void *request, size_t len, size_t max_head,
+			  int timeout_ms, cl_buf *head, size_t *head_len, cl_tunnel_stream **out);
 /*
  * Copies bytes both ways between the socket fd (the client's; never closed here) and
  * the stream, first to_vm and to_client (at most 64 KiB each, bytes read earlier), until
