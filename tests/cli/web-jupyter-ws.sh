@@ -8,7 +8,8 @@
 # writes the frames), the close handshake relayed. Refused: no session (403), the
 # instructor's session (403), another origin (403), a student without a VM (502: their
 # own VM, never alice's); at most 8 sockets per student (429), the count freed on close;
-# serve's SIGTERM closes live sockets and exits 0. Exit: 0 pass, 1 fail, 77 skipped.
+# serve's SIGTERM closes live sockets and exits 0; the cell again over the service's own
+# HTTPS. Exit: 0 pass, 1 fail, 77 skipped.
 . "$(dirname "$0")/lib.sh"
 for c in curl python3 jupyter ssh-keygen; do
 	command -v $c >/dev/null || { echo "skip: $c is not installed" >&2; exit 77; }
@@ -127,6 +128,24 @@ exec 7>&-
 wait "$HOLD_PID"
 HOLD_PID=
 expect_eq "$(grep -c '^closed$' "$T/hold.out")" 8 "every socket closed by the stop"
+# The service's own HTTPS: libmicrohttpd relays the upgraded socket through TLS.
+if command -v openssl >/dev/null; then
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 \
+		-subj /CN=127.0.0.1 2>/dev/null
+	"$CLASSLAB" --db "$DB" serve --interval 5 --http 127.0.0.1:$PORT --jupyter-port $JPORT \
+		--tls-cert "$T/cert.pem" --tls-key "$T/key.pem" 2>>"$LOG" &
+	SERVE_PID=$!
+	for _ in $(seq 150); do curl -s -k -o /dev/null "https://127.0.0.1:$PORT/" && break; sleep 0.1; done
+	out=$(WS_TLS=$T/cert.pem timeout 90 python3 "$JPY" execute "$JPORT" "$CH" "$SA" '40+2' 2>&1)
+	expect_eq "$(echo "$out" | head -1)" 42 "1+41 through the WebSocket proxy over HTTPS"
+	expect_eq "$(WS_TLS=$T/cert.pem python3 "$JPY" status "$JPORT" "$CH" "$SI")" 403 \
+		"the instructor's session over HTTPS"
+	kill -TERM "$SERVE_PID"
+	wait "$SERVE_PID"
+	rc=$?
+	SERVE_PID=
+	expect_eq "$rc" 0 "serve's exit on SIGTERM (HTTPS)"
+fi
 grep -q "Sanitizer\|runtime error:" "$LOG" && fail "a sanitizer report in the service's log: $(grep -m3 -A5 Sanitizer "$LOG")"
 grep -q "$JTOKEN" "$LOG" && fail "Jupyter's token is in the service's log"
 grep -q "$SA" "$LOG" && fail "a session is in the service's log"

@@ -9,6 +9,7 @@ frames on /api/kernels/ID/channels).
   ws_client.py hold    PORT PATH COOKIE N          opens N sockets, prints each status, then
                                                    "open", waits for stdin's EOF; then each
                                                    one's end ("closed" or "alive")
+WS_TLS=CERT.pem: over TLS, trusting that certificate.
 """
 import base64
 import json
@@ -22,6 +23,11 @@ import uuid
 
 def handshake(port, path, cookie, origin=None):
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    if os.environ.get("WS_TLS"):  # the service's own HTTPS (a test's self-signed cert)
+        import ssl
+        ctx = ssl.create_default_context(cafile=os.environ["WS_TLS"])
+        ctx.check_hostname = False
+        s = ctx.wrap_socket(s)
     key = base64.b64encode(os.urandom(16)).decode()
     lines = [
         "GET %s HTTP/1.1" % path,
@@ -32,7 +38,7 @@ def handshake(port, path, cookie, origin=None):
         "Sec-WebSocket-Version: 13",
     ]
     if origin is None:
-        origin = "http://127.0.0.1:%d" % port
+        origin = "%s://127.0.0.1:%d" % ("https" if os.environ.get("WS_TLS") else "http", port)
     if origin:
         lines.append("Origin: " + origin)
     if cookie:
