@@ -304,6 +304,7 @@ struct cl_web_ws {
 	struct cl_ssh *ssh; /* its own session: the relay's thread is its only user */
 	cl_tunnel_stream *st;
 	cl_buf early; /* Jupyter's bytes after its 101 head, for the client */
+	int idle_ms;
 	struct cl_web_ws *next;
 };
 
@@ -383,6 +384,7 @@ void cl_web_jupyter_upgrade(cl_web *w, const cl_web_request *rq, cl_web_response
 	ws = cl_calloc(1, sizeof(*ws));
 	ws->w = w;
 	ws->vm = cl_vm_name(g.lab, g.student);
+	ws->idle_ms = w->ws_idle_ms;
 	pthread_mutex_lock(&w->ws_lock);
 	n = w->ws_stop ? -1 : ws_count(w, ws->vm);
 	pthread_mutex_unlock(&w->ws_lock);
@@ -441,7 +443,12 @@ out:
 int cl_web_ws_relay(cl_web_ws *ws, int fd, const void *from_client, size_t len)
 {
 	return cl_tunnel_relay(ws->st, fd, from_client, len, ws->early.data, ws->early.len,
-			       CL_WEB_WS_IDLE_MS, &ws->w->ws_stop);
+			       ws->idle_ms, &ws->w->ws_stop);
+}
+
+void cl_web_set_ws_idle_ms(cl_web *w, int ms)
+{
+	w->ws_idle_ms = ms > 0 ? ms : CL_WEB_WS_IDLE_MS;
 }
 
 void cl_web_ws_stop(cl_web *w, int wait_ms)

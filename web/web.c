@@ -29,6 +29,7 @@ int cl_web_new(cl_web **out, cl_ctx *ctx)
 	w->ctx = ctx;
 	pthread_mutex_init(&w->ws_lock, NULL);
 	pthread_cond_init(&w->ws_cond, NULL);
+	w->ws_idle_ms = CL_WEB_WS_IDLE_MS;
 	*out = w;
 	return 0;
 }

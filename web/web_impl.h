@@ -35,6 +35,7 @@ struct cl_web {
 	pthread_cond_t ws_cond; /* a relay ended */
 	struct cl_web_ws *ws_list;
 	volatile int ws_stop; /* set once: relays end, no new ones */
+	int ws_idle_ms;
 	guess_slot guesses[GUESS_SLOTS];
 	int64_t global_start;
 	int global_fails;

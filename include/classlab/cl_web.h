@@ -119,5 +119,7 @@ void cl_web_ws_free(cl_web_ws *ws); /* any thread; accepts NULL */
 /* Ends every relay (within 100 ms) and refuses new ones; waits up to wait_ms (< 0:
  * for ever) for their cl_web_ws_free. cl_web_free waits for ever. */
 void cl_web_ws_stop(cl_web *w, int wait_ms);
+/* The idle limit of relays started later (tests; default CL_WEB_WS_IDLE_MS). */
+void cl_web_set_ws_idle_ms(cl_web *w, int ms);
 
 #endif

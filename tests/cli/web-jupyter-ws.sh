@@ -9,7 +9,7 @@
 # instructor's session (403), another origin (403), a student without a VM (502: their
 # own VM, never alice's); at most 8 sockets per student (429), the count freed on close;
 # serve's SIGTERM closes live sockets and exits 0; the cell again over the service's own
-# HTTPS. Exit: 0 pass, 1 fail, 77 skipped.
+# HTTPS, and an idle socket closed (3 s under CLASSLAB_TEST_HOOKS). Exit: 0 pass, 1 fail, 77 skipped.
 . "$(dirname "$0")/lib.sh"
 for c in curl python3 jupyter ssh-keygen; do
 	command -v $c >/dev/null || { echo "skip: $c is not installed" >&2; exit 77; }
@@ -132,14 +132,22 @@ expect_eq "$(grep -c '^closed$' "$T/hold.out")" 8 "every socket closed by the st
 if command -v openssl >/dev/null; then
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 \
 		-subj /CN=127.0.0.1 2>/dev/null
-	"$CLASSLAB" --db "$DB" serve --interval 5 --http 127.0.0.1:$PORT --jupyter-port $JPORT \
-		--tls-cert "$T/cert.pem" --tls-key "$T/key.pem" 2>>"$LOG" &
+	CLASSLAB_TEST_WS_IDLE_MS=3000 "$CLASSLAB" --db "$DB" serve --interval 5 \
+		--http 127.0.0.1:$PORT --jupyter-port $JPORT --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" 2>>"$LOG" &
 	SERVE_PID=$!
 	for _ in $(seq 150); do curl -s -k -o /dev/null "https://127.0.0.1:$PORT/" && break; sleep 0.1; done
 	out=$(WS_TLS=$T/cert.pem timeout 90 python3 "$JPY" execute "$JPORT" "$CH" "$SA" '40+2' 2>&1)
 	expect_eq "$(echo "$out" | head -1)" 42 "1+41 through the WebSocket proxy over HTTPS"
 	expect_eq "$(WS_TLS=$T/cert.pem python3 "$JPY" status "$JPORT" "$CH" "$SI")" 403 \
 		"the instructor's session over HTTPS"
+	# Idle (3 s here, a test hook; 10 min otherwise): closed by the service.
+	if grep -q -a CLASSLAB_TEST_WS_IDLE_MS "$CLASSLAB" "$(dirname "$CLASSLAB")/classlab-vm" 2>/dev/null; then
+		t0=$(date +%s)
+		echo | WS_TLS=$T/cert.pem python3 "$JPY" hold "$JPORT" "$CH" "$SA" 1 >"$T/idle.out" 2>&1
+		expect_eq "$(tail -1 "$T/idle.out")" closed "an idle socket closed by the service"
+		t=$(($(date +%s) - t0))
+		[ "$t" -ge 3 ] && [ "$t" -le 9 ] || fail "the idle socket closed after ${t} s, not 3-9"
+	fi
 	kill -TERM "$SERVE_PID"
 	wait "$SERVE_PID"
 	rc=$?
