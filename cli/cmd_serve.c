@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -332,6 +333,7 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 typedef struct web_request {
 	cl_buf body;
 	bool too_large;
+	cl_web_ws *ws; /* a WebSocket answered 101, until its relay's thread takes it */
 } web_request;
 
 /* Open Jupyter's origin: larger bodies (notebooks are saved with PUT). */
@@ -376,6 +378,27 @@ static void peer_address(struct MHD_Connection *conn, char *out, size_t len)
 			  (socklen_t)len);
 }
 
+/* Jupyter's own headers (its CSP, cookies, types); never our session's. */
+static void add_raw_headers(struct MHD_Response *resp, const char *raw)
+{
+	for (const char *line = raw; line && *line;) {
+		size_t n = strcspn(line, "\r\n");
+		const char *colon = memchr(line, ':', n);
+		if (colon) {
+			char *name = cl_strndup(line, (size_t)(colon - line));
+			const char *v = colon + 1;
+			while (*v == ' ')
+				v++;
+			char *value = cl_strndup(v, n - (size_t)(v - line));
+			MHD_add_response_header(resp, name, value);
+			free(name);
+			free(value);
+		}
+		line += n;
+		line += strspn(line, "\r\n");
+	}
+}
+
 static enum MHD_Result web_send(service *s, struct MHD_Connection *conn, const char *method,
 				const char *url, cl_web_response *r)
 {
@@ -385,23 +408,7 @@ static enum MHD_Result web_send(service *s, struct MHD_Connection *conn, const c
 		len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 
 	if (r->proxied) {
-		/* Jupyter's own headers (its CSP, cookies, types); never our session's. */
-		for (const char *line = r->raw_headers; line && *line;) {
-			size_t n = strcspn(line, "\r\n");
-			const char *colon = memchr(line, ':', n);
-			if (colon) {
-				char *name = cl_strndup(line, (size_t)(colon - line));
-				const char *v = colon + 1;
-				while (*v == ' ')
-					v++;
-				char *value = cl_strndup(v, n - (size_t)(v - line));
-				MHD_add_response_header(resp, name, value);
-				free(name);
-				free(value);
-			}
-			line += n;
-			line += strspn(line, "\r\n");
-		}
+		add_raw_headers(resp, r->raw_headers);
 		MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	} else {
 		for (size_t i = 0; i < cl_web_header_count; i++)
@@ -467,6 +474,93 @@ static char *web_query_of(struct MHD_Connection *conn)
 	return b.len ? cl_buf_detach(&b) : (cl_buf_free(&b), NULL);
 }
 
+/*
+ * A WebSocket on the Jupyter origin: after the 101, libmicrohttpd hands over the
+ * socket; a thread of its own relays it (its own SSH session, see cl_web.h), then
+ * closes it through libmicrohttpd and frees the relay (which wakes a stopping service).
+ */
+typedef struct relay_job {
+	service *s;
+	cl_web_ws *ws;
+	MHD_socket sock;
+	struct MHD_UpgradeResponseHandle *urh;
+	char *early; /* what the client sent after its handshake, read by libmicrohttpd */
+	size_t early_len;
+} relay_job;
+
+static void *relay_main(void *arg)
+{
+	relay_job *job = arg;
+	if (cl_web_ws_relay(job->ws, job->sock, job->early, job->early_len)) {
+		cl_serve_lock(job->s->policy);
+		say(job->s, "web: a notebook's WebSocket ended: %s", cl_error_msg());
+		cl_serve_unlock(job->s->policy);
+		cl_error_clear();
+	}
+	MHD_upgrade_action(job->urh, MHD_UPGRADE_ACTION_CLOSE);
+	cl_web_ws_free(job->ws);
+	free(job->early);
+	free(job);
+	return NULL;
+}
+
+static void on_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+			size_t extra_in_size, MHD_socket sock,
+			struct MHD_UpgradeResponseHandle *urh)
+{
+	web_request *rq = con_cls;
+	relay_job *job = cl_calloc(1, sizeof(*job));
+	pthread_t t;
+	pthread_attr_t attr;
+	(void)conn;
+
+	*job = (relay_job){.s = cls, .ws = rq ? rq->ws : NULL, .sock = sock, .urh = urh};
+	if (rq)
+		rq->ws = NULL;
+	if (extra_in_size) {
+		job->early = cl_malloc(extra_in_size);
+		memcpy(job->early, extra_in, extra_in_size);
+		job->early_len = extra_in_size;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (!job->ws || pthread_create(&t, &attr, relay_main, job) != 0) {
+		MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+		cl_web_ws_free(job->ws);
+		free(job->early);
+		free(job);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+static enum MHD_Result web_upgrade(service *s, struct MHD_Connection *conn, const char *url,
+				   web_request *rq, cl_web_ws *ws, cl_web_response *r)
+{
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, s);
+	enum MHD_Result ok = MHD_NO;
+
+	if (resp) {
+		add_raw_headers(resp, r->raw_headers);
+		MHD_add_response_header(resp, "Upgrade", "websocket");
+		rq->ws = ws;
+		ok = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+		MHD_destroy_response(resp);
+	}
+	say(s, "web: GET %s %u (WebSocket)", url, ok == MHD_YES ? 101u : 500u);
+	if (ok != MHD_YES) {
+		rq->ws = NULL;
+		cl_web_ws_free(ws);
+	}
+	cl_web_response_clear(r);
+	return ok;
+}
+
+static bool wants_websocket(struct MHD_Connection *conn)
+{
+	const char *u = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Upgrade");
+	return u && strcasecmp(u, "websocket") == 0;
+}
+
 static enum MHD_Result web_any(service *s, bool jupyter, struct MHD_Connection *conn,
 			       const char *url, const char *method, const char *data,
 			       size_t *data_size, void **con_cls)
@@ -525,13 +619,18 @@ static enum MHD_Result web_any(service *s, bool jupyter, struct MHD_Connection *
 		wr.nheaders = hl.n;
 		wr.query = web_query_of(conn);
 	}
+	cl_web_ws *ws = NULL;
+	bool upgrade = jupyter && wants_websocket(conn);
 	cl_serve_lock(s->policy);
-	if (jupyter)
+	if (upgrade)
+		cl_web_jupyter_upgrade(s->web, &wr, &r, &ws);
+	else if (jupyter)
 		cl_web_handle_jupyter(s->web, &wr, &r);
 	else
 		cl_web_handle(s->web, &wr, &r);
 	cl_serve_unlock(s->policy);
-	enum MHD_Result ok = web_send(s, conn, method, url, &r);
+	enum MHD_Result ok =
+	    ws ? web_upgrade(s, conn, url, rq, ws, &r) : web_send(s, conn, method, url, &r);
 	free((char *)wr.query);
 	return ok;
 }
@@ -558,6 +657,7 @@ static void on_web_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	web_request *rq = *con_cls;
 	(void)cls, (void)conn, (void)why;
 	if (rq) {
+		cl_web_ws_free(rq->ws); /* answered 101, but the socket never came */
 		cl_buf_free(&rq->body);
 		free(rq);
 	}
@@ -712,6 +812,17 @@ static int web_start(service *s, cli_ctx *ctx, struct MHD_Daemon **out, struct M
 		else
 			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)jport);
 		cl_web_set_jupyter_port(s->web, (int)jport);
+#ifdef CLASSLAB_TEST_HOOKS
+		/* Tests see a relay's idle limit in seconds, not minutes. */
+		if (getenv("CLASSLAB_TEST_WS_IDLE_MS"))
+			cl_web_set_ws_idle_ms(s->web, atoi(getenv("CLASSLAB_TEST_WS_IDLE_MS")));
+#endif
+		/* WebSocket: the kernels' channels (the internal polling thread supports it). */
+		if (MHD_is_feature_supported(MHD_FEATURE_UPGRADE) == MHD_YES)
+			flags |= MHD_ALLOW_UPGRADE;
+		else
+			say(s, "warning: this libmicrohttpd cannot upgrade: notebooks open, their "
+			       "kernels do not connect");
 		if (!(*jout = web_daemon(s, flags, &ss, true, &certb, &keyb)))
 			rc = cl_error_set(CL_EFAIL, "cannot serve Jupyter on port %llu: %s",
 					  (unsigned long long)jport,
@@ -885,7 +996,11 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		}
 	}
 out:
-	/* No more requests, then no more events, then the open intervals close. */
+	/* No more requests, then no more events, then the open intervals close. Notebooks'
+	 * WebSockets first: their relays end and close their sockets while libmicrohttpd
+	 * still runs (a relay still on after 5 s is waited for by cl_web_free). */
+	if (s.web)
+		cl_web_ws_stop(s.web, 5000);
 	if (jweb)
 		MHD_stop_daemon(jweb);
 	if (web)

@@ -27,6 +27,9 @@ int cl_web_new(cl_web **out, cl_ctx *ctx)
 {
 	cl_web *w = cl_calloc(1, sizeof(*w));
 	w->ctx = ctx;
+	pthread_mutex_init(&w->ws_lock, NULL);
+	pthread_cond_init(&w->ws_cond, NULL);
+	w->ws_idle_ms = CL_WEB_WS_IDLE_MS;
 	*out = w;
 	return 0;
 }
@@ -35,7 +38,10 @@ void cl_web_free(cl_web *w)
 {
 	if (!w)
 		return;
+	cl_web_ws_stop(w, -1); /* no relay may outlive the handle */
 	web_jupyter_forget(w, NULL);
+	pthread_cond_destroy(&w->ws_cond);
+	pthread_mutex_destroy(&w->ws_lock);
 	free(w);
 }
 

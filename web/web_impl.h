@@ -5,6 +5,7 @@
 #include "classlab/cl_web.h"
 #include "classlab/cl_students.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,12 @@ struct cl_web {
 	cl_ctx *ctx;
 	jupyter_slot jupyter[JUPYTER_SLOTS];
 	int jupyter_port; /* the Jupyter origin's port; 0: none */
+	/* Live WebSocket relays (each on its own thread, with its own SSH session). */
+	pthread_mutex_t ws_lock;
+	pthread_cond_t ws_cond; /* a relay ended */
+	struct cl_web_ws *ws_list;
+	volatile int ws_stop; /* set once: relays end, no new ones */
+	int ws_idle_ms;
 	guess_slot guesses[GUESS_SLOTS];
 	int64_t global_start;
 	int global_fails;

@@ -66,4 +66,27 @@ int cl_jupyter_find_or_start(cl_ssh *ssh, const char *vm, void (*progress)(void 
 int cl_tunnel_http(cl_ssh *ssh, int port, const void *request, size_t len, size_t max,
 		   int timeout_ms, cl_buf *response);
 
+/*
+ * A stream to 127.0.0.1:port on the VM (a direct-tcpip channel) for a protocol that
+ * outlives one answer (the web page's WebSocket proxy). Opening sends request (an HTTP
+ * Upgrade) and reads the answer's head, through its blank line (at most max_head
+ * bytes, within timeout_ms), into head; *head_len is where the head ends (later bytes,
+ * if any, are the stream's first). The stream and its session belong to one thread at
+ * a time; free the stream before the session.
+ */
+typedef struct cl_tunnel_stream cl_tunnel_stream;
+int cl_tunnel_stream_open(cl_ssh *ssh, int port, const void *request, size_t len, size_t max_head,
+			  int timeout_ms, cl_buf *head, size_t *head_len, cl_tunnel_stream **out);
+/*
+ * Copies bytes both ways between the socket fd (the client's; never closed here) and
+ * the stream, first to_vm and to_client (at most 64 KiB each, bytes read earlier), until
+ * either side closes, idle_ms pass with no byte either way, or *stop becomes non-zero
+ * (seen within 100 ms): 0. Errors of the SSH session: CL_EFAIL. Switches the session to
+ * non-blocking.
+ */
+int cl_tunnel_relay(cl_tunnel_stream *st, int fd, const void *to_vm, size_t to_vm_len,
+		    const void *to_client, size_t to_client_len, int idle_ms,
+		    const volatile int *stop);
+void cl_tunnel_stream_free(cl_tunnel_stream *st); /* accepts NULL */
+
 #endif

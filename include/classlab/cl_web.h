@@ -85,7 +85,7 @@ void cl_web_handle(cl_web *w, const cl_web_request *rq, cl_web_response *out);
  * student wrote, so they must not share an origin with the pages that hold CSRF
  * tokens). Every request there is the session's own student's: it goes, path and
  * query as they are, to 127.0.0.1:8888 on their VM over their pinned SSH connection
- * (HTTP only; no WebSocket yet), with Jupyter's token added; the answer comes back
+ * (HTTP here; WebSocket below), with Jupyter's token added; the answer comes back
  * with Jupyter's headers. No session, or an instructor's session (a student's page
  * would run with it), gets 403; a VM that does not answer gets 502.
  */
@@ -93,5 +93,33 @@ void cl_web_handle(cl_web *w, const cl_web_request *rq, cl_web_response *out);
 /* The Jupyter origin's port on the page's host, for the student page's link (0: none). */
 void cl_web_set_jupyter_port(cl_web *w, int port);
 void cl_web_handle_jupyter(cl_web *w, const cl_web_request *rq, cl_web_response *out);
+
+/*
+ * WebSocket on the Jupyter origin (a kernel's channels, a terminal). A GET with
+ * "Upgrade: websocket" goes to cl_web_jupyter_upgrade (under the caller's lock): the
+ * same checks as the HTTP proxy (a student's session only; else 403), its Origin, if
+ * any, must be this origin (403), at most CL_WEB_WS_PER_STUDENT live at once per
+ * student (429). It opens a new SSH session to the VM (a relay's thread is that
+ * session's only user; the kept one stays the HTTP proxy's), sends the handshake to
+ * 127.0.0.1:8888 there with Jupyter's token, and fills out with Jupyter's answer:
+ * on 101 (its Sec-WebSocket-* headers; the caller adds Upgrade/Connection) *ws is set
+ * and the caller answers with an upgrade, then runs cl_web_ws_relay on a thread of its
+ * own, without the lock, then cl_web_ws_free. Any other status: *ws stays NULL.
+ */
+#define CL_WEB_WS_PER_STUDENT 8
+#define CL_WEB_WS_IDLE_MS (10 * 60 * 1000) /* no byte either way: closed */
+typedef struct cl_web_ws cl_web_ws;
+void cl_web_jupyter_upgrade(cl_web *w, const cl_web_request *rq, cl_web_response *out,
+			    cl_web_ws **ws);
+/* Copies bytes both ways between the client's socket fd (first from_client, read
+ * before the upgrade) and Jupyter until either side closes, the idle limit, or
+ * cl_web_ws_stop. The socket is the caller's to close. */
+int cl_web_ws_relay(cl_web_ws *ws, int fd, const void *from_client, size_t len);
+void cl_web_ws_free(cl_web_ws *ws); /* any thread; accepts NULL */
+/* Ends every relay (within 100 ms) and refuses new ones; waits up to wait_ms (< 0:
+ * for ever) for their cl_web_ws_free. cl_web_free waits for ever. */
+void cl_web_ws_stop(cl_web *w, int wait_ms);
+/* The idle limit of relays started later (tests; default CL_WEB_WS_IDLE_MS). */
+void cl_web_set_ws_idle_ms(cl_web *w, int ms);
 
 #endif

@@ -11,7 +11,8 @@
 # SSHD_USER_PUB (its public key line) SSHD_HOST_PUB (host public key line)
 # SSHD_KNOWN_HOSTS (a known_hosts file with "[127.0.0.1]:PORT key") SSHD_LOG.
 # Set SSHD_PORT before sshd_start to choose the port (default: a free one);
-# SSHD_AUTHORIZED_KEYS (a file) to authorize more keys. Run directly, it tests itself.
+# SSHD_AUTHORIZED_KEYS (a file) to authorize more keys; SSHD_EXTRA_CONFIG (lines) for
+# more sshd_config, e.g. "SetEnv NAME=value". Run directly, it tests itself.
 
 SSHD_BIN=${SSHD_BIN:-/usr/sbin/sshd}
 
@@ -76,6 +77,9 @@ sshd_start() {
 		MaxSessions 100
 		LogLevel ERROR
 	EOF
+	if [[ -n ${SSHD_EXTRA_CONFIG:-} ]]; then
+		echo "$SSHD_EXTRA_CONFIG" >>"$SSHD_DIR/sshd_config"
+	fi
 	local try
 	for try in 1 2 3 4 5; do
 		SSHD_PORT=${want_port:-$(_sshd_free_port)}

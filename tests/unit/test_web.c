@@ -68,6 +68,42 @@ static void test_form(void)
 	CHECK(web_form_get(NULL, 0, "csrf") == NULL);
 }
 
+/* A WebSocket upgrade on the Jupyter origin: its status, and that no relay came of it. */
+static unsigned upgrade(cl_web *w, const char *method, const char *cookie, const char *origin)
+{
+	cl_web_header h[] = {
+	    {"Host", "127.0.0.1:8081"}, {"Upgrade", "websocket"}, {"Origin", origin ? origin : ""}};
+	cl_web_request rq = {.method = method,
+			     .path = "/api/kernels/k/channels",
+			     .cookie = cookie,
+			     .client = "192.0.2.1",
+			     .headers = h,
+			     .nheaders = origin ? 3 : 2};
+	cl_web_response r;
+	cl_web_ws *ws = (cl_web_ws *)&r; /* must become NULL */
+	cl_web_jupyter_upgrade(w, &rq, &r, &ws);
+	unsigned st = r.status;
+	CHECK(ws == NULL);
+	cl_web_response_clear(&r);
+	return st;
+}
+
+/* The upgrade's checks, before any SSH: the VM-less students here get 502 at most. */
+static void test_upgrade_refusals(cl_web *w, const char *ca, const char *cadm)
+{
+	CHECK_INT(upgrade(w, "GET", NULL, NULL), 403);
+	CHECK_INT(upgrade(w, "GET", "classlab_session=0000", NULL), 403);
+	CHECK_INT(upgrade(w, "GET", cadm, NULL), 403);		      /* instructors */
+	CHECK_INT(upgrade(w, "GET", ca, "http://evil.example"), 403); /* another origin */
+	CHECK_INT(upgrade(w, "GET", ca, "http://127.0.0.1:8081.evil.example"), 403);
+	CHECK_INT(upgrade(w, "POST", ca, "http://127.0.0.1:8081"), 403);
+	CHECK_INT(upgrade(w, "GET", ca, "http://127.0.0.1:8081"), 502); /* no VM: checks passed */
+	CHECK_INT(upgrade(w, "GET", ca, NULL), 502);
+	cl_web_ws_stop(w, 0);
+	CHECK_INT(upgrade(w, "GET", ca, NULL), 503); /* stopping: no new relay */
+	w->ws_stop = 0;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/cl-test-web.XXXXXX";
@@ -138,6 +174,7 @@ int main(void)
 	CHECK_INT(status(w, "GET", "/admin", ca, NULL), 403);
 	CHECK_INT(status(w, "GET", "/admin", cadm, NULL), 200);
 	CHECK_INT(status(w, "GET", "/s/ml/alice", cadm, NULL), 200);
+	test_upgrade_refusals(w, ca, cadm);
 	CHECK_INT(status(w, "GET", "/s/ml/ALICE", ca, NULL), 403);
 	CHECK_INT(status(w, "GET", "/s/ml/alice/../bob", ca, NULL), 404); /* segments, not a path */
 	CHECK_INT(status(w, "GET", "//s/ml/alice", ca, NULL), 404);
