@@ -272,7 +272,7 @@ static char *listen_text(const json_t *ev)
 {
 	const char *url = json_string_value(json_object_get(ev, "url"));
 
-	if (json_object_get(ev, "token"))
+	if (json_object_get(ev, "token") && !json_object_get(ev, "remote_port"))
 		return cl_aprintf("%s\n", url);
 	return cl_aprintf("Forwarding %s -> %s:%lld\n", url,
 			  json_string_value(json_object_get(ev, "vm")),
@@ -299,6 +299,10 @@ static void on_listen(void *p, int port)
 			     : cl_aprintf("http://%s:%d", host, port);
 	ev.data = json_pack("{s:s, s:s, s:s, s:i, s:s, s:i}", "event", "listening", "url", url,
 			    "address", addr, "port", port, "vm", t->a->vm, "remote_port", t->remote);
+	/* `jupyter` prints the bare URL; `tunnel` says where it forwards (the URL with the
+	 * token when it found Jupyter there). */
+	if (t->ctx->cmd && strcmp(t->ctx->cmd->noun, "jupyter") == 0)
+		json_object_del(ev.data, "remote_port");
 	if (t->token)
 		json_object_set_new(ev.data, "token", json_string(t->token));
 	cli_render_event(t->ctx, &ev);
@@ -370,8 +374,15 @@ int cmd_tunnel(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	if ((rc = cli_tunnel_bind_check(bind_addr, cli_flag(ctx, "public"))) ||
 	    (rc = cl_access_get(ctx->cl, argv[0], argv[1], &a)))
 		return rc;
-	if ((rc = cli_access_connect(ctx, &a, &ssh)) == 0)
-		rc = cli_tunnel_serve(ctx, &a, ssh, bind_addr, (int)local, (int)remote, NULL);
+	if ((rc = cli_access_connect(ctx, &a, &ssh)) == 0) {
+		/* Jupyter on the forwarded port: the printed URL carries its token. */
+		cl_jupyter j = {0};
+		bool found = false;
+		if ((rc = cl_jupyter_find(ssh, &j, &found)) == 0)
+			rc = cli_tunnel_serve(ctx, &a, ssh, bind_addr, (int)local, (int)remote,
+					      found && j.port == (int)remote ? j.token : NULL);
+		cl_jupyter_clear(&j);
+	}
 	cl_ssh_free(ssh);
 	cl_access_clear(&a);
 	return rc;

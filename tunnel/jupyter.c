@@ -96,6 +96,22 @@ out:
 	return rc;
 }
 
+int cl_jupyter_find(cl_ssh *ssh, cl_jupyter *out, bool *found)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	*found = false;
+	rc = find_server(ssh, out, found);
+	if (rc == CL_EFAIL && !*found) { /* no jupyter on the VM: nothing runs */
+		cl_error_clear();
+		rc = 0;
+	}
+	if (rc || !*found)
+		cl_jupyter_clear(out);
+	return rc;
+}
+
 int cl_jupyter_find_or_start(cl_ssh *ssh, const char *vm, void (*progress)(void *ctx, const char *msg),
 			     void *progress_ctx, cl_jupyter *out)
 {
