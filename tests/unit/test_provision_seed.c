@@ -358,6 +358,9 @@ static int test_schema(void)
 	if (st != 0)
 		fprintf(stderr, "cloud-init schema: %s%s\n", out.data, err.data);
 	CHECK_INT(st, 0);
+	/* Valid and current: cloud-init names deprecated keys in its output (exit 0). */
+	CHECK(strstr(cl_buf_str(&out), "eprecat") == NULL);
+	CHECK(strstr(cl_buf_str(&err), "eprecat") == NULL);
 	unlink(path);
 	cl_buf_free(&ud);
 	cl_buf_free(&out);
