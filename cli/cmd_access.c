@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static char *jupyter_url(const cl_access *a, int port);
+
 static json_t *access_json(const cl_access *a)
 {
 	char *ssh = cl_access_ssh_command(a, 0, 0);
@@ -54,6 +56,9 @@ static char *connect_text(const json_t *o)
 	const json_t *x = json_object_get(o, "x2go");
 	const char *key;
 
+	if (json_object_get(o, "tunnel") && json_object_get(o, "url"))
+		return cl_aprintf("%s\n%s\n", json_string_value(json_object_get(o, "tunnel")),
+				  json_string_value(json_object_get(o, "url")));
 	if (json_object_get(o, "tunnel"))
 		return cl_aprintf("%s\n", json_string_value(json_object_get(o, "tunnel")));
 	if (!x)
@@ -85,8 +90,11 @@ int cmd_connect(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		return rc;
 	json_t *o = access_json(&a);
 	if (tport) {
-		char *cmd = cl_access_ssh_command(&a, port, port);
+		char *cmd = cl_access_ssh_command(&a, port, port), *url = jupyter_url(&a, port);
 		json_object_set_new(o, "tunnel", json_string(cmd));
+		if (url)
+			json_object_set_new(o, "url", json_string(url));
+		free(url);
 		free(cmd);
 	} else if (x2go) {
 		json_object_set_new(o, "x2go", json_pack("{s:s, s:s, s:i, s:s, s:o}", "host", a.host,
@@ -316,15 +324,20 @@ static void on_notice(void *p, const char *msg)
 	cli_note(t->ctx, "%s\n", msg);
 }
 
-/* Connects as the student would (their key, the pinned host key). */
-int cli_access_connect(cli_ctx *ctx, const cl_access *a, cl_ssh **ssh)
+static int access_connect(const cl_access *a, int timeout_ms, cl_ssh **ssh)
 {
 	cl_ssh_opts o = {.host = a->host,
 			 .port = a->port,
 			 .user = a->user,
 			 .host_key = a->host_key,
 			 .identity_file = a->identity_file,
-			 .connect_timeout_ms = 15000};
+			 .connect_timeout_ms = timeout_ms};
+	return cl_ssh_connect(ssh, &o);
+}
+
+/* Connects as the student would (their key, the pinned host key). */
+int cli_access_connect(cli_ctx *ctx, const cl_access *a, cl_ssh **ssh)
+{
 	(void)ctx;
 	if (!a->identity_file)
 		return cl_error_set(CL_EINVAL,
@@ -332,7 +345,28 @@ int cli_access_connect(cli_ctx *ctx, const cl_access *a, cl_ssh **ssh)
 				    a->student,
 				    a->auth_password_hash ? "logs in to this machine with a password"
 							  : "holds the only key for this VM");
-	return cl_ssh_connect(ssh, &o);
+	return access_connect(a, 15000, ssh);
+}
+
+/*
+ * The URL (with its token) of the Jupyter that listens on port on the VM, when classlab
+ * holds the student's key and the VM answers within a few seconds; else NULL (the
+ * tunnel command is still right: the student opens Jupyter's own URL).
+ */
+static char *jupyter_url(const cl_access *a, int port)
+{
+	cl_ssh *ssh = NULL;
+	cl_jupyter j = {0};
+	bool found = false;
+	char *url = NULL;
+
+	if (a->identity_file && access_connect(a, 5000, &ssh) == 0 &&
+	    cl_jupyter_find(ssh, &j, &found) == 0 && found && j.port == port && j.token && *j.token)
+		url = cl_aprintf("http://localhost:%d/?token=%s", port, j.token);
+	cl_error_clear();
+	cl_jupyter_clear(&j);
+	cl_ssh_free(ssh);
+	return url;
 }
 
 int cli_tunnel_serve(cli_ctx *ctx, const cl_access *a, cl_ssh *ssh, const char *bind_addr,
