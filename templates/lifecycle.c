@@ -117,6 +117,7 @@ static int make_seed(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, const cl_l
 		.n_pip = spec ? spec->n_pip : 0,
 		.runcmd = run,
 		.n_runcmd = nrun,
+		.mac = vm->mac,
 	};
 	if ((rc = TP_VM(ctx)->seed_upload(ctx->hv, seed_vol, &cc, seed_path)))
 		goto out;
