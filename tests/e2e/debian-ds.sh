@@ -116,7 +116,7 @@ grep -qi 'StrictHostKeyChecking yes' "$T/ssh_config" || fail "ssh-config is not 
 ssh_vm() { ssh -F "$T/ssh_config" -o BatchMode=yes -o ConnectTimeout=30 -o LogLevel=ERROR "$VM" "$@"; }
 [ "$(ssh_vm hostname)" = "$VM" ] || fail "strict OpenSSH login to $VM"
 want=$(sqlite3 "$DB" "select host_key_pub from vms where name='$VM'" | awk '{print $2}')
-got=$(ssh_vm 'cat /etc/ssh/ssh_host_*_key.pub' | awk '{print $2}')
+got=$(ssh_vm 'sudo cat /etc/ssh/ssh_host_*_key.pub' | awk '{print $2}')
 [ -n "$want" ] && [ "$got" = "$want" ] || fail "the VM's host key is not the one classlab generated"
 pass "strict OpenSSH login; the VM's only host key is classlab's"
 
@@ -150,6 +150,7 @@ TOKEN=$(python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["tok
 ssh_vm 'ss -ltn' | grep -q '127.0.0.1:8888 ' || fail "Jupyter does not listen on 127.0.0.1:8888 only"
 must connect "$LAB" "$S" --tunnel
 grep -q "^ssh -L 8888:localhost:8888 " "$T/out" || fail "connect --tunnel printed '$(cat "$T/out")'"
+grep -qx "http://localhost:8888/?token=$TOKEN" "$T/out" || fail "connect --tunnel printed no token URL: '$(cat "$T/out")'"
 
 "$CLASSLAB" jupyter "$LAB" "$S" --local-port 0 >"$T/jup.out" 2>"$T/jup.err" &
 TUN_PID=$!
