@@ -350,7 +350,7 @@ int cli_access_connect(cli_ctx *ctx, const cl_access *a, cl_ssh **ssh)
 
 /*
  * The URL (with its token) of the Jupyter that listens on port on the VM, when classlab
- * holds the student's key and the VM answers within a few seconds; else NULL (the
+ * holds the student's key and the VM answers (15 s, as for tunnel); else NULL (the
  * tunnel command is still right: the student opens Jupyter's own URL).
  */
 static char *jupyter_url(const cl_access *a, int port)
@@ -360,7 +360,7 @@ static char *jupyter_url(const cl_access *a, int port)
 	bool found = false;
 	char *url = NULL;
 
-	if (a->identity_file && access_connect(a, 5000, &ssh) == 0 &&
+	if (a->identity_file && access_connect(a, 15000, &ssh) == 0 &&
 	    cl_jupyter_find(ssh, &j, &found) == 0 && found && j.port == port && j.token && *j.token)
 		url = cl_aprintf("http://localhost:%d/?token=%s", port, j.token);
 	cl_error_clear();
