@@ -49,7 +49,8 @@ static bool parse_list(const char *out, cl_jupyter *j)
 static int find_server(cl_ssh *ssh, cl_jupyter *j, bool *found)
 {
 	cl_buf out = CL_BUF_INIT;
-	int status = 0, rc = cl_ssh_exec(ssh, JUPYTER_LIST, NULL, 0, 30000, &out, NULL, &status);
+	/* Two Python starts on the VM: seconds each under emulation. */
+	int status = 0, rc = cl_ssh_exec(ssh, JUPYTER_LIST, NULL, 0, 120000, &out, NULL, &status);
 
 	*found = false;
 	if (rc == 0 && status == 127)

@@ -9,8 +9,6 @@
 #
 # Usage: build.sh [--force] OUTDIR     build (no-op when OUTDIR is up to date)
 #        build.sh --recipe-hash        print the recipe hash, build nothing
-#        build.sh --package-list       print the package list the recipe resolves
-#                                      to from the mirror now (apt simulation)
 # Environment: CLASSLAB_DEBIAN_MIRROR: a mirror URL or a sources file (default:
 # the host's /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list);
 # CLASSLAB_DEBIAN_DISK_SIZE (default 6G), the disk's virtual size.
@@ -38,11 +36,10 @@ usage() {
 	exit 2
 }
 
-FORCE=0 HASH_ONLY=0 LIST_ONLY=0 OUTDIR=
+FORCE=0 HASH_ONLY=0 OUTDIR=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--recipe-hash) HASH_ONLY=1 ;;
-	--package-list) LIST_ONLY=1 ;;
 	--force) FORCE=1 ;;
 	-h | --help) usage ;;
 	-*) echo "build.sh: unknown option $1" >&2; usage ;;
@@ -50,7 +47,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ $HASH_ONLY = 1 ] || [ $LIST_ONLY = 1 ] || [ -n "$OUTDIR" ] || usage
+[ $HASH_ONLY = 1 ] || [ -n "$OUTDIR" ] || usage
 
 # The packages, one per line in packages.list (comments with #).
 PACKAGES=$(sed 's/#.*//' "$HERE/packages.list" | tr -s ' \t\n' '\n' | sed '/^$/d' | LC_ALL=C sort -u | paste -sd, -)
@@ -91,7 +88,7 @@ if [ $HASH_ONLY = 1 ]; then
 fi
 
 export PATH=$PATH:/usr/sbin:/sbin
-if [ $LIST_ONLY = 0 ] && [ "$(id -u)" != 0 ]; then
+if [ "$(id -u)" != 0 ]; then
 	die "the debian-ds image is built as root (mmdebstrap's root mode; the tree's files must be root's)"
 fi
 for t in mmdebstrap mkfs.ext4 sfdisk grub-mkimage qemu-img; do
@@ -99,24 +96,14 @@ for t in mmdebstrap mkfs.ext4 sfdisk grub-mkimage qemu-img; do
 done
 [ -f "$GRUB_DIR/boot.img" ] || die "$GRUB_DIR/boot.img not found (install grub-pc-bin)"
 
-# Options shared by the build and --package-list. The host's apt may point at a
-# snapshot mirror whose Release files are past their Valid-Until.
+# The host's apt may point at a snapshot mirror whose Release files are past their
+# Valid-Until.
 MMDEB_OPTS=(--variant=apt --include="$PACKAGES"
 	--aptopt='Acquire::Check-Valid-Until "false"' --aptopt='Acquire::Check-Date "false"'
 	--aptopt='APT::Install-Recommends "false"'
 	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
 	--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
 	--dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias')
-
-if [ $LIST_ONLY = 1 ]; then
-	T=$(mktemp -d)
-	trap 'rm -rf "$T"' EXIT
-	# --simulate: apt resolves the same set the build would install.
-	mmdebstrap --simulate "${MMDEB_OPTS[@]}" "$SUITE" /dev/null "$MIRROR" >"$T/sim" 2>&1 ||
-		{ tail -n 20 "$T/sim" >&2; die "mmdebstrap --simulate failed"; }
-	awk '$1 == "Inst" { v = $3; gsub(/[()]/, "", v); print $2, v }' "$T/sim" | LC_ALL=C sort -u
-	exit 0
-fi
 
 OUTDIR=${OUTDIR%/}
 [ -n "$OUTDIR" ] || die "OUTDIR must not be /"
