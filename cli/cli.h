@@ -222,6 +222,8 @@ cli_fn cmd_vm_stop;
 cli_fn cmd_vm_verify;
 cli_fn cmd_vm_attach;
 cli_fn cmd_host_gpus;
+cli_fn cmd_image_list;
+cli_fn cmd_image_build;
 cli_fn cmd_serve;
 
 /* The table's entry for NOUN VERB (or NOUN alone); *noun_known says if NOUN exists. */

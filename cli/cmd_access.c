@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static char *jupyter_url(const cl_access *a, int port);
+
 static json_t *access_json(const cl_access *a)
 {
 	char *ssh = cl_access_ssh_command(a, 0, 0);
@@ -54,6 +56,9 @@ static char *connect_text(const json_t *o)
 	const json_t *x = json_object_get(o, "x2go");
 	const char *key;
 
+	if (json_object_get(o, "tunnel") && json_object_get(o, "url"))
+		return cl_aprintf("%s\n%s\n", json_string_value(json_object_get(o, "tunnel")),
+				  json_string_value(json_object_get(o, "url")));
 	if (json_object_get(o, "tunnel"))
 		return cl_aprintf("%s\n", json_string_value(json_object_get(o, "tunnel")));
 	if (!x)
@@ -85,8 +90,11 @@ int cmd_connect(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 		return rc;
 	json_t *o = access_json(&a);
 	if (tport) {
-		char *cmd = cl_access_ssh_command(&a, port, port);
+		char *cmd = cl_access_ssh_command(&a, port, port), *url = jupyter_url(&a, port);
 		json_object_set_new(o, "tunnel", json_string(cmd));
+		if (url)
+			json_object_set_new(o, "url", json_string(url));
+		free(url);
 		free(cmd);
 	} else if (x2go) {
 		json_object_set_new(o, "x2go", json_pack("{s:s, s:s, s:i, s:s, s:o}", "host", a.host,
@@ -298,7 +306,7 @@ static char *listen_text(const json_t *ev)
 {
 	const char *url = json_string_value(json_object_get(ev, "url"));
 
-	if (json_object_get(ev, "token"))
+	if (json_object_get(ev, "token") && !json_object_get(ev, "remote_port"))
 		return cl_aprintf("%s\n", url);
 	return cl_aprintf("Forwarding %s -> %s:%lld\n", url,
 			  json_string_value(json_object_get(ev, "vm")),
@@ -325,6 +333,10 @@ static void on_listen(void *p, int port)
 			     : cl_aprintf("http://%s:%d", host, port);
 	ev.data = json_pack("{s:s, s:s, s:s, s:i, s:s, s:i}", "event", "listening", "url", url,
 			    "address", addr, "port", port, "vm", t->a->vm, "remote_port", t->remote);
+	/* `jupyter` prints the bare URL; `tunnel` says where it forwards (the URL with the
+	 * token when it found Jupyter there). */
+	if (t->ctx->cmd && strcmp(t->ctx->cmd->noun, "jupyter") == 0)
+		json_object_del(ev.data, "remote_port");
 	if (t->token)
 		json_object_set_new(ev.data, "token", json_string(t->token));
 	cli_render_event(t->ctx, &ev);
@@ -338,15 +350,20 @@ static void on_notice(void *p, const char *msg)
 	cli_note(t->ctx, "%s\n", msg);
 }
 
-/* Connects as the student would (their key, the pinned host key). */
-int cli_access_connect(cli_ctx *ctx, const cl_access *a, cl_ssh **ssh)
+static int access_connect(const cl_access *a, int timeout_ms, cl_ssh **ssh)
 {
 	cl_ssh_opts o = {.host = a->host,
 			 .port = a->port,
 			 .user = a->user,
 			 .host_key = a->host_key,
 			 .identity_file = a->identity_file,
-			 .connect_timeout_ms = 15000};
+			 .connect_timeout_ms = timeout_ms};
+	return cl_ssh_connect(ssh, &o);
+}
+
+/* Connects as the student would (their key, the pinned host key). */
+int cli_access_connect(cli_ctx *ctx, const cl_access *a, cl_ssh **ssh)
+{
 	(void)ctx;
 	if (!a->identity_file)
 		return cl_error_set(CL_EINVAL,
@@ -354,7 +371,28 @@ int cli_access_connect(cli_ctx *ctx, const cl_access *a, cl_ssh **ssh)
 				    a->student,
 				    a->auth_password_hash ? "logs in to this machine with a password"
 							  : "holds the only key for this VM");
-	return cl_ssh_connect(ssh, &o);
+	return access_connect(a, 15000, ssh);
+}
+
+/*
+ * The URL (with its token) of the Jupyter that listens on port on the VM, when classlab
+ * holds the student's key and the VM answers (15 s, as for tunnel); else NULL (the
+ * tunnel command is still right: the student opens Jupyter's own URL).
+ */
+static char *jupyter_url(const cl_access *a, int port)
+{
+	cl_ssh *ssh = NULL;
+	cl_jupyter j = {0};
+	bool found = false;
+	char *url = NULL;
+
+	if (a->identity_file && access_connect(a, 15000, &ssh) == 0 &&
+	    cl_jupyter_find(ssh, &j, &found) == 0 && found && j.port == port && j.token && *j.token)
+		url = cl_aprintf("http://localhost:%d/?token=%s", port, j.token);
+	cl_error_clear();
+	cl_jupyter_clear(&j);
+	cl_ssh_free(ssh);
+	return url;
 }
 
 int cli_tunnel_serve(cli_ctx *ctx, const cl_access *a, cl_ssh *ssh, const char *bind_addr,
@@ -396,8 +434,15 @@ int cmd_tunnel(cli_ctx *ctx, int argc, char **argv, cli_result *res)
 	if ((rc = cli_tunnel_bind_check(bind_addr, cli_flag(ctx, "public"))) ||
 	    (rc = cl_access_get(ctx->cl, argv[0], argv[1], &a)))
 		return rc;
-	if ((rc = cli_access_connect(ctx, &a, &ssh)) == 0)
-		rc = cli_tunnel_serve(ctx, &a, ssh, bind_addr, (int)local, (int)remote, NULL);
+	if ((rc = cli_access_connect(ctx, &a, &ssh)) == 0) {
+		/* Jupyter on the forwarded port: the printed URL carries its token. */
+		cl_jupyter j = {0};
+		bool found = false;
+		if ((rc = cl_jupyter_find(ssh, &j, &found)) == 0)
+			rc = cli_tunnel_serve(ctx, &a, ssh, bind_addr, (int)local, (int)remote,
+					      found && j.port == (int)remote ? j.token : NULL);
+		cl_jupyter_clear(&j);
+	}
 	cl_ssh_free(ssh);
 	cl_access_clear(&a);
 	return rc;

@@ -97,6 +97,10 @@ static const cli_opt up_opts[] = {
 	FORCE_PUBLISH,
 	END,
 };
+static const cli_opt image_build_opts[] = {
+	{"force", 0, OPT_FLAG, NULL, "rebuild even when the cached build is up to date"},
+	END,
+};
 static const cli_opt publish_opts[] = {NO_START, YES, FORCE_PUBLISH, END};
 static const cli_opt vm_power_opts[] = {
 	{"all", 0, OPT_FLAG, NULL, "every student's VM"},
@@ -224,6 +228,10 @@ const cli_cmd cli_commands[] = {
 	{"serve", NULL, VM(cmd_serve), NEED_STORE, serve_opts, "", 0, 0,
 	 "run the class through the term: schedules start and stop VMs, idle VMs stop; "
 	 "other commands go through it while it runs"},
+	{"image", "list", VM(cmd_image_list), 0, NULL, "", 0, 0,
+	 "the built-in base images: built or not, size and recipe hash"},
+	{"image", "build", VM(cmd_image_build), 0, image_build_opts, "NAME [--force]", 1, 1,
+	 "build a built-in base image (tiny, debian-ds) into the cache; cached by recipe hash"},
 	{"host", "gpus", VM(cmd_host_gpus), NEED_HV, NULL, "", 0, 0,
 	 "NVIDIA GPUs on the host and their passthrough readiness"},
 	{"connect", NULL, VM(cmd_connect), NEED_STORE, connect_opts,

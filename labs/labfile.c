@@ -2,6 +2,7 @@
 #include "classlab/cl_labs.h"
 #include "classlab/cl_cost.h"
 #include "classlab/cl_gpu.h"
+#include "classlab/cl_provision.h"
 #include "classlab/banned.h"
 
 #include <arpa/inet.h>
@@ -427,8 +428,9 @@ static int parse_root(json_t *root, const char *base_dir, cl_labfile *lf)
 	if (user && (rc = cl_username_check("username", user)))
 		return cl_error_wrap("lab file: \"username\"");
 	if (image && (!*image || cl_text_check("image", image, 4096) ||
-		      (strcmp(image, "tiny") != 0 && image[0] != '/')))
-		return bad("image", "must be \"tiny\" or an absolute path to a qcow2/raw image");
+		      (!cl_image_is_builtin(image) && image[0] != '/')))
+		return bad("image", "must be a built-in image (\"tiny\", \"debian-ds\") or an "
+				    "absolute path to a qcow2/raw image");
 	struct in_addr a4;
 	if (listen && inet_pton(AF_INET, listen, &a4) != 1)
 		return bad("listen", "must be an IPv4 address such as 127.0.0.1");

@@ -68,13 +68,13 @@ int cl_lab_image_check(const char *image)
 {
 	const char *fmt;
 
-	if (!image || strcmp(image, "tiny") == 0)
+	if (!image || cl_image_is_builtin(image))
 		return 0;
 	if (image[0] != '/')
 		return cl_error_set(CL_EINVAL,
-				    "invalid image '%s': give \"tiny\" or an absolute path to a qcow2 "
-				    "or raw image",
-				    image);
+				    "invalid image '%s': give a built-in image (%s) or an absolute "
+				    "path to a qcow2 or raw image",
+				    image, cl_image_builtin_names());
 	return cl_image_check(image, &fmt);
 }
 

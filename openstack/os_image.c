@@ -122,33 +122,42 @@ out:
 	return rc;
 }
 
-/* tiny: kernel (aki), initrd (ari) and root disk (qcow2) naming both, for Nova's direct boot. */
-static int tiny(cl_hv *c, const char *cache_dir, const char *images_dir, cl_image *img)
+/*
+ * A built-in image: its disk (qcow2); one booted by its kernel (tiny) also its kernel
+ * (aki) and initrd (ari), which the disk's image names for Nova's direct boot.
+ */
+static int builtin(cl_hv *c, const char *image, const char *cache_dir, const char *images_dir,
+		   cl_image *img)
 {
-	char *dir = NULL, hash[65], *f = NULL, *name = NULL, *kernel = NULL, *initrd = NULL,
-	     *root = NULL;
+	cl_image_files f;
+	char *path = NULL, *name = NULL, *kernel = NULL, *initrd = NULL, *root = NULL;
 	json_t *props = NULL;
-	int rc = cl_image_tiny(cache_dir, images_dir, &dir, hash);
+	int rc = cl_image_builtin_files(image, cache_dir, images_dir, &f);
 
 	if (rc)
 		return rc;
-	f = cl_path_join(dir, "vmlinuz");
-	name = cl_aprintf("classlab-tiny-%.12s-kernel", hash);
-	if ((rc = image_ensure(c, name, "classlab_recipe", hash, f, "aki", "aki", NULL, &kernel)))
-		goto out;
-	free(f);
-	free(name);
-	f = cl_path_join(dir, "initrd.img");
-	name = cl_aprintf("classlab-tiny-%.12s-initrd", hash);
-	if ((rc = image_ensure(c, name, "classlab_recipe", hash, f, "ari", "ari", NULL, &initrd)))
-		goto out;
-	free(f);
-	free(name);
-	f = cl_path_join(dir, "root.qcow2");
-	name = cl_aprintf("classlab-tiny-%.12s", hash);
-	props = json_pack("{s:s,s:s,s:s}", "kernel_id", kernel, "ramdisk_id", initrd,
-			  "os_command_line", CL_TINY_CMDLINE);
-	if ((rc = image_ensure(c, name, "classlab_recipe", hash, f, "qcow2", "bare", props, &root)))
+	if (f.cmdline) {
+		path = cl_path_join(f.dir, "vmlinuz");
+		name = cl_aprintf("classlab-%s-%.12s-kernel", image, f.hash);
+		if ((rc = image_ensure(c, name, "classlab_recipe", f.hash, path, "aki", "aki", NULL,
+				       &kernel)))
+			goto out;
+		free(path);
+		free(name);
+		path = cl_path_join(f.dir, "initrd.img");
+		name = cl_aprintf("classlab-%s-%.12s-initrd", image, f.hash);
+		if ((rc = image_ensure(c, name, "classlab_recipe", f.hash, path, "ari", "ari", NULL,
+				       &initrd)))
+			goto out;
+		free(path);
+		free(name);
+		props = json_pack("{s:s,s:s,s:s}", "kernel_id", kernel, "ramdisk_id", initrd,
+				  "os_command_line", f.cmdline);
+	}
+	path = cl_path_join(f.dir, f.disk);
+	name = cl_aprintf("classlab-%s-%.12s", image, f.hash);
+	if ((rc = image_ensure(c, name, "classlab_recipe", f.hash, path, "qcow2", "bare", props,
+			       &root)))
 		goto out;
 	img->disk_vol = cl_strdup(name);
 	img->disk_path = cl_aprintf("glance:%s", root);
@@ -158,9 +167,9 @@ out:
 	free(kernel);
 	free(initrd);
 	free(root);
-	free(f);
+	free(path);
 	free(name);
-	free(dir);
+	free(f.dir);
 	return rc;
 }
 
@@ -212,8 +221,8 @@ int osb_image(cl_hv *c, const char *image, const char *cache_dir, const char *im
 	img->nocloud = true;
 	if (!image || !*image)
 		rc = cl_error_set(CL_EINVAL, "no base image given");
-	else if (strcmp(image, "tiny") == 0)
-		rc = tiny(c, cache_dir, images_dir, img);
+	else if (cl_image_is_builtin(image))
+		rc = builtin(c, image, cache_dir, images_dir, img);
 	else
 		rc = file_image(c, image, img);
 	if (rc)

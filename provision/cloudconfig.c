@@ -278,18 +278,22 @@ int cl_cloudconfig_network_config(const cl_cloudconfig *cc, cl_buf *out)
 {
 	ye y;
 
-	(void)cc;
 	ye_begin(&y, out);
 	map_start(&y, 0);
 	kplain(&y, "version", "2");
 	key(&y, "ethernets");
 	map_start(&y, 0);
-	key(&y, "nics");
+	key(&y, cc->mac ? "eth0" : "nics");
 	map_start(&y, 0);
 	key(&y, "match");
 	map_start(&y, 0);
-	kv(&y, "name", "e*");
+	if (cc->mac)
+		kv(&y, "macaddress", cc->mac);
+	else
+		kv(&y, "name", "e*");
 	map_end(&y);
+	if (cc->mac)
+		kv(&y, "set-name", "eth0");
 	kplain(&y, "dhcp4", "true");
 	map_end(&y);
 	map_end(&y);

@@ -101,3 +101,19 @@ out:
 	free(buf);
 	return rc;
 }
+
+/* The built-in images (their recipes are image.c's table; the names must match). */
+static const char *const builtin_names[] = {"tiny", "debian-ds"};
+
+bool cl_image_is_builtin(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(builtin_names) / sizeof(builtin_names[0]); i++)
+		if (strcmp(builtin_names[i], name) == 0)
+			return true;
+	return false;
+}
+
+const char *cl_image_builtin_names(void)
+{
+	return "\"tiny\", \"debian-ds\"";
+}

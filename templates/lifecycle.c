@@ -161,6 +161,7 @@ static int make_seed(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, const cl_l
 		.n_pip = spec ? spec->n_pip : 0,
 		.runcmd = run,
 		.n_runcmd = nrun,
+		.mac = vm->mac,
 	};
 	if ((rc = TP_VM(ctx)->seed_upload(ctx->hv, seed_vol, &cc, seed_path)))
 		goto out;
@@ -235,6 +236,34 @@ int tp_admin_exec(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, const char *c
 	cl_ssh_free(ssh);
 	cl_keypair_clear(&admin);
 	return rc;
+}
+
+/*
+ * One line from `cloud-init status --long` (out) for a message: "status: error;
+ * detail: ..." with the key lines joined, or the stderr when it printed nothing.
+ * New string.
+ */
+char *tp_cloud_init_why(const cl_buf *out, const cl_buf *err)
+{
+	cl_buf b = CL_BUF_INIT;
+	const char *p = cl_buf_str(out);
+
+	while (*p) {
+		size_t n = strcspn(p, "\n"), lead = strspn(p, " \t");
+		bool keep = strncmp(p, "time:", 5) != 0 && strncmp(p, "boot_status_code:", 17) != 0 &&
+			    strncmp(p, "last_update:", 12) != 0 && n > lead;
+		if (keep) {
+			if (b.len)
+				cl_buf_puts(&b, b.data[b.len - 1] == ':' ? " " : "; ");
+			cl_buf_add(&b, p + lead, n - lead);
+		}
+		p += n + (p[n] == '\n');
+	}
+	if (!b.len)
+		cl_buf_puts(&b, cl_buf_str(err));
+	if (!b.len)
+		cl_buf_puts(&b, "(cloud-init said nothing)");
+	return cl_buf_detach(&b);
 }
 
 int cl_template_build(cl_ctx *ctx, const char *name)
@@ -345,13 +374,21 @@ int cl_template_build(cl_ctx *ctx, const char *name)
 	/* Real cloud images apply packages/runcmd in the background: wait for it to finish. */
 	cl_buf out = CL_BUF_INIT, err = CL_BUF_INIT;
 	int status = 0;
+	/*
+	 * On failure, cloud-init's own account (`status --long`: its status and the
+	 * failing modules' errors) is the message.
+	 */
 	rc = tp_admin_exec(ctx, &lab, &vm,
-			   "if command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait; "
-			   "fi",
+			   "command -v cloud-init >/dev/null 2>&1 || exit 0; "
+			   "cloud-init status --wait >/dev/null; s=$?; "
+			   "[ $s = 0 ] || [ $s = 2 ] || cloud-init status --long; exit $s",
 			   3600 * 1000, &out, &err, &status);
-	if (rc == 0 && status != 0 && status != 2) /* 2: finished with recoverable warnings */
+	if (rc == 0 && status != 0 && status != 2) { /* 2: finished with recoverable warnings */
+		char *why = tp_cloud_init_why(&out, &err);
 		rc = cl_error_set(CL_EFAIL, "customisation failed in '%s' (cloud-init status %d): %s",
-				  vm.name, status, cl_buf_str(&err));
+				  vm.name, status, why);
+		free(why);
+	}
 	cl_buf_free(&out);
 	cl_buf_free(&err);
 	if (rc)

@@ -65,6 +65,8 @@ int tp_start_all(cl_ctx *ctx, const cl_lab *lab, char *const *names, size_t n);
 /* Removes one VM completely: domain, disk, seed, console log and record. */
 int tp_vm_remove(cl_ctx *ctx, const char *name);
 /* Runs a command in a lab VM as classlab (admin key, pinned host key). */
+/* cloud-init status --long's output (or stderr) as one line for a message; new string. */
+char *tp_cloud_init_why(const cl_buf *out, const cl_buf *err);
 int tp_admin_exec(cl_ctx *ctx, const cl_lab *lab, const cl_vm *vm, const char *cmd,
 		  int timeout_ms, cl_buf *out, cl_buf *err, int *status);
 /*

@@ -49,7 +49,8 @@ static bool parse_list(const char *out, cl_jupyter *j)
 static int find_server(cl_ssh *ssh, cl_jupyter *j, bool *found)
 {
 	cl_buf out = CL_BUF_INIT;
-	int status = 0, rc = cl_ssh_exec(ssh, JUPYTER_LIST, NULL, 0, 30000, &out, NULL, &status);
+	/* Two Python starts on the VM: seconds each under emulation. */
+	int status = 0, rc = cl_ssh_exec(ssh, JUPYTER_LIST, NULL, 0, 120000, &out, NULL, &status);
 
 	*found = false;
 	if (rc == 0 && status == 127)
@@ -93,6 +94,22 @@ static int start_server(cl_ssh *ssh, const char *vm, cl_jupyter *j)
 out:
 	free(alive);
 	cl_buf_free(&pid);
+	return rc;
+}
+
+int cl_jupyter_find(cl_ssh *ssh, cl_jupyter *out, bool *found)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	*found = false;
+	rc = find_server(ssh, out, found);
+	if (rc == CL_EFAIL && !*found) { /* no jupyter on the VM: nothing runs */
+		cl_error_clear();
+		rc = 0;
+	}
+	if (rc || !*found)
+		cl_jupyter_clear(out);
 	return rc;
 }
 

@@ -48,6 +48,13 @@ typedef struct cl_cloudconfig {
 	size_t n_runcmd;
 	const char *const *const *runcmd_argv; /* NULL-terminated argv lists */
 	size_t n_runcmd_argv;
+	/*
+	 * The NIC's MAC: network-config then names it eth0 by MAC, which every cloud-init
+	 * renderer (ifupdown, networkd, netplan) applies. NULL: DHCP on any "e*" interface,
+	 * a glob only netplan understands (cloud-init's ifupdown renderer writes an
+	 * interface named after the config's key instead).
+	 */
+	const char *mac;
 } cl_cloudconfig;
 
 /* ------------------------------------------------------------------ domain spec */

@@ -103,23 +103,59 @@ int cl_hv_vol_list(cl_hv *hv, const char *pool, const char *prefix, char ***name
 /* ------------------------------------------------------------------ base images */
 
 /*
- * The tiny image's files, (re)built with <images_dir>/tiny/build.sh into
- * <cache_dir>/images/tiny when its recipe hash changed: *dir (the caller's) holds
- * vmlinuz, initrd.img and root.qcow2, booted with CL_TINY_CMDLINE; hash is the
- * recipe's sha256 in lower-case hex. For backends that keep images elsewhere.
+ * A built-in image's files, (re)built by its recipe into <cache_dir>/images/<name>
+ * when the recipe changed, for backends that keep images elsewhere (a cloud's
+ * Glance): dir (the caller's, free it) holds disk (qcow2); an image booted by its
+ * kernel (cmdline not NULL) also vmlinuz and initrd.img. hash: the recipe's sha256.
  */
-#define CL_TINY_CMDLINE "console=ttyS0 root=/dev/vda rw"
-int cl_image_tiny(const char *cache_dir, const char *images_dir, char **dir, char hash[65]);
+typedef struct cl_image_files {
+	char *dir;
+	const char *disk;    /* static */
+	const char *cmdline; /* static; NULL: the disk's own bootloader */
+	char hash[65];
+} cl_image_files;
+int cl_image_builtin_files(const char *name, const char *cache_dir, const char *images_dir,
+			   cl_image_files *out);
 /*
- * image is the built-in "tiny" or a path to a qcow2/raw cloud image. "tiny"
- * is (re)built with <images_dir>/tiny/build.sh into <cache_dir>/images/tiny
- * when its recipe hash changed, then imported once as volumes
- * base-tiny-<hash12>.qcow2, -vmlinuz and -initrd. A path is imported once as
- * base-<name>-<hash12 of size, mtime, path>.<fmt>. The pool must have been
- * ensured. *out is the caller's (cl_image_free).
+ * image is a built-in image ("tiny", "debian-ds") or a path to a qcow2/raw
+ * cloud image. A built-in one is (re)built with <images_dir>/<name>/build.sh
+ * into <cache_dir>/images/<name> when its recipe hash changed, then imported
+ * once as volumes base_<name>-<hash12>.qcow2 (tiny also -vmlinuz and -initrd,
+ * for direct kernel boot; debian-ds boots with its own GRUB). A path is
+ * imported once as base_<name>-<hash12 of size, mtime, path>.<fmt>. The pool
+ * must have been ensured. *out is the caller's (cl_image_free).
  */
 int cl_image_resolve(cl_hv *hv, const char *pool, const char *image, const char *cache_dir,
 		     const char *images_dir, cl_image **out);
+/* Whether name is a built-in image; the names, for messages ("\"tiny\" or ..."). */
+bool cl_image_is_builtin(const char *name);
+const char *cl_image_builtin_names(void);
+
+/* A built-in image's recipe and its build in the cache. */
+typedef struct cl_image_info {
+	char *name;
+	char *recipe_hash; /* the recipe's hash now; NULL when the recipe cannot say (error) */
+	char *built_hash;  /* the cached build's; NULL when nothing is built */
+	char *dir;         /* <cache_dir>/images/<name> */
+	char *disk;        /* the disk's file name in dir */
+	char *error;       /* why recipe_hash is NULL */
+	bool built;        /* dir holds a complete build */
+	bool up_to_date;   /* ... of the recipe as it is now */
+	uint64_t disk_bytes; /* the disk file's size */
+	uint64_t bytes;      /* all the build's files */
+} cl_image_info;
+void cl_image_info_clear(cl_image_info *i);
+void cl_image_info_list_free(cl_image_info *v, size_t n);
+/*
+ * Builds the built-in image name into the cache unless it is up to date (force:
+ * rebuild anyway) and describes the result. Unknown name: CL_EINVAL; a failed
+ * recipe: CL_EFAIL with the last line it wrote to stderr.
+ */
+int cl_image_build(const char *name, const char *cache_dir, const char *images_dir, bool force,
+		   cl_image_info *out);
+/* Every built-in image, built or not, in a fixed order (*out: cl_image_info_list_free). */
+int cl_image_list(const char *cache_dir, const char *images_dir, cl_image_info **out, size_t *n);
+
 /*
  * Checks a user's image file before anything uses it: *format (static) is
  * "qcow2" for a self-contained qcow2 v2/v3, "raw" for anything no known

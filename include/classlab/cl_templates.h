@@ -110,4 +110,16 @@ struct json_t;
  */
 int cl_host_gpus(cl_ctx *ctx, struct json_t **out);
 
+/*
+ * image list: every built-in base image (tiny, debian-ds) as a new JSON array of
+ * objects: name, state ("built", "stale": built from an older recipe, "not built"),
+ * recipe_hash (the recipe's now), built_hash, disk (path), disk_bytes, bytes, size_mib.
+ */
+int cl_images_list(cl_ctx *ctx, struct json_t **out);
+/*
+ * image build: builds the built-in image name into the cache (a no-op when it is up
+ * to date, unless force) and describes it as image list does. Unknown name: CL_EINVAL.
+ */
+int cl_images_build(cl_ctx *ctx, const char *name, bool force, struct json_t **out);
+
 #endif

@@ -54,6 +54,11 @@ void cl_jupyter_clear(cl_jupyter *j); /* accepts NULL */
  * CL_EFAIL when the VM has no jupyter, when the server exits (with its log's tail) or
  * does not come up in time; the session's own errors from cl_ssh_exec.
  */
+/*
+ * Finds a running notebook server only (never starts one): *found and, when found,
+ * *out. A VM without jupyter is not an error (*found false). Errors: the session's.
+ */
+int cl_jupyter_find(cl_ssh *ssh, cl_jupyter *out, bool *found);
 int cl_jupyter_find_or_start(cl_ssh *ssh, const char *vm, void (*progress)(void *ctx, const char *msg),
 			     void *progress_ctx, cl_jupyter *out);
 

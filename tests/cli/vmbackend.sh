@@ -12,6 +12,9 @@ FAILS=0
 allowed() {
 	case $1 in
 	cl_uuid_new | cl_mac_from_seed | cl_hv_accel_parse | cl_image_check | cl_vm_libvirt) return 0 ;;
+	# built-in images: their names, and building them into the cache (a recipe script)
+	cl_image_is_builtin | cl_image_builtin_names | cl_image_build | cl_image_list) return 0 ;;
+	cl_image_info_clear | cl_image_info_list_free) return 0 ;;
 	esac
 	return 1
 }

@@ -1,4 +1,5 @@
-/* Base image resolution with a fake tiny recipe (embed storage), and cl_spawn. */
+/* Base image resolution with fake tiny and debian-ds recipes (embed storage), image
+ * list/build, and cl_spawn. */
 #include "classlab/cl_provision.h"
 #include "classlab/cl_spawn.h"
 #include "tap.h"
@@ -29,6 +30,76 @@ static const char *FAKE_BUILD =
 	"printf 'QFI\\373fake' > \"$1/root.qcow2\"\n"
 	"echo \"$HASH\" > \"$1/recipe.sha256\"\n"
 	"echo built >> \"$1/../builds\"\n";
+
+/* debian-ds: a disk with its own bootloader (no kernel), a package list; --force counted. */
+static const char *FAKE_DS_BUILD =
+	"#!/bin/sh\n"
+	"set -e\n"
+	"HASH=fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\n"
+	"if [ \"$1\" = --recipe-hash ]; then echo \"$HASH\"; exit 0; fi\n"
+	"[ \"$1\" != --force ] || { echo force >> \"$2/../ds-builds\"; shift; }\n"
+	"mkdir -p \"$1\"\n"
+	"printf 'QFI\\373fake-ds-disk' > \"$1/disk.qcow2\"\n"
+	"echo 'python3-numpy 1:1.24.2-1' > \"$1/packages.txt\"\n"
+	"echo \"$HASH\" > \"$1/recipe.sha256\"\n"
+	"echo built >> \"$1/../ds-builds\"\n";
+
+static void test_debian_ds(cl_hv *hv, const char *images, const char *cache)
+{
+	char *dir = cl_aprintf("%s/debian-ds", images), *script = cl_aprintf("%s/build.sh", dir);
+	char *builds = cl_aprintf("%s/images/ds-builds", cache);
+	cl_image_info *v = NULL, info;
+	cl_image *img = NULL;
+	cl_buf b = CL_BUF_INIT;
+	size_t n = 0;
+
+	CHECK(cl_image_is_builtin("debian-ds") && cl_image_is_builtin("tiny"));
+	CHECK(!cl_image_is_builtin("debian") && !cl_image_is_builtin(NULL));
+	/* No recipe: listed as not built, with why. */
+	OK(cl_image_list(cache, images, &v, &n));
+	CHECK_INT((int)n, 2);
+	if (n == 2) {
+		CHECK_STR(v[1].name, "debian-ds");
+		CHECK(!v[1].built && !v[1].recipe_hash && v[1].error && strstr(v[1].error, "not found"));
+	}
+	cl_image_info_list_free(v, n);
+	cl_mkdir_p(dir, 0755);
+	CHECK_INT(cl_write_file(script, FAKE_DS_BUILD, strlen(FAKE_DS_BUILD), 0755), 0);
+
+	OK(cl_image_resolve(hv, "classlab", "debian-ds", cache, images, &img));
+	if (img) {
+		CHECK_STR(img->disk_vol, "base_debian-ds-fedcba987654.qcow2");
+		CHECK_STR(img->disk_format, "qcow2");
+		/* Its own bootloader: no direct kernel boot. */
+		CHECK(img->kernel_path == NULL && img->initrd_path == NULL && img->cmdline == NULL);
+		CHECK(img->disk_path && strstr(img->disk_path, "/pool/base_debian-ds-fedcba987654.qcow2"));
+	}
+	cl_image_free(img);
+	/* Listed as built, with its size and hash. */
+	OK(cl_image_list(cache, images, &v, &n));
+	if (n == 2) {
+		CHECK(v[1].built && v[1].up_to_date);
+		CHECK_STR(v[1].built_hash, "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210");
+		CHECK_INT((int)v[1].disk_bytes, 16);
+		CHECK_INT((int)v[1].bytes, 16 + 25);
+	}
+	cl_image_info_list_free(v, n);
+	/* build: up to date, nothing done; --force rebuilds. */
+	OK(cl_image_build("debian-ds", cache, images, false, &info));
+	CHECK(info.up_to_date);
+	cl_image_info_clear(&info);
+	CHECK_INT(cl_read_file(builds, 100, &b), 0);
+	CHECK_STR(b.data, "built\n");
+	OK(cl_image_build("debian-ds", cache, images, true, &info));
+	cl_image_info_clear(&info);
+	cl_buf_reset(&b);
+	CHECK_INT(cl_read_file(builds, 100, &b), 0);
+	CHECK_STR(b.data, "built\nforce\nbuilt\n");
+	CHECK_INT(cl_image_build("ubuntu", cache, images, false, &info), CL_EINVAL);
+	CHECK(strstr(cl_error_msg(), "debian-ds") != NULL);
+	cl_buf_free(&b);
+	free(builds), free(script), free(dir);
+}
 
 static void test_spawn(void)
 {
@@ -262,6 +333,7 @@ int main(void)
 	CHECK_INT(cl_image_resolve(hv, "classlab", "/nonexistent.qcow2", cache, images, &img), CL_ENOTFOUND);
 	CHECK(img == NULL);
 	test_image_check(root, hv, pool);
+	test_debian_ds(hv, images, cache);
 	cl_hv_close(hv);
 	{
 		const char *argv[] = {"rm", "-rf", root, NULL};

@@ -144,6 +144,14 @@ static void test_shape(void)
 		yaml_document_delete(&doc);
 	}
 
+	/* With the NIC's MAC: eth0 by MAC, which ifupdown and networkd renderers apply too. */
+	cl_buf_reset(&nc);
+	cc.mac = "02:82:2e:fc:d6:25";
+	CHECK_INT(cl_cloudconfig_network_config(&cc, &nc), 0);
+	CHECK_STR(nc.data, "version: 2\nethernets:\n  eth0:\n    match:\n      macaddress: \"02:82:2e:fc:d6:25\"\n"
+			   "    set-name: \"eth0\"\n    dhcp4: true\n");
+	cc.mac = NULL;
+
 	/* No packages, runcmd or host key: those keys are left out. */
 	cc.n_packages = cc.n_pip = cc.n_runcmd = 0;
 	cc.host_key_private = cc.host_key_public = NULL;
@@ -358,10 +366,53 @@ static int test_schema(void)
 	if (st != 0)
 		fprintf(stderr, "cloud-init schema: %s%s\n", out.data, err.data);
 	CHECK_INT(st, 0);
+	/* Valid and current: cloud-init names deprecated keys in its output (exit 0). */
+	CHECK(strstr(cl_buf_str(&out), "eprecat") == NULL);
+	CHECK(strstr(cl_buf_str(&err), "eprecat") == NULL);
 	unlink(path);
 	cl_buf_free(&ud);
 	cl_buf_free(&out);
 	cl_buf_free(&err);
+	return 1;
+}
+
+/*
+ * What a real cloud-init makes of the MAC form with Debian's renderer (ifupdown):
+ * DHCP on eth0 and a udev rule naming the NIC by its MAC. Returns 0 when cloud-init
+ * is not installed.
+ */
+static int test_net_convert(void)
+{
+	cl_cloudconfig cc = simple();
+	cl_buf nc = CL_BUF_INIT, out = CL_BUF_INIT, err = CL_BUF_INIT, f = CL_BUF_INIT;
+	char dir[] = "/tmp/clncXXXXXX";
+	int st = -1;
+
+	if (access("/usr/bin/cloud-init", X_OK) != 0 || !mkdtemp(dir))
+		return 0;
+	cc.mac = "02:82:2e:fc:d6:25";
+	CHECK_INT(cl_cloudconfig_network_config(&cc, &nc), 0);
+	char *in = cl_aprintf("%s/network-config", dir), *outdir = cl_aprintf("%s/out", dir);
+	char *eni = cl_aprintf("%s/etc/network/interfaces.d/50-cloud-init", outdir);
+	char *rules = cl_aprintf("%s/etc/udev/rules.d/70-persistent-net.rules", outdir);
+	CHECK_INT(cl_write_file(in, nc.data, nc.len, 0644), 0);
+	const char *argv[] = {"cloud-init", "devel", "net-convert", "-p", in, "-k", "yaml",
+			      "-d", outdir, "-D", "debian", "-O", "eni", NULL};
+	CHECK_INT(cl_spawn(argv, NULL, 60000, &out, &err, &st), 0);
+	if (st != 0)
+		fprintf(stderr, "net-convert: %s%s\n", cl_buf_str(&out), cl_buf_str(&err));
+	CHECK_INT(st, 0);
+	CHECK_INT(cl_read_file(eni, 65536, &f), 0);
+	CHECK(strstr(cl_buf_str(&f), "auto eth0\niface eth0 inet dhcp\n") != NULL);
+	cl_buf_reset(&f);
+	CHECK_INT(cl_read_file(rules, 65536, &f), 0);
+	CHECK(strstr(cl_buf_str(&f), "ATTR{address}==\"02:82:2e:fc:d6:25\", NAME=\"eth0\"") != NULL);
+	{
+		const char *rm[] = {"rm", "-rf", dir, NULL};
+		cl_spawn(rm, NULL, 30000, NULL, NULL, &st);
+	}
+	free(in), free(outdir), free(eni), free(rules);
+	cl_buf_free(&f), cl_buf_free(&out), cl_buf_free(&err), cl_buf_free(&nc);
 	return 1;
 }
 
@@ -372,5 +423,7 @@ int main(void)
 	test_iso();
 	if (!test_schema())
 		fprintf(stderr, "note: cloud-init not installed, schema check skipped\n");
+	if (!test_net_convert())
+		fprintf(stderr, "note: cloud-init not installed, network rendering check skipped\n");
 	return tap_done();
 }
