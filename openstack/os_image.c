@@ -4,13 +4,9 @@
 #include "classlab/banned.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-
-#include <openssl/evp.h>
 
 static void sleep_s(int s)
 {
@@ -173,41 +169,25 @@ out:
 	return rc;
 }
 
-/* A cloud image file: checked like the libvirt backend's, known by size, mtime and path. */
+/* A cloud image file: checked and known as the libvirt backend knows it (cl_image_file_id). */
 static int file_image(cl_hv *c, const char *path, cl_image *img)
 {
-	char real[PATH_MAX], hash[65], *name = NULL, *id = NULL;
-	cl_buf key = CL_BUF_INIT;
-	const char *fmt = NULL, *base;
-	struct stat st;
-	int rc;
+	cl_image_file_id_t fid;
+	char *name = NULL, *id = NULL;
+	int rc = cl_image_file_id(path, &fid);
 
-	if (!realpath(path, real) || stat(real, &st) < 0)
-		return cl_error_set(errno == ENOENT ? CL_ENOTFOUND : CL_EFAIL,
-				    "cannot use image '%s': %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return cl_error_set(CL_EINVAL, "image '%s' is not a regular file", path);
-	if ((rc = cl_image_check(real, &fmt)))
+	if (rc)
 		return rc;
-	cl_buf_printf(&key, "%lld\n%lld.%09ld\n%s", (long long)st.st_size,
-		      (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, real);
-	{
-		unsigned char md[32];
-		EVP_Digest(key.data, key.len, md, NULL, EVP_sha256(), NULL);
-		for (int i = 0; i < 32; i++)
-			snprintf(hash + 2 * i, 3, "%02x", md[i]);
-	}
-	base = strrchr(real, '/');
-	name = cl_aprintf("classlab-%.40s-%.12s", base ? base + 1 : real, hash);
-	if ((rc = image_ensure(c, name, "classlab_source", hash, real, fmt, "bare", NULL, &id)) == 0) {
+	name = cl_aprintf("classlab-%s-%.12s", fid.name, fid.hash);
+	if ((rc = image_ensure(c, name, "classlab_source", fid.hash, fid.real, fid.format, "bare",
+			       NULL, &id)) == 0) {
 		img->disk_vol = name;
 		name = NULL;
 		img->disk_path = cl_aprintf("glance:%s", id);
-		img->disk_format = cl_strdup(fmt);
+		img->disk_format = cl_strdup(fid.format);
 	}
 	free(id);
 	free(name);
-	cl_buf_free(&key);
 	return rc;
 }
 

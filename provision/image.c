@@ -350,36 +350,52 @@ int cl_image_list(const char *cache_dir, const char *images_dir, cl_image_info *
 	return 0;
 }
 
-static int resolve_file(cl_hv *hv, const char *pool, const char *path, cl_image *img)
+int cl_image_file_id(const char *path, cl_image_file_id_t *id)
 {
-	char real[PATH_MAX], hash[65];
-	cl_buf key = CL_BUF_INIT, vol = CL_BUF_INIT, name = CL_BUF_INIT;
-	const char *base, *dot, *fmt = NULL, *fmt2 = NULL;
+	cl_buf key = CL_BUF_INIT;
+	const char *base, *dot;
+	size_t n = 0;
 	struct stat st;
 	int rc;
 
-	if (!realpath(path, real) || stat(real, &st) < 0)
+	memset(id, 0, sizeof(*id));
+	if (!realpath(path, id->real) || stat(id->real, &st) < 0)
 		return cl_error_set(errno == ENOENT ? CL_ENOTFOUND : CL_EFAIL,
 				    "cannot use image '%s': %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return cl_error_set(CL_EINVAL, "image '%s' is not a regular file", path);
 	/* Before anything is copied: no header may name another host file. */
-	if ((rc = cl_image_check(real, &fmt)))
+	if ((rc = cl_image_check(id->real, &id->format)))
 		return rc;
 	/* Cheap identity (never hashing gigabytes): size, mtime and path. */
 	cl_buf_printf(&key, "%lld\n%lld.%09ld\n%s", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-		      st.st_mtim.tv_nsec, real);
-	cl_sha256_hex(key.data, key.len, hash);
-	base = strrchr(real, '/');
-	base = base ? base + 1 : real;
+		      st.st_mtim.tv_nsec, id->real);
+	cl_sha256_hex(key.data, key.len, id->hash);
+	cl_buf_free(&key);
+	base = strrchr(id->real, '/');
+	base = base ? base + 1 : id->real;
 	dot = strrchr(base, '.');
-	for (const char *c = base; *c && (!dot || c < dot) && name.len < 40; c++) {
+	for (const char *c = base; *c && (!dot || c < dot) && n < 40; c++) {
 		char ch = (char)tolower((unsigned char)*c);
-		cl_buf_putc(&name, isalnum((unsigned char)ch) || ch == '-' || ch == '_' ? ch : '-');
+		id->name[n++] = isalnum((unsigned char)ch) || ch == '-' || ch == '_' ? ch : '-';
 	}
-	if (!name.len)
-		cl_buf_puts(&name, "image");
-	cl_buf_printf(&vol, CL_BASE_PREFIX "%s-%.12s.%s", name.data, hash, fmt);
+	if (n == 0)
+		snprintf(id->name, sizeof(id->name), "image");
+	return 0;
+}
+
+static int resolve_file(cl_hv *hv, const char *pool, const char *path, cl_image *img)
+{
+	cl_image_file_id_t id;
+	cl_buf vol = CL_BUF_INIT;
+	const char *fmt, *fmt2 = NULL;
+	int rc;
+
+	if ((rc = cl_image_file_id(path, &id)))
+		return rc;
+	fmt = id.format;
+	const char *real = id.real;
+	cl_buf_printf(&vol, CL_BASE_PREFIX "%s-%.12s.%s", id.name, id.hash, fmt);
 	img->disk_vol = cl_strdup(vol.data);
 	img->disk_format = cl_strdup(fmt);
 	rc = import(hv, pool, NULL, real, vol.data, fmt, &img->disk_path);
@@ -397,9 +413,7 @@ static int resolve_file(cl_hv *hv, const char *pool, const char *path, cl_image 
 			rc = cl_error_set(CL_EINVAL, "image '%s' changed while it was imported",
 					  path);
 	}
-	cl_buf_free(&name);
 	cl_buf_free(&vol);
-	cl_buf_free(&key);
 	return rc;
 }
 

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 
 #include <libvirt/libvirt.h>
@@ -127,6 +128,19 @@ int cl_image_builtin_files(const char *name, const char *cache_dir, const char *
  */
 int cl_image_resolve(cl_hv *hv, const char *pool, const char *image, const char *cache_dir,
 		     const char *images_dir, cl_image **out);
+/*
+ * A user's image file, checked (a regular file whose header names no other host
+ * file, cl_image_check) and known cheaply, never hashing gigabytes: hash is the
+ * sha256 of its size, mtime and real path; name its base name made safe (at most 40
+ * of a-z 0-9 - _, else "image"). Every backend names its copy from these.
+ */
+typedef struct cl_image_file_id_t {
+	char real[PATH_MAX];
+	const char *format; /* "qcow2" or "raw" (static) */
+	char hash[65];
+	char name[41];
+} cl_image_file_id_t;
+int cl_image_file_id(const char *path, cl_image_file_id_t *id);
 /* Whether name is a built-in image; the names, for messages ("\"tiny\" or ..."). */
 bool cl_image_is_builtin(const char *name);
 const char *cl_image_builtin_names(void);
