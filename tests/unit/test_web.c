@@ -189,7 +189,9 @@ int main(void)
 	char *csrf = p ? cl_strndup(p + 19, 32) : cl_strdup("");
 	CHECK_INT(strlen(csrf), 32);
 	cl_web_response_clear(&r);
-	char *good = cl_aprintf("csrf=%s", csrf), *bad = cl_aprintf("csrf=%.31s0", csrf);
+	/* A token one character off (never the same: the last one changed to another). */
+	char *good = cl_aprintf("csrf=%s", csrf),
+	     *bad = cl_aprintf("csrf=%.31s%c", csrf, strlen(csrf) == 32 && csrf[31] == '0' ? '1' : '0');
 	CHECK_INT(status(w, "POST", "/logout", ca, "csrf="), 403);
 	CHECK_INT(status(w, "POST", "/logout", ca, bad), 403);
 	CHECK_INT(status(w, "POST", "/logout", ca, NULL), 403);
